@@ -1,0 +1,17 @@
+"""The workload registry: every benchmark the harness knows, by name. To add one, write a
+module with a Workload subclass (see base.py) and list an instance in REGISTRY below."""
+
+from __future__ import annotations
+
+from .base import Workload
+from .circles import CirclesWorkload
+from .gemm import GemmWorkload
+
+REGISTRY: dict[str, Workload] = {w.name: w for w in (CirclesWorkload(), GemmWorkload())}
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown workload {name!r}; known: {', '.join(REGISTRY)}") from None

@@ -1,0 +1,72 @@
+"""The contract every workload fulfils: which jobs one repeat consists of (planned in the
+parent), how a job is run for one framework (inside a child process), and how results read."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class FrameworkMissing(Exception):
+    """Raised inside a child when the framework (or one of its parts) cannot be imported."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line choices a workload may consult when planning its jobs."""
+
+    repeats: int
+    quick: bool
+    threads: tuple[int, ...] | None  # None: the workload's default
+    epochs: dict[str, int]  # per-framework epoch overrides ("*" = every peer)
+    seed: int
+
+
+@dataclass
+class Job:
+    """One child-process run: a framework measuring one or more cases on a thread count."""
+
+    framework: str
+    threads: int
+    params: dict[str, Any]
+    label: str = ""  # short text for progress lines
+    env: dict[str, str | None] = field(default_factory=dict)  # extra child variables (None unsets)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a case's measured seconds are shown: value = to_value(seconds), in `unit`."""
+
+    name: str
+    unit: str
+    to_value: Callable[[float], float]
+    higher_is_better: bool = False
+
+
+class Workload(ABC):
+    name: str = ""
+    description: str = ""
+    frameworks: tuple[str, ...] = ()  # first one is dropnet; the rest are peers
+
+    def default_threads(self, cores: int) -> tuple[int, ...]:
+        return (cores,)
+
+    @abstractmethod
+    def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
+        """The jobs of one repeat, in run order (frameworks interleaved innermost)."""
+
+    @abstractmethod
+    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
+        """Child side. Returns {"records": [{"case": str, "seconds": float, ...}], "info": {...}}.
+        `seconds` is the per-unit time the table reports (per epoch, per call, ...)."""
+
+    @abstractmethod
+    def metric(self, case: str) -> Metric:
+        """How the seconds of `case` are displayed."""
+
+    def extra_report(
+        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        """Workload-specific text printed after the main table, plus data for the JSON."""
+        return "", {}

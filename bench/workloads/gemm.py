@@ -1,0 +1,238 @@
+"""Workload "gemm": float32 C = A @ B for square matrices, dropnet's own OpenMP GEMM
+(dropnet._core.matmul) against numpy's BLAS and torch.mm, at fixed thread counts."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .base import FrameworkMissing, Job, Metric, Options, Workload
+
+SIZES = (256, 512, 1024, 2048)
+QUICK_SIZES = (256, 512)
+MIN_TIME = 0.2  # seconds each timed sample must last
+QUICK_MIN_TIME = 0.05
+CHECK_MAX_N = 512  # results are checked against a float64 product up to this size
+
+
+def time_per_call(fn: Callable[[], Any], min_time: float) -> tuple[float, int]:
+    """Seconds per call of fn, from one batch of back-to-back calls lasting >= min_time,
+    after two warm-up calls and as many calibration batches as needed."""
+    fn()
+    fn()
+    iters = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / iters, iters
+        iters = max(iters + 1, math.ceil(iters * 1.25 * min_time / max(elapsed, 1e-9)))
+
+
+def _operands(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    return a, b
+
+
+def _rel_err(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    return float(np.max(np.abs(np.asarray(c, dtype=np.float64) - ref)) / np.max(np.abs(ref)))
+
+
+# Each setup returns (info, maker) where maker(a, b) gives a zero-argument call computing a @ b
+# and returning something np.asarray understands.
+Maker = Callable[[np.ndarray, np.ndarray], Callable[[], Any]]
+
+
+def setup_dropnet(threads: int) -> tuple[dict[str, Any], Maker]:
+    try:
+        import dropnet
+        from dropnet import _core
+    except ImportError as exc:
+        raise FrameworkMissing(f"dropnet: {exc}") from exc
+    dropnet.set_num_threads(threads)
+    info = {"dropnet": getattr(dropnet, "__version__", "?")}
+    return info, lambda a, b: lambda: _core.matmul(a, b)
+
+
+def setup_numpy(threads: int) -> tuple[dict[str, Any], Maker]:
+    info: dict[str, Any] = {"numpy": np.__version__}
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        info["thread_control"] = "OPENBLAS_NUM_THREADS/OMP_NUM_THREADS environment"
+    else:
+        # Kept alive for the life of the process: the limit holds while the object exists.
+        info["_limiter"] = threadpool_limits(limits=threads, user_api="blas")
+        info["thread_control"] = "threadpoolctl"
+        info["blas"] = [
+            {
+                k: lib.get(k)
+                for k in (
+                    "internal_api",
+                    "version",
+                    "architecture",
+                    "num_threads",
+                    "threading_layer",
+                    "prefix",
+                )
+            }
+            for lib in threadpool_info()
+            if lib.get("user_api") == "blas"
+        ]
+    return info, lambda a, b: lambda: a @ b
+
+
+def setup_torch(threads: int) -> tuple[dict[str, Any], Maker]:
+    try:
+        import torch
+    except ImportError as exc:
+        raise FrameworkMissing(f"torch: {exc}") from exc
+    torch.set_num_threads(threads)
+    info = {
+        "torch": torch.__version__,
+        "num_threads": torch.get_num_threads(),
+        "mkl": torch.backends.mkl.is_available(),
+    }
+
+    def maker(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        return lambda: torch.mm(ta, tb)
+
+    return info, maker
+
+
+SETUPS: dict[str, Callable[[int], tuple[dict[str, Any], Maker]]] = {
+    "dropnet": setup_dropnet,
+    "numpy": setup_numpy,
+    "torch": setup_torch,
+}
+
+
+class GemmWorkload(Workload):
+    name = "gemm"
+    description = (
+        "float32 square GEMM C = A @ B, n in 256..2048; GFLOP/s = 2n^3 / time per call "
+        "(each sample >= 0.2 s of back-to-back calls after warm-up)"
+    )
+    frameworks = ("dropnet", "numpy", "torch")
+
+    def default_threads(self, cores: int) -> tuple[int, ...]:
+        return (1, 2)
+
+    def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
+        params = {
+            "sizes": list(QUICK_SIZES if opts.quick else SIZES),
+            "min_time": QUICK_MIN_TIME if opts.quick else MIN_TIME,
+        }
+        return [
+            Job(fw, t, dict(params), label=f"n={params['sizes']}")
+            for t in threads
+            for fw in frameworks
+        ]
+
+    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
+        info, maker = SETUPS[framework](threads)  # `info` keeps any thread limiter alive
+        records = []
+        for n in params["sizes"]:
+            fn = maker(*_operands(n))
+            seconds, iters = time_per_call(fn, float(params["min_time"]))
+            records.append(
+                {
+                    "case": f"n={n}",
+                    "n": n,
+                    "seconds": seconds,
+                    "iters": iters,
+                    "gflops": 2.0 * n**3 / seconds / 1e9,
+                }
+            )
+        # Checked only after all timing: the float64 reference runs on numpy's BLAS, whose
+        # idle-spinning worker threads would otherwise compete with the next timed size.
+        for rec in records:
+            if rec["n"] <= CHECK_MAX_N:
+                a, b = _operands(rec["n"])
+                rec["max_rel_err"] = _rel_err(np.asarray(maker(a, b)()), a, b)
+        public = {k: v for k, v in info.items() if not k.startswith("_")}
+        return {"records": records, "info": public}
+
+    def metric(self, case: str) -> Metric:
+        n = int(case.split("=", 1)[1])
+        return Metric(
+            "throughput", "GFLOP/s", lambda s: 2.0 * n**3 / s / 1e9, higher_is_better=True
+        )
+
+    def extra_report(
+        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        from common import fmt_num, format_table
+
+        by_key: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+        for s in summary:
+            by_key.setdefault((s["case"], s["threads"]), {})[s["framework"]] = s
+        rows: list[list[str]] = []
+        fractions: list[dict[str, Any]] = []
+        for (case, threads), fws in by_key.items():
+            dn = fws.get("dropnet")
+            peers = {fw: s for fw, s in fws.items() if fw != "dropnet"}
+            if not peers:
+                continue
+            best_fw, best = max(peers.items(), key=lambda kv: kv[1]["value_median"])
+            frac = dn["value_median"] / best["value_median"] if dn else None
+            fractions.append(
+                {
+                    "case": case,
+                    "threads": threads,
+                    "best_peer": best_fw,
+                    "best_peer_gflops": best["value_median"],
+                    "dropnet_gflops": dn["value_median"] if dn else None,
+                    "dropnet_fraction_of_best_peer": frac,
+                }
+            )
+            rows.append(
+                [
+                    case,
+                    str(threads),
+                    fmt_num(dn["value_median"]) if dn else "-",
+                    best_fw,
+                    fmt_num(best["value_median"]),
+                    f"{frac:.2f}" if frac is not None else "-",
+                ]
+            )
+        text = format_table(
+            ["size", "thr", "dropnet GFLOP/s", "best peer", "peer GFLOP/s", "dropnet/best"],
+            rows,
+            right=[False, True, True, False, True, True],
+        )
+
+        errs: dict[str, float] = {}
+        blas: list[Any] = []
+        for run in runs:
+            for rec in run.get("records", []):
+                if "max_rel_err" in rec:
+                    errs[run["framework"]] = max(
+                        errs.get(run["framework"], 0.0), rec["max_rel_err"]
+                    )
+            if run["framework"] == "numpy" and run.get("info", {}).get("blas") and not blas:
+                blas = run["info"]["blas"]
+        if errs:
+            text += f"\nmax relative error vs float64 (n <= {CHECK_MAX_N}): " + ", ".join(
+                f"{fw} {e:.1e}" for fw, e in errs.items()
+            )
+        if blas:
+            text += "\nnumpy BLAS: " + "; ".join(
+                f"{b.get('internal_api')} {b.get('version')} core type {b.get('architecture')} "
+                f"({b.get('threading_layer')})"
+                for b in blas
+            )
+        return text, {
+            "dropnet_fraction_of_best_peer": fractions,
+            "max_rel_err": errs,
+            "numpy_blas": blas,
+        }

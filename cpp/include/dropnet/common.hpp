@@ -1,0 +1,45 @@
+// Shared basics of the C++ core: index type, ISA namespace macros, threading helpers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace dropnet {
+using index_t = std::int64_t;
+
+struct Philox4x32 {
+  std::uint32_t v[4];
+};
+
+// Work (in element operations; GEMMs count multiply-adds / 4) below which a kernel stays
+// on one thread: waking an OpenMP team costs microseconds, and far more when the other
+// core is busy, so only kernels that take tens of microseconds are split.
+constexpr index_t kParallelWork = 1 << 16;
+
+// index_t → size_t for container sizes and subscripts.
+constexpr std::size_t sz(index_t v) { return static_cast<std::size_t>(v); }
+
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline bool use_threads(index_t work) { return work >= kParallelWork && max_threads() > 1; }
+}  // namespace dropnet
+
+// Per-ISA code lives in dropnet::<isa> (base, v3): the same sources are compiled once
+// per instruction-set level, and distinct namespaces keep the copies from colliding.
+#ifdef DROPNET_ISA
+#define DROPNET_ISA_BEGIN \
+  namespace dropnet {     \
+  namespace DROPNET_ISA {
+#define DROPNET_ISA_END \
+  }                     \
+  }
+#endif

@@ -1,0 +1,100 @@
+// Declarations of the stateless kernels, one block per family. Included by the per-ISA
+// sources (namespace dropnet::<isa>) and by the bindings once per ISA, with
+// DROPNET_KERNEL_NS naming the namespace; hence no include guard.
+#include <cstdint>
+
+#include "dropnet/common.hpp"
+#include "dropnet/spec.hpp"
+
+#ifndef DROPNET_KERNEL_NS
+#define DROPNET_KERNEL_NS DROPNET_ISA
+#endif
+
+namespace dropnet {
+namespace DROPNET_KERNEL_NS {
+
+// ---- gemm: C(M×N) = [C +] op(A)·op(B), row-major with leading dimensions.
+// Every C[i][j] is one multiply-add chain over k = 0..K-1 in order, starting from C
+// (accumulate) or zero: results do not depend on M, blocking or thread count.
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
+          const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
+template <class T>
+void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
+              index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
+
+// ---- activation: y = act(z) over rows × cols (softmax runs along each row).
+template <class T>
+void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols);
+// dz = dy ⊙ act'(z) (softmax: the row Jacobian-vector product); z and y both given.
+template <class T>
+void activation_backward(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
+                         index_t rows, index_t cols);
+
+// ---- dense: z = x·W + b; y = act(z) (y may alias z for linear).
+template <class T>
+void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, index_t F,
+                   index_t U, Act act, double alpha);
+// From dz (N×U): dW = xᵀ·dz, db = Σ_rows dz, dx = dz·Wᵀ (each skipped when null).
+template <class T>
+void dense_backward(const T* x, const T* W, const T* dz, T* dW, T* db, T* dx, index_t N,
+                    index_t F, index_t U);
+
+// ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
+// at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.
+struct MaskGeometry {
+  index_t n = 0;  // rows in this call
+  index_t row0 = 0;  // global index of the first row (masks stay row-independent)
+  int rank = 0;  // per-sample rank
+  index_t shape[6] = {0, 0, 0, 0, 0, 0};
+  index_t noise[6] = {0, 0, 0, 0, 0, 0};
+  bool noise_batch = true;
+  index_t sample_size() const;
+  index_t mask_sample_size() const;
+  index_t mask_size() const;  // mask elements in this call
+};
+// Fills the keep bits (1 = keep) of the mask elements, words of 32 bits.
+void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::uint64_t stream,
+                  std::uint32_t* bits);
+// y = keep ? x / keep_prob : dropped (inverted dropout divides, so kept values are
+// exactly x / (1 - rate)).
+template <class T>
+void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob, T dropped,
+                   const T* x, T* y);
+// Alpha dropout affine: y = a·(keep ? x : alpha_p) + b.
+template <class T>
+void alpha_dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T a, T b, T alpha_p,
+                         const T* x, T* y);
+// Normal noise: eps[i] = mean + std·N(0,1), one per element.
+template <class T>
+void normal_noise(index_t count, index_t first, double mean, double std, std::uint64_t seed,
+                  std::uint64_t stream, T* eps);
+
+// ---- losses. y_true is (N×C) or, for sparse, (N) class ids stored as T; weights (N) or null.
+// Writes per-sample losses (N) and the gradient with respect to the head input (logits
+// when from_logits, else the probabilities) scaled by w_i·grad_scale.
+template <class T>
+void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const T* y_true,
+                           const T* w, index_t N, index_t C, double* sample_loss, T* grad,
+                           double grad_scale);
+// Weighted metric sums over N rows: returns Σ w_i m_i (sum of weights written to wsum).
+template <class T>
+double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, index_t N,
+                  index_t C, double* wsum);
+
+// ---- optimizers and constraints (element-wise over one parameter).
+template <class T>
+void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* value,
+                      const T* grad, T* const* slots, index_t size);
+template <class T>
+void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* value);
+
+// ---- the driver.
+template <class T>
+std::unique_ptr<Network<T>> make_network(NetworkSpec<T> spec);
+
+Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
+                        std::uint32_t k0, std::uint32_t k1);
+
+}  // namespace DROPNET_KERNEL_NS
+}  // namespace dropnet

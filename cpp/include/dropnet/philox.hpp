@@ -1,0 +1,105 @@
+// Philox4x32-10 counter-based generator (Salmon et al., SC'11): every random number is a
+// pure function of (key, counter), so masks need no state and no thread ordering.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "dropnet/common.hpp"
+
+DROPNET_ISA_BEGIN
+
+inline Philox4x32 philox4x32_10(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
+                                std::uint32_t c3, std::uint32_t k0, std::uint32_t k1) {
+  constexpr std::uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+  constexpr std::uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    const std::uint64_t p0 = M0 * c0, p1 = M1 * c2;
+    const std::uint32_t hi0 = std::uint32_t(p0 >> 32), lo0 = std::uint32_t(p0);
+    const std::uint32_t hi1 = std::uint32_t(p1 >> 32), lo1 = std::uint32_t(p1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += W0;
+    k1 += W1;
+  }
+  return {{c0, c1, c2, c3}};
+}
+
+// Stream identity: a 64-bit key (the seed) and a 64-bit stream id (layer, purpose,
+// step); the element index fills the remaining 64 counter bits.
+struct RngStream {
+  std::uint32_t k0, k1, s0, s1;
+  RngStream(std::uint64_t seed, std::uint64_t stream)
+      : k0(std::uint32_t(seed)), k1(std::uint32_t(seed >> 32)),
+        s0(std::uint32_t(stream)), s1(std::uint32_t(stream >> 32)) {}
+  // Four 32-bit words for block b (elements 4b .. 4b+3).
+  Philox4x32 block(std::uint64_t b) const {
+    return philox4x32_10(std::uint32_t(b), std::uint32_t(b >> 32), s0, s1, k0, k1);
+  }
+  std::uint32_t word(std::uint64_t i) const { return block(i >> 2).v[i & 3]; }
+};
+
+// Eight consecutive blocks b0..b0+7 of one stream at once, laid out for SIMD: out[w][l]
+// is word w of block b0+l. Written as lane loops the compiler turns into vector
+// multiplies; bit-identical to eight calls of block().
+inline void philox_x8(const RngStream& s, std::uint64_t b0, std::uint32_t out[4][8]) {
+  constexpr std::uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+  std::uint32_t c0[8], c1[8], c2[8], c3[8];
+  for (int l = 0; l < 8; ++l) {
+    c0[l] = std::uint32_t(b0 + std::uint64_t(l));
+    c1[l] = std::uint32_t((b0 + std::uint64_t(l)) >> 32);
+    c2[l] = s.s0;
+    c3[l] = s.s1;
+  }
+  std::uint32_t k0 = s.k0, k1 = s.k1;
+  for (int round = 0; round < 10; ++round) {
+#pragma omp simd
+    for (int l = 0; l < 8; ++l) {
+      const std::uint64_t p0 = M0 * c0[l], p1 = M1 * c2[l];
+      const std::uint32_t n0 = std::uint32_t(p1 >> 32) ^ c1[l] ^ k0;
+      const std::uint32_t n2 = std::uint32_t(p0 >> 32) ^ c3[l] ^ k1;
+      c1[l] = std::uint32_t(p1);
+      c3[l] = std::uint32_t(p0);
+      c0[l] = n0;
+      c2[l] = n2;
+    }
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  for (int l = 0; l < 8; ++l) {
+    out[0][l] = c0[l];
+    out[1][l] = c1[l];
+    out[2][l] = c2[l];
+    out[3][l] = c3[l];
+  }
+}
+
+// Stream ids: purpose in the top byte, layer in the next 16 bits, step in the low 40.
+enum class RngPurpose : std::uint64_t { train_mask = 1, mc_mask = 2, shuffle = 3 };
+inline std::uint64_t stream_id(RngPurpose purpose, std::uint32_t layer, std::uint64_t step) {
+  return (std::uint64_t(purpose) << 56) | (std::uint64_t(layer & 0xFFFFu) << 40) |
+         (step & ((std::uint64_t(1) << 40) - 1));
+}
+
+// Uniform in [0, 1) with 24 random bits (exactly representable in float).
+inline float u32_to_unit_float(std::uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
+// Uniform in (0, 1], for logarithms.
+inline double u32_to_open_unit(std::uint32_t w) { return (double(w) + 1.0) * (1.0 / 4294967296.0); }
+
+// Two standard normals from two words (Box-Muller).
+inline void box_muller(std::uint32_t a, std::uint32_t b, double& z0, double& z1) {
+  const double r = std::sqrt(-2.0 * std::log(u32_to_open_unit(a)));
+  const double t = 6.283185307179586476925 * (double(b) * (1.0 / 4294967296.0));
+  z0 = r * std::cos(t);
+  z1 = r * std::sin(t);
+}
+
+// Keep threshold for dropout: keep iff word >= threshold, so P(keep) = 1 - rate up to 2^-32.
+inline std::uint64_t keep_threshold(double rate) {
+  if (rate <= 0.0) return 0;
+  if (rate >= 1.0) return std::uint64_t(1) << 32;
+  return std::uint64_t(std::llround(rate * 4294967296.0));
+}
+
+DROPNET_ISA_END

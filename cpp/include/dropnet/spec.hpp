@@ -1,0 +1,132 @@
+// Plain descriptions of a model that the bindings fill in and the per-ISA network
+// driver consumes: layers, parameters (numpy-owned memory), loss, metrics, optimizer.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dropnet/common.hpp"
+
+namespace dropnet {
+
+enum class Act : int { linear, relu, sigmoid, tanh, softmax, elu, selu, leaky_relu, softplus };
+enum class LayerKind : int {
+  dense,
+  activation,
+  dropout,
+  gaussian_dropout,
+  alpha_dropout,
+  gaussian_noise,
+  reshape
+};
+enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
+enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
+enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta };
+enum class ConstraintKind : int { none, max_norm, unit_norm, min_max_norm, non_neg };
+enum class ScheduleKind : int { constant, exponential, inverse_time, keras2_decay };
+
+struct ConstraintSpec {
+  ConstraintKind kind = ConstraintKind::none;
+  double min_value = 0.0, max_value = 2.0, rate = 1.0;
+  std::vector<int> axes;  // axes the norm runs over
+};
+
+struct RegularizerSpec {
+  double l1 = 0.0, l2 = 0.0;
+};
+
+// One trainable tensor. value and the optimizer slots point into numpy arrays the
+// Python side owns and keeps alive for the network's lifetime.
+template <class T>
+struct ParamSpec {
+  T* value = nullptr;
+  std::vector<index_t> shape;
+  index_t size = 0;
+  std::vector<T*> slots;
+  bool trainable = true;
+  ConstraintSpec constraint;
+  RegularizerSpec regularizer;
+};
+
+struct LayerSpec {
+  LayerKind kind = LayerKind::reshape;
+  std::vector<index_t> in_shape, out_shape;  // per-sample shapes (batch axis excluded)
+  Act act = Act::linear;
+  double alpha = 0.0;  // leaky_relu slope, elu alpha
+  int kernel = -1, bias = -1;  // indices into the parameter list
+  double rate = 0.0;  // dropout rate, or GaussianNoise stddev
+  bool noise_batch = true;  // mask varies along the batch axis
+  std::vector<index_t> noise_shape;  // per-sample mask shape: in_shape with broadcast axes set to 1
+  std::uint32_t layer_id = 0;  // RNG stream of the layer
+  std::uint64_t seed = 0;  // the layer's own seed (if has_seed)
+  bool has_seed = false;
+};
+
+struct ScheduleSpec {
+  ScheduleKind kind = ScheduleKind::constant;
+  double initial = 0.01, decay_steps = 1.0, decay_rate = 0.0;
+  bool staircase = false;
+};
+
+struct OptimizerSpec {
+  OptKind kind = OptKind::sgd;
+  ScheduleSpec lr;
+  double momentum = 0.0, beta1 = 0.9, beta2 = 0.999, rho = 0.9, epsilon = 1e-7;
+  bool nesterov = false, amsgrad = false, centered = false;
+  double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0 = off
+};
+
+template <class T>
+struct NetworkSpec {
+  std::vector<LayerSpec> layers;
+  std::vector<ParamSpec<T>> params;
+  LossKind loss = LossKind::mse;
+  bool from_logits = false;  // the model's raw output is the loss's logits
+  std::vector<MetricKind> metrics;
+  OptimizerSpec optimizer;
+  std::uint64_t seed = 0;
+  std::vector<index_t> in_shape, out_shape;  // per-sample
+};
+
+// A batch of data handed to the driver: x (n, in), y (n, out) or class ids, weights (n,) or null.
+template <class T>
+struct Batchable {
+  const T* x = nullptr;
+  const T* y = nullptr;
+  const T* w = nullptr;
+  index_t n = 0;
+};
+
+struct EpochOptions {
+  index_t batch_size = 32;
+  bool shuffle = true;
+};
+
+// The per-ISA driver behind one Python model.
+template <class T>
+class Network {
+ public:
+  virtual ~Network() = default;
+  // Runs `epochs` epochs; writes per epoch [loss, metrics..., val_loss, val_metrics...]
+  // into history (val part only when val.n > 0). Returns epochs completed (stops early on
+  // non-finite loss when stop_on_nan). iterations is the optimizer step, updated.
+  virtual index_t fit(const Batchable<T>& train, const Batchable<T>& val,
+                      const EpochOptions& opts, index_t epochs, bool stop_on_nan,
+                      std::int64_t& iterations, double* history) = 0;
+  // One optimizer step on the given rows; writes [loss, metrics...].
+  virtual void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) = 0;
+  // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs for n rows.
+  virtual void predict(const T* x, index_t n, T* out, index_t batch_size,
+                       std::int64_t mc_call) = 0;
+  // [loss, metrics...] in inference mode.
+  virtual void evaluate(const Batchable<T>& data, index_t batch_size, double* out) = 0;
+  // Loss and gradients of every parameter (and of the input, if dx) on one batch, with
+  // training-mode masks of the given step; no update. Used by gradient checks.
+  virtual double gradients(const Batchable<T>& batch, std::int64_t step, bool training,
+                           std::vector<T*> grads, T* dx) = 0;
+  virtual void set_learning_rate(double lr) = 0;
+  virtual double learning_rate(std::int64_t iterations) const = 0;
+};
+
+}  // namespace dropnet

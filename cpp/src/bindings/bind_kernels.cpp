@@ -1,0 +1,190 @@
+// Stand-alone bindings of the kernels (GEMM, activations, dropout masks, losses,
+// optimizer steps, constraints, Philox) so each can be tested and timed on its own.
+#include <stdexcept>
+
+#include "common.hpp"
+
+namespace dropnet::py_bind {
+
+Act parse_act(const std::string& s) {
+  static const std::pair<const char*, Act> table[] = {
+      {"linear", Act::linear}, {"relu", Act::relu},         {"sigmoid", Act::sigmoid},
+      {"tanh", Act::tanh},     {"softmax", Act::softmax},   {"elu", Act::elu},
+      {"selu", Act::selu},     {"leaky_relu", Act::leaky_relu}, {"softplus", Act::softplus}};
+  for (const auto& [name, a] : table)
+    if (s == name) return a;
+  throw py::value_error("unknown activation '" + s + "'");
+}
+
+LossKind parse_loss(const std::string& s) {
+  if (s == "binary_crossentropy") return LossKind::binary_ce;
+  if (s == "categorical_crossentropy") return LossKind::categorical_ce;
+  if (s == "sparse_categorical_crossentropy") return LossKind::sparse_categorical_ce;
+  if (s == "mean_squared_error") return LossKind::mse;
+  if (s == "mean_absolute_error") return LossKind::mae;
+  throw py::value_error("unknown loss '" + s + "'");
+}
+
+MetricKind parse_metric(const std::string& s) {
+  if (s == "binary_accuracy") return MetricKind::binary_accuracy;
+  if (s == "categorical_accuracy") return MetricKind::categorical_accuracy;
+  if (s == "sparse_categorical_accuracy") return MetricKind::sparse_accuracy;
+  if (s == "mean_squared_error") return MetricKind::mse;
+  if (s == "mean_absolute_error") return MetricKind::mae;
+  throw py::value_error("unknown metric '" + s + "'");
+}
+
+namespace {
+
+template <class T>
+void bind_typed(py::module_& m) {
+  m.def("gemm", [](const py::array& a, const py::array& b, const py::array& c, bool trans_a,
+                   bool trans_b, bool accumulate, bool reference) {
+    const T* A = data_of<T>(a, "gemm a");
+    const T* B = data_of<T>(b, "gemm b");
+    T* C = data_of<T>(c, "gemm c", true);
+    if (a.ndim() != 2 || b.ndim() != 2 || c.ndim() != 2)
+      throw py::value_error("gemm: expected 2-D arrays");
+    const index_t M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
+    const index_t Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
+    if (K != Kb || c.shape(0) != M || c.shape(1) != N)
+      throw py::value_error("gemm: shapes do not match");
+    py::gil_scoped_release nogil;
+    if (reference)
+      DROPNET_CALL(gemm_ref<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
+    else
+      DROPNET_CALL(gemm<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
+  }, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+     py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("accumulate") = false,
+     py::arg("reference") = false);
+
+  m.def("activation_forward", [](const std::string& name, const py::array& z, double alpha) {
+    const T* zp = data_of<T>(z, "z");
+    py::array_t<T> y(z.request().shape);
+    const index_t cols = z.ndim() ? z.shape(z.ndim() - 1) : 1;
+    const index_t rows = cols ? index_t(z.size()) / cols : 0;
+    const Act act = parse_act(name);
+    T* yp = y.mutable_data();
+    py::gil_scoped_release nogil;
+    DROPNET_CALL(activation_forward<T>, act, alpha, zp, yp, rows, cols);
+    return y;
+  }, py::arg("name"), py::arg("z").noconvert(), py::arg("alpha") = 0.0);
+
+  m.def("activation_backward", [](const std::string& name, const py::array& z, const py::array& y,
+                                  const py::array& dy, double alpha) {
+    const T* zp = data_of<T>(z, "z");
+    const T* yp = data_of<T>(y, "y");
+    const T* dyp = data_of<T>(dy, "dy");
+    if (z.size() != y.size() || z.size() != dy.size())
+      throw py::value_error("activation_backward: z, y and dy must have one shape");
+    py::array_t<T> dz(z.request().shape);
+    const index_t cols = z.ndim() ? z.shape(z.ndim() - 1) : 1;
+    const index_t rows = cols ? index_t(z.size()) / cols : 0;
+    const Act act = parse_act(name);
+    T* dzp = dz.mutable_data();
+    py::gil_scoped_release nogil;
+    DROPNET_CALL(activation_backward<T>, act, alpha, zp, yp, dyp, dzp, rows, cols);
+    return dz;
+  }, py::arg("name"), py::arg("z").noconvert(), py::arg("y").noconvert(),
+     py::arg("dy").noconvert(), py::arg("alpha") = 0.0);
+
+  m.def("loss", [](const std::string& name, bool from_logits, const py::array& head,
+                   const py::array& y, const py::object& w) {
+    const T* hp = data_of<T>(head, "head");
+    const T* yp = data_of<T>(y, "y_true");
+    const T* wp = data_or_null<T>(w, "sample_weight");
+    if (head.ndim() != 2) throw py::value_error("loss: expected a 2-D head");
+    const LossKind loss = parse_loss(name);
+    const index_t N = head.shape(0), C = head.shape(1);
+    const index_t lw = loss == LossKind::sparse_categorical_ce ? 1 : C;
+    if (index_t(y.size()) != N * lw) throw py::value_error("loss: y_true has the wrong size");
+    if (wp && index_t(py::array(w).size()) != N) throw py::value_error("loss: sample_weight has the wrong size");
+    py::array_t<double> per(N);
+    py::array_t<T> grad(head.request().shape);
+    double* pp = per.mutable_data();
+    T* gp = grad.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, pp, gp, 1.0);
+    }
+    return py::make_tuple(per, grad);
+  }, py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
+     py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none());
+}
+
+// The keep mask of a dropout layer for `shape` = (n, *sample_shape), drawn at
+// `noise_shape` (same rank, 1 on broadcast axes); returns a bool array of noise_shape.
+py::array_t<bool> dropout_mask_py(const std::vector<index_t>& shape,
+                                  const std::vector<index_t>& noise, double rate,
+                                  std::uint64_t seed, std::uint64_t stream, index_t row0) {
+  if (shape.empty() || shape.size() > 7 || noise.size() != shape.size())
+    throw py::value_error("dropout_mask: expected shape and noise_shape of one rank, 1..7");
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] < 0 || (noise[d] != 1 && noise[d] != shape[d]))
+      throw py::value_error("dropout_mask: noise_shape entries must be 1 or the input size");
+  auto run = [&](auto geo) {
+    geo.n = shape[0];
+    geo.row0 = row0;
+    geo.noise_batch = noise[0] != 1 || shape[0] == 1;
+    geo.rank = int(shape.size()) - 1;
+    for (int d = 0; d < geo.rank; ++d) {
+      geo.shape[d] = shape[std::size_t(d) + 1];
+      geo.noise[d] = noise[std::size_t(d) + 1];
+    }
+    const index_t count = geo.mask_size();
+    std::vector<std::uint32_t> bits(std::size_t(count / 32 + 1));
+    return std::make_pair(geo, bits);
+  };
+  py::array_t<bool> out(noise);
+  bool* o = out.mutable_data();
+#ifdef DROPNET_HAVE_V3
+  if (active_isa() == Isa::v3) {
+    auto [g, bits] = run(v3::MaskGeometry{});
+    v3::dropout_mask(g, rate, seed, stream, bits.data());
+    const index_t count = g.mask_size();
+    for (index_t i = 0; i < count; ++i) o[i] = (bits[std::size_t(i >> 5)] >> (i & 31)) & 1u;
+    return out;
+  }
+#endif
+  auto [g, bits] = run(base::MaskGeometry{});
+  base::dropout_mask(g, rate, seed, stream, bits.data());
+  const index_t count = g.mask_size();
+  for (index_t i = 0; i < count; ++i) o[i] = (bits[std::size_t(i >> 5)] >> (i & 31)) & 1u;
+  return out;
+}
+
+}  // namespace
+
+void register_kernels(py::module_& m) {
+  bind_typed<float>(m);
+  bind_typed<double>(m);
+  m.def("matmul", [](const py::array& a, const py::array& b) -> py::array {
+    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+      throw py::value_error("matmul: expected (M, K) and (K, N) arrays");
+    auto run = [&](auto tag) -> py::array {
+      using T = decltype(tag);
+      const T* A = data_of<T>(a, "matmul a");
+      const T* B = data_of<T>(b, "matmul b");
+      const index_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+      py::array_t<T> c({M, N});
+      T* C = c.mutable_data();
+      py::gil_scoped_release nogil;
+      DROPNET_CALL(gemm<T>, false, false, M, N, K, A, K, B, N, C, N, false);
+      return c;
+    };
+    if (py::dtype::of<double>().is(a.dtype())) return run(double{});
+    return run(float{});
+  }, py::arg("a").noconvert(), py::arg("b").noconvert(), "a @ b on the core's GEMM.");
+
+  m.def("philox4x32_10", [](std::vector<std::uint32_t> ctr, std::vector<std::uint32_t> key) {
+    if (ctr.size() != 4 || key.size() != 2)
+      throw py::value_error("philox4x32_10: expected 4 counter words and 2 key words");
+    const Philox4x32 r = DROPNET_CALL(philox_block, ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]);
+    return py::make_tuple(r.v[0], r.v[1], r.v[2], r.v[3]);
+  }, py::arg("counter"), py::arg("key"));
+
+  m.def("dropout_mask", &dropout_mask_py, py::arg("shape"), py::arg("noise_shape"),
+        py::arg("rate"), py::arg("seed"), py::arg("stream") = 0, py::arg("row0") = 0);
+}
+
+}  // namespace dropnet::py_bind

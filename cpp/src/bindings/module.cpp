@@ -1,0 +1,50 @@
+// The extension module dropnet._core: wires the per-family registrations and the
+// process-wide configuration (ISA level, threads).
+#include <pybind11/pybind11.h>
+
+#include "common.hpp"
+
+#ifndef DROPNET_VERSION
+#define DROPNET_VERSION "unknown"
+#endif
+#ifndef DROPNET_CXX_COMPILER
+#define DROPNET_CXX_COMPILER "unknown"
+#endif
+
+namespace py = pybind11;
+using namespace dropnet;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "dropnet's C++ core: kernels and the training-loop driver";
+  install_fork_handler();
+  m.attr("__version__") = DROPNET_VERSION;
+  m.def("config", []() {
+    py::dict d;
+    d["version"] = DROPNET_VERSION;
+    d["compiler"] = DROPNET_CXX_COMPILER;
+    d["isa"] = isa_name(active_isa());
+    d["isa_best"] = isa_name(isa_supported(Isa::v3) ? Isa::v3 : Isa::base);
+    d["isa_built"] = isa_built(Isa::v3) ? "baseline, x86-64-v3 (AVX2+FMA)" : "baseline";
+    d["openmp"] = openmp_enabled();
+    d["threads"] = num_threads();
+    return d;
+  }, "Build and run-time configuration of the core.");
+  m.def("num_threads", &num_threads, "Threads the next kernel call may use (omp_get_max_threads).");
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, received " + std::to_string(n));
+    set_num_threads(n);
+  }, py::arg("n"));
+  m.def("set_cpu_capability", [](const std::string& s) {
+    if (s == "baseline" || s == "default") {
+      set_active_isa(Isa::base);
+    } else if (s == "x86-64-v3" || s == "avx2") {
+      if (!isa_supported(Isa::v3))
+        throw py::value_error("set_cpu_capability: x86-64-v3 kernels are not available on this CPU or build");
+      set_active_isa(Isa::v3);
+    } else {
+      throw py::value_error("set_cpu_capability: expected 'baseline' or 'x86-64-v3', received '" + s + "'");
+    }
+  }, py::arg("level"));
+  py_bind::register_kernels(m);
+  py_bind::register_network(m);
+}

@@ -1,0 +1,191 @@
+// Dropout family: counter-based keep masks (1 bit per mask element), broadcast along
+// noise-shape axes, and the element-wise apply passes shared by forward and backward.
+#include <algorithm>
+#include <vector>
+
+#include "dropnet/kernels.hpp"
+#include "dropnet/philox.hpp"
+
+DROPNET_ISA_BEGIN
+
+index_t MaskGeometry::sample_size() const {
+  index_t s = 1;
+  for (int d = 0; d < rank; ++d) s *= shape[d];
+  return s;
+}
+index_t MaskGeometry::mask_sample_size() const {
+  index_t s = 1;
+  for (int d = 0; d < rank; ++d) s *= noise[d];
+  return s;
+}
+index_t MaskGeometry::mask_size() const {
+  return (noise_batch ? n : 1) * mask_sample_size();
+}
+
+namespace {
+bool elementwise(const MaskGeometry& g) {
+  if (!g.noise_batch) return false;
+  for (int d = 0; d < g.rank; ++d)
+    if (g.noise[d] != g.shape[d]) return false;
+  return true;
+}
+
+// For each element of one sample, the index of its mask element within the sample.
+std::vector<index_t> broadcast_map(const MaskGeometry& g) {
+  const index_t size = g.sample_size();
+  std::vector<index_t> map(sz(size), 0);
+  index_t mstride[6];
+  index_t acc = 1;
+  for (int d = g.rank - 1; d >= 0; --d) {
+    mstride[d] = g.noise[d] == 1 ? 0 : acc;
+    acc *= g.noise[d];
+  }
+  index_t idx[6] = {0, 0, 0, 0, 0, 0};
+  for (index_t e = 0; e < size; ++e) {
+    index_t m = 0;
+    for (int d = 0; d < g.rank; ++d) m += idx[d] * mstride[d];
+    map[sz(e)] = m;
+    for (int d = g.rank - 1; d >= 0; --d) {
+      if (++idx[d] < g.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return map;
+}
+
+template <class T, class F>
+void for_each_element(const MaskGeometry& g, F f) {
+  const index_t size = g.sample_size();
+  if (elementwise(g)) {
+    const index_t total = g.n * size;
+#pragma omp parallel for schedule(static) if (use_threads(total))
+    for (index_t i = 0; i < total; ++i) f(i, i);
+    return;
+  }
+  const std::vector<index_t> map = broadcast_map(g);
+  const index_t msize = g.mask_sample_size();
+#pragma omp parallel for schedule(static) if (use_threads(g.n * size))
+  for (index_t r = 0; r < g.n; ++r) {
+    const index_t mrow = g.noise_batch ? r * msize : 0;
+    for (index_t e = 0; e < size; ++e) f(r * size + e, mrow + map[sz(e)]);
+  }
+}
+
+inline bool bit(const std::uint32_t* bits, index_t m) { return (bits[m >> 5] >> (m & 31)) & 1u; }
+}  // namespace
+
+void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::uint64_t stream,
+                  std::uint32_t* bits) {
+  const index_t count = g.mask_size();
+  const index_t words = (count + 31) / 32;
+  const std::uint64_t base = std::uint64_t(g.noise_batch ? g.row0 * g.mask_sample_size() : 0);
+  const std::uint64_t threshold = keep_threshold(rate);
+  const RngStream rng(seed, stream);
+  if (threshold == 0 || threshold >= (std::uint64_t(1) << 32)) {
+    std::fill(bits, bits + words, threshold == 0 ? ~std::uint32_t(0) : std::uint32_t(0));
+    return;
+  }
+  const std::uint32_t thr = std::uint32_t(threshold);
+  if (base % 32 == 0) {
+    // Aligned: mask word w covers global elements base + 32w .. +31, i.e. 8 whole blocks.
+#pragma omp parallel for schedule(static) if (use_threads(count))
+    for (index_t w = 0; w < words; ++w) {
+      std::uint32_t r[4][8];
+      philox_x8(rng, (base >> 2) + std::uint64_t(w) * 8, r);
+      std::uint32_t out = 0;
+      for (int i = 0; i < 32; ++i) out |= std::uint32_t(r[i & 3][i >> 2] >= thr) << i;
+      bits[w] = out;
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (use_threads(count))
+  for (index_t w = 0; w < words; ++w) {
+    const index_t e0 = w * 32, e1 = std::min(count, e0 + 32);
+    std::uint32_t out = 0;
+    std::uint64_t cached = ~std::uint64_t(0);
+    Philox4x32 blk{};
+    for (index_t e = e0; e < e1; ++e) {
+      const std::uint64_t gidx = base + std::uint64_t(e);
+      if ((gidx >> 2) != cached) {
+        cached = gidx >> 2;
+        blk = rng.block(cached);
+      }
+      out |= std::uint32_t(blk.v[gidx & 3] >= thr) << (e - e0);
+    }
+    bits[w] = out;
+  }
+}
+
+// Element-wise masks (mask index == element index): y = keep ? a·x + c : a·fill + c over
+// 32-element words, written branch-free on locals so the compiler vectorizes it.
+template <class T>
+void select_affine(index_t total, const std::uint32_t* bits, const T* x, T* y, T divisor, T a,
+                   T c, T fill) {
+  const index_t full = total / 32;
+#pragma omp parallel for schedule(static) if (use_threads(total))
+  for (index_t w = 0; w < full; ++w) {
+    const std::uint32_t b = bits[w];
+    const T* __restrict xw = x + w * 32;
+    T* __restrict yw = y + w * 32;
+    T t[32];
+    std::uint32_t keep[32];
+#pragma omp simd
+    for (int k = 0; k < 32; ++k) {
+      t[k] = xw[k] / divisor;
+      keep[k] = (b >> k) & 1u;
+    }
+#pragma omp simd
+    for (int k = 0; k < 32; ++k) yw[k] = a * (keep[k] ? t[k] : fill) + c;
+  }
+  for (index_t i = full * 32; i < total; ++i) {
+    const bool keep = (bits[full] >> (i - full * 32)) & 1u;
+    y[i] = a * (keep ? x[i] / divisor : fill) + c;
+  }
+}
+
+template <class T>
+void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob, T dropped,
+                   const T* x, T* y) {
+  if (elementwise(g)) {
+    if (dropped == T(0)) return select_affine<T>(g.n * g.sample_size(), bits, x, y, keep_prob, T(1), T(0), T(0));
+  }
+  for_each_element<T>(g, [&](index_t i, index_t m) { y[i] = bit(bits, m) ? x[i] / keep_prob : dropped; });
+}
+
+template <class T>
+void alpha_dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T a, T b, T alpha_p,
+                         const T* x, T* y) {
+  if (elementwise(g)) return select_affine<T>(g.n * g.sample_size(), bits, x, y, T(1), a, b, alpha_p);
+  for_each_element<T>(g, [&](index_t i, index_t m) { y[i] = a * (bit(bits, m) ? x[i] : alpha_p) + b; });
+}
+
+template <class T>
+void normal_noise(index_t count, index_t first, double mean, double std, std::uint64_t seed,
+                  std::uint64_t stream, T* eps) {
+  const RngStream rng(seed, stream);
+#pragma omp parallel for schedule(static) if (use_threads(count * 16))
+  for (index_t i = 0; i < count; ++i) {
+    const std::uint64_t gidx = std::uint64_t(first + i);
+    const Philox4x32 blk = rng.block(gidx >> 2);
+    const unsigned lane = unsigned(gidx & 3);
+    double z0, z1;
+    box_muller(blk.v[lane & 2u], blk.v[(lane & 2u) + 1], z0, z1);
+    eps[i] = T(mean + std * ((lane & 1u) ? z1 : z0));
+  }
+}
+
+Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
+                        std::uint32_t k0, std::uint32_t k1) {
+  return philox4x32_10(c0, c1, c2, c3, k0, k1);
+}
+
+#define DROPNET_INSTANTIATE_DROPOUT(T)                                                          \
+  template void dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, const T*, T*); \
+  template void alpha_dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, T,       \
+                                       const T*, T*);                                            \
+  template void normal_noise<T>(index_t, index_t, double, double, std::uint64_t, std::uint64_t, \
+                                T*);
+DROPNET_INSTANTIATE_DROPOUT(float)
+DROPNET_INSTANTIATE_DROPOUT(double)
+
+DROPNET_ISA_END

@@ -1,0 +1,172 @@
+// Optimizer updates (Keras formulas, one fused element-wise pass per parameter) and the
+// weight constraints applied after each step.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "dropnet/kernels.hpp"
+
+DROPNET_ISA_BEGIN
+
+// slots: sgd [momentum]; adam [m, v, v_hat]; rmsprop [velocity, momentum, mean_grad];
+// adagrad [accumulator]; adadelta [accumulated_grad, accumulated_delta].
+// step counts from 1 (bias correction); lr is this step's learning rate.
+template <class T>
+void optimizer_update(const OptimizerSpec& o, double lr_d, std::int64_t step, T* w, const T* g,
+                      T* const* slots, index_t n) {
+  const T lr = T(lr_d), eps = T(o.epsilon);
+  switch (o.kind) {
+    case OptKind::sgd: {
+      const T mu = T(o.momentum);
+      if (o.momentum == 0.0) {
+#pragma omp simd
+        for (index_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+      } else if (o.nesterov) {
+        T* m = slots[0];
+#pragma omp simd
+        for (index_t i = 0; i < n; ++i) {
+          m[i] = mu * m[i] - lr * g[i];
+          w[i] += mu * m[i] - lr * g[i];
+        }
+      } else {
+        T* m = slots[0];
+#pragma omp simd
+        for (index_t i = 0; i < n; ++i) {
+          m[i] = mu * m[i] - lr * g[i];
+          w[i] += m[i];
+        }
+      }
+      return;
+    }
+    case OptKind::adam: {
+      const double t = double(step);
+      const T alpha = T(lr_d * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t)));
+      const T c1 = T(1.0 - o.beta1), c2 = T(1.0 - o.beta2);
+      T* m = slots[0];
+      T* v = slots[1];
+      T* vh = slots[2];
+      if (o.amsgrad) {
+        for (index_t i = 0; i < n; ++i) {
+          m[i] += (g[i] - m[i]) * c1;
+          v[i] += (g[i] * g[i] - v[i]) * c2;
+          vh[i] = std::max(vh[i], v[i]);
+          w[i] -= alpha * m[i] / (std::sqrt(vh[i]) + eps);
+        }
+      } else {
+#pragma omp simd
+        for (index_t i = 0; i < n; ++i) {
+          m[i] += (g[i] - m[i]) * c1;
+          v[i] += (g[i] * g[i] - v[i]) * c2;
+          w[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+        }
+      }
+      return;
+    }
+    case OptKind::rmsprop: {
+      const T rho = T(o.rho), mu = T(o.momentum);
+      T* vel = slots[0];
+      T* mom = slots[1];
+      T* mg = slots[2];
+      for (index_t i = 0; i < n; ++i) {
+        vel[i] = rho * vel[i] + (T(1) - rho) * g[i] * g[i];
+        T denom = vel[i];
+        if (o.centered) {
+          mg[i] = rho * mg[i] + (T(1) - rho) * g[i];
+          denom -= mg[i] * mg[i];
+        }
+        const T inc = lr * g[i] / std::sqrt(denom + eps);
+        if (o.momentum > 0.0) {
+          mom[i] = mu * mom[i] + inc;
+          w[i] -= mom[i];
+        } else {
+          w[i] -= inc;
+        }
+      }
+      return;
+    }
+    case OptKind::adagrad: {
+      T* acc = slots[0];
+      for (index_t i = 0; i < n; ++i) {
+        acc[i] += g[i] * g[i];
+        w[i] -= lr * g[i] / std::sqrt(acc[i] + eps);
+      }
+      return;
+    }
+    case OptKind::adadelta: {
+      const T rho = T(o.rho);
+      T* ag = slots[0];
+      T* ad = slots[1];
+      for (index_t i = 0; i < n; ++i) {
+        ag[i] = rho * ag[i] + (T(1) - rho) * g[i] * g[i];
+        const T delta = -std::sqrt(ad[i] + eps) / std::sqrt(ag[i] + eps) * g[i];
+        ad[i] = rho * ad[i] + (T(1) - rho) * delta * delta;
+        w[i] += lr * delta;
+      }
+      return;
+    }
+  }
+}
+
+// Norm constraints reduce over `axes`; every combination of the other axes is one group.
+template <class T>
+void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* w) {
+  if (c.kind == ConstraintKind::none) return;
+  index_t size = 1;
+  for (int d = 0; d < rank; ++d) size *= shape[d];
+  if (c.kind == ConstraintKind::non_neg) {
+    for (index_t i = 0; i < size; ++i) w[i] = w[i] >= T(0) ? w[i] : T(0);
+    return;
+  }
+  bool reduced[8] = {false, false, false, false, false, false, false, false};
+  for (int a : c.axes) reduced[a] = true;
+  index_t gstride[8];
+  index_t groups = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    gstride[d] = reduced[d] ? 0 : groups;
+    if (!reduced[d]) groups *= shape[d];
+  }
+  std::vector<index_t> gid(sz(size));
+  index_t idx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (index_t e = 0; e < size; ++e) {
+    index_t gi = 0;
+    for (int d = 0; d < rank; ++d) gi += idx[d] * gstride[d];
+    gid[sz(e)] = gi;
+    for (int d = rank - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  std::vector<T> sq(sz(groups), T(0));
+  for (index_t e = 0; e < size; ++e) sq[sz(gid[sz(e)])] += w[e] * w[e];
+  const T eps = T(1e-7);
+  std::vector<T> factor(sz(groups));
+  for (index_t k = 0; k < groups; ++k) {
+    const T norm = std::sqrt(sq[sz(k)]);
+    T desired = norm;
+    switch (c.kind) {
+      case ConstraintKind::max_norm:
+        desired = std::min(std::max(norm, T(0)), T(c.max_value));
+        break;
+      case ConstraintKind::unit_norm:
+        desired = T(1);
+        break;
+      case ConstraintKind::min_max_norm:
+        desired = T(c.rate) * std::min(std::max(norm, T(c.min_value)), T(c.max_value)) +
+                  (T(1) - T(c.rate)) * norm;
+        break;
+      default:
+        break;
+    }
+    factor[sz(k)] = desired / (eps + norm);
+  }
+  for (index_t e = 0; e < size; ++e) w[e] *= factor[sz(gid[sz(e)])];
+}
+
+#define DROPNET_INSTANTIATE_OPTIM(T)                                                          \
+  template void optimizer_update<T>(const OptimizerSpec&, double, std::int64_t, T*, const T*, \
+                                    T* const*, index_t);                                      \
+  template void apply_constraint<T>(const ConstraintSpec&, const index_t*, int, T*);
+DROPNET_INSTANTIATE_OPTIM(float)
+DROPNET_INSTANTIATE_OPTIM(double)
+
+DROPNET_ISA_END

@@ -1,0 +1,57 @@
+"""Input conversion at the API boundary: one conversion to a C-contiguous float array,
+with clear errors for anything that is not finite numeric data."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def to_float_array(x, dtype: str, what: str, allow_empty: bool = False) -> np.ndarray:
+    """``x`` as a C-contiguous array of ``dtype``; raises TypeError/ValueError naming ``what``."""
+    if x is None:
+        raise TypeError(f"{what}: expected an array of numbers, received None")
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{what}: expected an array of numbers, received a string")
+    if isinstance(x, dict):
+        raise TypeError(f"{what}: expected an array of numbers, received a dict")
+    if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
+        x = x.to_numpy()
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: could not be read as an array of numbers ({exc})") from exc
+    kind = arr.dtype.kind
+    if kind in "USV":
+        raise TypeError(f"{what}: expected numbers, received an array of dtype {arr.dtype}")
+    if kind == "c":
+        raise TypeError(f"{what}: expected real numbers, received complex values")
+    if kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{what}: expected numbers, received an object array ({exc})") from exc
+    if kind not in "biufO":
+        raise TypeError(f"{what}: expected numbers, received an array of dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{what}: expected an array with a sample axis, received a scalar")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{what}: expected at least one sample, received shape {arr.shape}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        raise ValueError(f"{what}: contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
+    return out
+
+
+def check_int(value, what: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what}: expected an int, received {value!r}")
+    if value < minimum:
+        raise ValueError(f"{what}: expected an int >= {minimum}, received {value}")
+    return int(value)
+
+
+def shape_str(shape) -> str:
+    return "(None, " + ", ".join(str(d) for d in shape) + ")" if len(shape) else "(None,)"

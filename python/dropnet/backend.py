@@ -1,0 +1,73 @@
+"""Process-wide settings: float type, threads, SIMD level, and the build report."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from . import _core
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+
+
+def floatx() -> str:
+    """The default float type of new models ('float32' or 'float64')."""
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Set the default float type of models built from now on."""
+    global _FLOATX
+    if value not in ("float32", "float64"):
+        raise ValueError(f"set_floatx: expected 'float32' or 'float64', received {value!r}")
+    _FLOATX = value
+
+
+def epsilon() -> float:
+    return _EPSILON
+
+
+def standardize_dtype(dtype) -> str:
+    """'float32'/'float64' from any spelling numpy understands; anything else is an error."""
+    if dtype is None:
+        return _FLOATX
+    try:
+        name = np.dtype(dtype).name
+    except TypeError as exc:
+        raise TypeError(f"expected dtype float32 or float64, received {dtype!r}") from exc
+    if name not in ("float32", "float64"):
+        raise TypeError(f"expected dtype float32 or float64, received {name}")
+    return name
+
+
+def get_num_threads() -> int:
+    """Threads the core's kernels use (OpenMP's max threads)."""
+    return int(_core.num_threads())
+
+
+def set_num_threads(n: int) -> None:
+    """Set the threads the core's kernels use; results are bitwise the same for any n."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: expected an int, received {type(n).__name__}")
+    _core.set_num_threads(int(n))
+
+
+def show_config(file=None) -> dict:
+    """Print and return the build and run-time configuration of the core."""
+    cfg = dict(_core.config())
+    cfg["numpy"] = np.__version__
+    cfg["python"] = sys.version.split()[0]
+    cfg["DROPNET_CPU_CAPABILITY"] = os.environ.get("DROPNET_CPU_CAPABILITY", "")
+    lines = [
+        f"dropnet {cfg['version']}",
+        f"  SIMD level in use : {cfg['isa']} (best on this CPU: {cfg['isa_best']})",
+        f"  kernels built for : {cfg['isa_built']}",
+        f"  OpenMP            : {'yes' if cfg['openmp'] else 'no'}, {cfg['threads']} threads",
+        f"  compiler          : {cfg['compiler']}",
+        f"  python / numpy    : {cfg['python']} / {cfg['numpy']}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
+    return cfg

@@ -1,0 +1,167 @@
+"""The Layer base class: configuration, weights, shapes, and the description the core runs."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import backend
+
+_NAME_COUNTS: dict[str, int] = defaultdict(int)
+
+
+def _snake(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower().replace("2_d", "2d").replace("1_d", "1d").replace("3_d", "3d")
+
+
+def unique_name(base: str) -> str:
+    n = _NAME_COUNTS[base]
+    _NAME_COUNTS[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def check_shape(shape, what: str) -> tuple[int, ...]:
+    """A per-sample shape as a tuple of positive ints."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    try:
+        out = tuple(shape)
+    except TypeError as exc:
+        raise TypeError(f"{what}: expected a tuple of ints, received {shape!r}") from exc
+    for d in out:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"{what}: expected positive ints, received {shape!r}")
+    return tuple(int(d) for d in out)
+
+
+class Weight:
+    """One trainable tensor: a C-contiguous array the core updates in place."""
+
+    def __init__(self, name, value, constraint=None, regularizer=None, trainable=True):
+        self.name = name
+        self.value = value
+        self.constraint = constraint
+        self.regularizer = regularizer
+        self.trainable = trainable
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def assign(self, new) -> None:
+        new = np.asarray(new)
+        if new.shape != self.value.shape:
+            raise ValueError(
+                f"weight {self.name!r}: expected shape {self.value.shape}, received {new.shape}"
+            )
+        if not np.all(np.isfinite(new)):
+            raise ValueError(f"weight {self.name!r}: received NaN or infinite values")
+        np.copyto(self.value, new, casting="unsafe")
+
+
+class Layer:
+    """Base of every layer. Subclasses set ``kind`` (the core's name for the op)."""
+
+    kind = "reshape"
+
+    def __init__(self, *, name=None, input_shape=None, input_dim=None, batch_input_shape=None,
+                 batch_size=None, dtype=None, trainable=True, **kwargs):
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
+            )
+        self.name = name if name is not None else unique_name(_snake(type(self).__name__))
+        if not isinstance(self.name, str):
+            raise TypeError(f"{type(self).__name__}: expected name to be a str, received {name!r}")
+        self.trainable = bool(trainable)
+        self._dtype_arg = None if dtype is None else backend.standardize_dtype(dtype)
+        shape = None
+        if batch_input_shape is not None:
+            shape = check_shape(tuple(batch_input_shape)[1:], f"{type(self).__name__}(batch_input_shape)")
+        if input_shape is not None:
+            shape = check_shape(input_shape, f"{type(self).__name__}(input_shape)")
+        if input_dim is not None:
+            shape = check_shape((input_dim,), f"{type(self).__name__}(input_dim)")
+        self._input_shape_arg = shape
+        self.built = False
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.dtype = self._dtype_arg or backend.floatx()
+        self._weights: list[Weight] = []
+
+    # ---- building
+    def build(self, input_shape) -> None:
+        """Create weights for a per-sample ``input_shape`` (batch axis excluded)."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _build(self, input_shape, dtype: str) -> tuple[int, ...]:
+        input_shape = tuple(int(d) for d in input_shape)
+        if not self.built or self.input_shape != input_shape or self.dtype != dtype:
+            self.dtype = dtype
+            self._weights = []
+            self.build(input_shape)
+            self.built = True
+            self.input_shape = input_shape
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        return self.output_shape
+
+    def add_weight(self, name, shape, initializer, constraint=None, regularizer=None) -> Weight:
+        value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
+        w = Weight(f"{self.name}/{name}", value, constraint, regularizer, self.trainable)
+        self._weights.append(w)
+        return w
+
+    # ---- weights (Keras order and layout)
+    @property
+    def weights(self) -> list[Weight]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return [w for w in self._weights if not w.trainable] if self.trainable else list(self._weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"{self.name}: expected {len(self._weights)} weight arrays, received {len(weights)}"
+            )
+        for w, new in zip(self._weights, weights):
+            w.assign(new)
+
+    def count_params(self) -> int:
+        return int(sum(w.value.size for w in self._weights))
+
+    # ---- configuration
+    def get_config(self) -> dict:
+        cfg = {"name": self.name, "trainable": self.trainable}
+        if self._dtype_arg is not None:
+            cfg["dtype"] = self._dtype_arg
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    # ---- the description the core runs
+    def _core_layer(self) -> dict:
+        """Layer-specific entries of the core description (kind, activation, rate...)."""
+        return {"kind": self.kind}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"

@@ -1,0 +1,169 @@
+"""Core layers: Input, Dense, Activation, LeakyReLU, Flatten, Reshape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, constraints, initializers, regularizers
+from .base import Layer, check_shape
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what}: expected a positive int, received {value!r}")
+    if value < 1:
+        raise ValueError(f"{what}: expected a positive int, received {value}")
+    return int(value)
+
+
+class InputLayer(Layer):
+    """Declares the per-sample input shape of a Sequential model."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("Input: expected shape=(...), received None")
+        super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
+        self.shape = self._input_shape_arg
+
+    def get_config(self):
+        return {**super().get_config(), "shape": list(self.shape)}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> InputLayer:
+    """Keras's ``Input(shape=...)``: use it as the first entry of a Sequential model."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+
+
+class Dense(Layer):
+    """Densely-connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
+
+    kernel has shape (input features, units), as in Keras.
+    """
+
+    kind = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = _positive_int(units, f"Dense(units={units!r})")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if activity_regularizer is not None:
+            raise ValueError("Dense: activity_regularizer is not supported; use kernel_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def build(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected an input with a feature axis, received shape {input_shape}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                                      self.kernel_constraint, self.kernel_regularizer)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+                                     self.bias_constraint, self.bias_regularizer)
+                     if self.use_bias else None)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def _core_layer(self):
+        return {"kind": "dense", "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function as its own layer."""
+
+    kind = "activation"
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def _core_layer(self):
+        return {"kind": "activation", "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class LeakyReLU(Layer):
+    """``x if x > 0 else negative_slope * x``; Keras 2's ``alpha=`` is accepted too."""
+
+    kind = "activation"
+
+    def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        slope = negative_slope if alpha is None else alpha
+        if isinstance(slope, bool) or not isinstance(slope, (int, float, np.floating, np.integer)):
+            raise TypeError(f"LeakyReLU: expected a number for negative_slope, received {slope!r}")
+        if not np.isfinite(slope) or slope < 0:
+            raise ValueError(f"LeakyReLU(negative_slope={slope}): expected a finite value >= 0")
+        self.negative_slope = float(slope)
+
+    def _core_layer(self):
+        return {"kind": "activation", "act": "leaky_relu", "alpha": self.negative_slope}
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class Flatten(Layer):
+    """Flattens each sample in row-major order (Keras order over (H, W, C))."""
+
+    kind = "reshape"
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"Flatten: only data_format='channels_last' is supported, received {data_format!r}")
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape, dtype=np.int64)),)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
+
+    kind = "reshape"
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            shape = tuple(int(d) for d in target_shape)
+        except TypeError as exc:
+            raise TypeError(f"Reshape: expected a tuple of ints, received {target_shape!r}") from exc
+        if sum(d == -1 for d in shape) > 1 or any(d < 1 and d != -1 for d in shape):
+            raise ValueError(f"Reshape: expected positive sizes and at most one -1, received {shape}")
+        self.target_shape = shape
+
+    def compute_output_shape(self, input_shape):
+        total = int(np.prod(input_shape, dtype=np.int64))
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        shape = tuple(total // known if d == -1 else d for d in self.target_shape)
+        if int(np.prod(shape, dtype=np.int64)) != total:
+            raise ValueError(
+                f"{self.name}: cannot reshape a sample of shape {tuple(input_shape)} into {self.target_shape}"
+            )
+        return check_shape(shape, f"{self.name}")
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

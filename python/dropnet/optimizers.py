@@ -1,0 +1,266 @@
+"""Optimizers and learning-rate schedules with Keras's names, defaults and formulas.
+
+The update itself runs in the core (one fused pass per parameter); these objects hold
+hyperparameters, the step count, and the slot arrays (moments, accumulators).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step)`` gives the rate at a step counted from 0."""
+
+    kind = "constant"
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _Decay(LearningRateSchedule):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        self.initial_learning_rate = _positive(type(self).__name__, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _positive(type(self).__name__, "decay_steps", decay_steps, strict=True)
+        self.decay_rate = _positive(type(self).__name__, "decay_rate", decay_rate)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def _p(self, step):
+        p = float(step) / self.decay_steps
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+    def _spec(self):
+        return {"kind": self.kind, "initial": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase}
+
+
+class ExponentialDecay(_Decay):
+    """lr · decay_rate^(step / decay_steps)."""
+
+    kind = "exponential"
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._p(step)
+
+
+class InverseTimeDecay(_Decay):
+    """lr / (1 + decay_rate · step / decay_steps)."""
+
+    kind = "inverse_time"
+
+    def __call__(self, step):
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._p(step))
+
+
+def _positive(owner, what, value, strict=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{owner}: expected {what} to be a finite number, received {value!r}")
+    if value < 0 or (strict and value == 0):
+        raise ValueError(f"{owner}: expected {what} {'>' if strict else '>='} 0, received {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base optimizer. ``lr=`` (Keras 2) is accepted for ``learning_rate``, and ``decay=d``
+    means lr / (1 + d · iterations), as in Keras 2."""
+
+    kind = "sgd"
+    n_slots = 0
+    _defaults: dict = {}
+
+    def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, lr=None, decay=None, weight_decay=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        if weight_decay not in (None, 0, 0.0):
+            raise ValueError(f"{cls}: weight_decay is not supported; use a kernel_regularizer")
+        if lr is not None:
+            learning_rate = lr
+        clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
+        if len(clips) > 1:
+            raise ValueError(f"{cls}: only one of clipnorm, clipvalue and global_clipnorm can be set")
+        self.clipnorm = None if clipnorm is None else _positive(cls, "clipnorm", clipnorm, True)
+        self.clipvalue = None if clipvalue is None else _positive(cls, "clipvalue", clipvalue, True)
+        self.global_clipnorm = (None if global_clipnorm is None
+                                else _positive(cls, "global_clipnorm", global_clipnorm, True))
+        self.decay = 0.0 if decay is None else _positive(cls, "decay", decay)
+        self.name = name or cls.lower()
+        self.iterations = 0
+        self.learning_rate = learning_rate
+
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, LearningRateSchedule):
+            if self.decay:
+                raise ValueError(f"{type(self).__name__}: decay= cannot be combined with a schedule")
+            self._learning_rate = value
+        else:
+            self._learning_rate = _positive(type(self).__name__, "learning_rate", value)
+
+    lr = learning_rate  # Keras 2 attribute name
+
+    def current_learning_rate(self) -> float:
+        """The rate the next step will use."""
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self.iterations))
+        return lr / (1.0 + self.decay * self.iterations)
+
+    def _lr_spec(self) -> dict:
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            return lr._spec()
+        if self.decay:
+            return {"kind": "keras2_decay", "initial": lr, "decay_rate": self.decay}
+        return {"kind": "constant", "initial": lr}
+
+    def _hyper(self) -> dict:
+        return {}
+
+    def _spec(self) -> dict:
+        return {"kind": self.kind, "lr": self._lr_spec(), "clipnorm": self.clipnorm or 0.0,
+                "clipvalue": self.clipvalue or 0.0, "global_clipnorm": self.global_clipnorm or 0.0,
+                **self._hyper()}
+
+    def _make_slots(self, value: np.ndarray) -> list[np.ndarray]:
+        return [np.zeros_like(value) for _ in range(self.n_slots)]
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            lr = {"class_name": type(lr).__name__, "config": lr.get_config()}
+        cfg = {"name": self.name, "learning_rate": lr, "clipnorm": self.clipnorm,
+               "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        if self.decay:
+            cfg["decay"] = self.decay
+        return {**cfg, **self._hyper()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            sched = {"ExponentialDecay": ExponentialDecay, "InverseTimeDecay": InverseTimeDecay}[lr["class_name"]]
+            config["learning_rate"] = sched.from_config(lr["config"])
+        return cls(**config)
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum: m ← μm − lr·g; θ += m."""
+
+    kind = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        m = _positive("SGD", "momentum", momentum)
+        if m > 1:
+            raise ValueError(f"SGD: expected 0 <= momentum <= 1, received {momentum}")
+        self.momentum, self.nesterov = m, bool(nesterov)
+        self.n_slots = 1 if m > 0 else 0
+
+    def _hyper(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    kind = "adam"
+    n_slots = 3
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        for what, v in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0 <= _positive("Adam", what, v) < 1:
+                raise ValueError(f"Adam: expected 0 <= {what} < 1, received {v}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = _positive("Adam", "epsilon", epsilon)
+        self.amsgrad = bool(amsgrad)
+        self.n_slots = 3 if self.amsgrad else 2
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class RMSprop(Optimizer):
+    kind = "rmsprop"
+    n_slots = 3
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _positive("RMSprop", "rho", rho)
+        self.momentum = _positive("RMSprop", "momentum", momentum)
+        self.epsilon = _positive("RMSprop", "epsilon", epsilon)
+        self.centered = bool(centered)
+
+    def _hyper(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    kind = "adagrad"
+    n_slots = 1
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = _positive("Adagrad", "initial_accumulator_value", initial_accumulator_value)
+        self.epsilon = _positive("Adagrad", "epsilon", epsilon)
+
+    def _make_slots(self, value):
+        return [np.full_like(value, self.initial_accumulator_value)]
+
+    def _hyper(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    kind = "adadelta"
+    n_slots = 2
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _positive("Adadelta", "rho", rho)
+        self.epsilon = _positive("Adadelta", "epsilon", epsilon)
+
+    def _hyper(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
+_BY_CLASS = {c.__name__: c for c in _BY_NAME.values()}
+
+
+def get(identifier) -> Optimizer:
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
+        return _BY_CLASS[identifier["class_name"]].from_config(identifier.get("config", {}))
+    raise ValueError(f"unknown optimizer: expected one of {', '.join(_BY_NAME)}, received {identifier!r}")
+
+
+def serialize(opt: Optimizer) -> dict:
+    return {"class_name": type(opt).__name__, "config": opt.get_config()}
+
+
+schedules = type("schedules", (), {"ExponentialDecay": ExponentialDecay,
+                                   "InverseTimeDecay": InverseTimeDecay,
+                                   "LearningRateSchedule": LearningRateSchedule})

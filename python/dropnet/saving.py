@@ -1,0 +1,238 @@
+"""The model file: a length-prefixed JSON header followed by raw little-endian arrays.
+
+    b"DROPNET\\x00" | u64 header length | header (UTF-8 JSON) | tensor bytes
+
+The header names the format version, the architecture (from a fixed set of layer
+classes), the compile settings, and every tensor's name, dtype, shape and byte range.
+Loading checks every field before using it; nothing in a file is ever executed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+
+import numpy as np
+
+MAGIC = b"DROPNET\x00"
+FORMAT_VERSION = 1
+MAX_HEADER = 64 * 1024 * 1024
+_DTYPES = {"float32": "<f4", "float64": "<f8"}
+
+
+def _bad(msg: str) -> ValueError:
+    return ValueError(f"not a valid dropnet model file: {msg}")
+
+
+# ---------------------------------------------------------------- writing
+def _compile_config(model):
+    if not model.compiled:
+        return None
+    from . import optimizers
+
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "iterations": int(model.optimizer.iterations),
+        "loss": model._loss_name,
+        "from_logits": bool(model._from_logits),
+        "metrics": [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in model._metric_args],
+    }
+
+
+def save_model(model, target, overwrite=True, weights_only=False) -> None:
+    tensors = []
+    for i, w in enumerate(model.weights):
+        tensors.append((f"weights/{i}", w.value))
+    if not weights_only and model.compiled and model._slots:
+        for i, w in enumerate(model.weights):
+            for j, slot in enumerate(model._slots.get(id(w), [])):
+                tensors.append((f"optimizer/{i}/{j}", slot))
+    entries, offset = [], 0
+    for name, arr in tensors:
+        dt = np.dtype(arr.dtype).name
+        nbytes = int(arr.nbytes)
+        entries.append({"name": name, "dtype": dt, "shape": list(arr.shape), "offset": offset, "nbytes": nbytes})
+        offset += nbytes
+    header = {
+        "format": "dropnet",
+        "format_version": FORMAT_VERSION,
+        "weights_only": bool(weights_only),
+        "model": {"class_name": "Sequential", "config": model.get_config()},
+        "compile": None if weights_only else _compile_config(model),
+        "tensors": entries,
+    }
+    raw = json.dumps(header, allow_nan=False).encode("utf-8")
+    blob = [MAGIC, struct.pack("<Q", len(raw)), raw]
+    blob += [np.ascontiguousarray(arr, dtype=_DTYPES[np.dtype(arr.dtype).name]).tobytes() for _, arr in tensors]
+    data = b"".join(blob)
+    if isinstance(target, (str, os.PathLike)):
+        path = os.fspath(target)
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"{path} exists and overwrite=False")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    else:
+        target.write(data)
+
+
+# ---------------------------------------------------------------- reading
+def _read(source) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no model file at {path}")
+        with open(path, "rb") as f:
+            return f.read()
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    if isinstance(source, io.IOBase) or hasattr(source, "read"):
+        return source.read()
+    raise TypeError(f"expected a path or a binary file, received {type(source).__name__}")
+
+
+def _parse(data: bytes) -> tuple[dict, dict]:
+    if len(data) < 16 or data[:8] != MAGIC:
+        raise _bad("missing the dropnet signature")
+    (hlen,) = struct.unpack("<Q", data[8:16])
+    if hlen > MAX_HEADER or 16 + hlen > len(data):
+        raise _bad(f"header length {hlen} exceeds the file")
+    try:
+        header = json.loads(data[16:16 + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _bad(f"header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != "dropnet":
+        raise _bad("header does not describe a dropnet model")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise _bad(f"unsupported format_version {header.get('format_version')!r} (this dropnet reads {FORMAT_VERSION})")
+    body = memoryview(data)[16 + hlen:]
+    entries = header.get("tensors")
+    if not isinstance(entries, list):
+        raise _bad("tensors must be a list")
+    tensors, end = {}, 0
+    for e in entries:
+        if not isinstance(e, dict):
+            raise _bad("tensor entry must be an object")
+        name, dt, shape, off, nbytes = (e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes"))
+        if not isinstance(name, str) or name in tensors:
+            raise _bad(f"bad or repeated tensor name {name!r}")
+        if dt not in _DTYPES:
+            raise _bad(f"tensor {name}: unsupported dtype {dt!r}")
+        if (not isinstance(shape, list) or len(shape) > 8
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
+            raise _bad(f"tensor {name}: bad shape {shape!r}")
+        count = 1
+        for d in shape:
+            count *= d
+        itemsize = np.dtype(_DTYPES[dt]).itemsize
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (off, nbytes)):
+            raise _bad(f"tensor {name}: offset and nbytes must be ints")
+        if nbytes != count * itemsize or off != end or off + nbytes > len(body):
+            raise _bad(f"tensor {name}: byte range [{off}, {off + nbytes}) is inconsistent with the file")
+        end = off + nbytes
+        tensors[name] = np.frombuffer(body[off:off + nbytes], dtype=_DTYPES[dt]).reshape(shape).astype(dt)
+    if end != len(body):
+        raise _bad(f"{len(body) - end} trailing bytes after the last tensor")
+    return header, tensors
+
+
+def model_from_config(config: dict):
+    from .layers import LAYER_CLASSES
+    from .models import Sequential
+
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise _bad("model config must hold a list of layers")
+    dtype = config.get("dtype")
+    if dtype not in (None, "float32", "float64"):
+        raise _bad(f"unsupported model dtype {dtype!r}")
+    name = config.get("name")
+    model = Sequential(name=name if isinstance(name, str) else None)
+    model._dtype = dtype
+    input_shape = config.get("input_shape")
+    for spec in config["layers"]:
+        if not isinstance(spec, dict):
+            raise _bad("layer entry must be an object")
+        cls = LAYER_CLASSES.get(spec.get("class_name"))
+        if cls is None:
+            raise _bad(f"unknown layer class {spec.get('class_name')!r}")
+        cfg = spec.get("config")
+        if not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
+            raise _bad(f"bad config for layer {spec.get('class_name')}")
+        try:
+            layer = cls.from_config(dict(cfg))
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
+        model._layers.append(layer)
+    if input_shape is not None:
+        try:
+            model._build_layers(tuple(int(d) for d in input_shape))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _bad(f"architecture does not build: {exc}") from None
+    return model
+
+
+def _assign_weights(model, tensors: dict) -> None:
+    own = model.weights
+    for i, w in enumerate(own):
+        t = tensors.get(f"weights/{i}")
+        if t is None:
+            raise _bad(f"missing tensor weights/{i}")
+        if t.shape != w.value.shape:
+            raise _bad(f"tensor weights/{i} has shape {t.shape}, the layer expects {w.value.shape}")
+        if not np.all(np.isfinite(t)):
+            raise _bad(f"tensor weights/{i} holds NaN or infinite values")
+        np.copyto(w.value, t, casting="unsafe")
+    if f"weights/{len(own)}" in tensors:
+        raise _bad("the file holds more weight tensors than the architecture has")
+
+
+def load_model(source, compile=True):
+    header, tensors = _parse(_read(source))
+    model_info = header.get("model")
+    if not isinstance(model_info, dict) or model_info.get("class_name") != "Sequential":
+        raise _bad("only Sequential models are supported")
+    model = model_from_config(model_info.get("config"))
+    if model.weights or tensors:
+        if not model.built:
+            raise _bad("weights given for a model without an input shape")
+        _assign_weights(model, tensors)
+    comp = header.get("compile")
+    if compile and isinstance(comp, dict):
+        from . import optimizers
+
+        try:
+            model.compile(optimizer=optimizers.get(comp.get("optimizer")), loss=comp.get("loss"),
+                          metrics=comp.get("metrics") or [])
+            if comp.get("from_logits"):
+                model._from_logits = True
+            iterations = comp.get("iterations", 0)
+            if not isinstance(iterations, int) or iterations < 0:
+                raise ValueError(f"bad iterations {iterations!r}")
+            model.optimizer.iterations = iterations
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise _bad(f"compile settings: {exc}") from None
+        for i, w in enumerate(model.weights):
+            slots = []
+            j = 0
+            while f"optimizer/{i}/{j}" in tensors:
+                t = tensors[f"optimizer/{i}/{j}"]
+                if t.shape != w.value.shape:
+                    raise _bad(f"optimizer/{i}/{j} has the wrong shape")
+                slots.append(np.ascontiguousarray(t, dtype=w.value.dtype))
+                j += 1
+            if slots:
+                expected = len(model.optimizer._make_slots(w.value))
+                if len(slots) != expected:
+                    raise _bad(f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}")
+                model._slots[id(w)] = slots
+    return model
+
+
+def load_weights_into(model, source) -> None:
+    header, tensors = _parse(_read(source))
+    if not model.built:
+        raise ValueError(f"{model.name}.load_weights: build the model (give it an input shape) first")
+    _assign_weights(model, tensors)

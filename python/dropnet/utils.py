@@ -1,0 +1,38 @@
+"""Seeding: one global seed drives initializers, dropout masks and shuffling."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+_GLOBAL: np.random.Generator | None = None
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed dropnet (and Python's and NumPy's global generators, as Keras does).
+
+    Models built after this call get the same initial weights, dropout masks and
+    shuffles on every run, whatever the thread count.
+    """
+    global _GLOBAL
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"set_random_seed: expected an int, received {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"set_random_seed: expected a seed >= 0, received {seed}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    _GLOBAL = np.random.Generator(np.random.Philox(seed))
+
+
+def next_seed() -> int:
+    """A fresh 63-bit seed: from the global sequence if seeded, else from OS entropy."""
+    if _GLOBAL is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return int(_GLOBAL.integers(0, 2**63 - 1))
+
+
+def generator(seed: int | None) -> np.random.Generator:
+    """A NumPy generator for one initializer draw."""
+    return np.random.Generator(np.random.Philox(next_seed() if seed is None else int(seed)))
