@@ -1,0 +1,43 @@
+"""The ``dropnet`` command: ``dropnet list``, ``dropnet run NAME [options]``, ``dropnet config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from .case_studies import registry
+
+    studies = registry()
+    parser = argparse.ArgumentParser(prog="dropnet", description="dropnet case studies and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the case studies")
+    sub.add_parser("config", help="print the build and run-time configuration")
+    run = sub.add_parser("run", help="run a case study")
+    run_sub = run.add_subparsers(dest="study", required=True, metavar="NAME")
+    for name, mod in studies.items():
+        p = run_sub.add_parser(name, help=mod.SUMMARY, description=mod.SUMMARY)
+        mod.add_arguments(p)
+        p.set_defaults(_study=mod)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        width = max(len(n) for n in studies)
+        for name, mod in studies.items():
+            print(f"{name:<{width}}  {mod.SUMMARY}")
+        return 0
+    if args.command == "config":
+        from .backend import show_config
+
+        show_config()
+        return 0
+    try:
+        args._study.main(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"dropnet run {args.study}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Case studies, each a module with NAME, SUMMARY, add_arguments(parser) and main(args)."""
+
+from __future__ import annotations
+
+import importlib
+
+_MODULES = ("circles",)
+
+
+def registry() -> dict:
+    """{name: module} of every case study."""
+    out = {}
+    for mod_name in _MODULES:
+        mod = importlib.import_module(f"{__name__}.{mod_name}")
+        out[mod.NAME] = mod
+    return out
