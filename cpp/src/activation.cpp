@@ -1,4 +1,6 @@
-// Activation functions, forward and backward, over row-major (rows × cols) blocks.
+// Activation functions, forward and backward: serial span kernels (used inside fused
+// dense loops) and drivers over row-major (rows × cols) blocks that split rows across
+// threads. Softmax runs along each row.
 #include <algorithm>
 #include <cmath>
 
@@ -17,16 +19,31 @@ inline T sigmoid(T z) {
   return e / (T(1) + e);
 }
 
-template <class T, class F>
-inline void for_each_index(index_t n, F f) {
-#pragma omp parallel for schedule(static) if (use_threads(n * 8))
-  for (index_t i = 0; i < n; ++i) f(i);
+template <class T>
+void softmax_row(const T* z, T* y, index_t n) {
+  const T m = *std::max_element(z, z + n);
+  T s = T(0);
+  for (index_t j = 0; j < n; ++j) {
+    y[j] = std::exp(z[j] - m);
+    s += y[j];
+  }
+  const T inv = T(1) / s;
+  for (index_t j = 0; j < n; ++j) y[j] *= inv;
 }
+
+template <class T>
+void softmax_row_backward(const T* y, const T* dy, T* dz, index_t n) {
+  T dot = T(0);
+  for (index_t j = 0; j < n; ++j) dot += dy[j] * y[j];
+  for (index_t j = 0; j < n; ++j) dz[j] = y[j] * (dy[j] - dot);
+}
+
+// Rows per parallel chunk so each thread gets a contiguous, sizeable piece.
+inline bool split_rows(index_t rows, index_t cols) { return rows > 1 && use_threads(rows * cols * 4); }
 }  // namespace
 
 template <class T>
-void activation_forward(Act act, double alpha_d, const T* z, T* y, index_t rows, index_t cols) {
-  const index_t n = rows * cols;
+void activation_forward_span(Act act, double alpha_d, const T* z, T* y, index_t n) {
   const T alpha = T(alpha_d);
   switch (act) {
     case Act::linear:
@@ -41,46 +58,30 @@ void activation_forward(Act act, double alpha_d, const T* z, T* y, index_t rows,
       for (index_t i = 0; i < n; ++i) y[i] = z[i] > T(0) ? z[i] : alpha * z[i];
       return;
     case Act::sigmoid:
-      for_each_index<T>(n, [&](index_t i) { y[i] = sigmoid(z[i]); });
+      for (index_t i = 0; i < n; ++i) y[i] = sigmoid(z[i]);
       return;
     case Act::tanh:
-      for_each_index<T>(n, [&](index_t i) { y[i] = std::tanh(z[i]); });
+      for (index_t i = 0; i < n; ++i) y[i] = std::tanh(z[i]);
       return;
     case Act::elu:
-      for_each_index<T>(n, [&](index_t i) { y[i] = z[i] > T(0) ? z[i] : alpha * std::expm1(z[i]); });
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] > T(0) ? z[i] : alpha * std::expm1(z[i]);
       return;
     case Act::selu:
-      for_each_index<T>(n, [&](index_t i) {
+      for (index_t i = 0; i < n; ++i)
         y[i] = z[i] > T(0) ? T(kSeluScale) * z[i] : T(kSeluScale * kSeluAlpha) * std::expm1(z[i]);
-      });
       return;
     case Act::softplus:
-      for_each_index<T>(n, [&](index_t i) {
-        y[i] = std::log1p(std::exp(-std::fabs(z[i]))) + std::max(z[i], T(0));
-      });
+      for (index_t i = 0; i < n; ++i) y[i] = std::log1p(std::exp(-std::fabs(z[i]))) + std::max(z[i], T(0));
       return;
     case Act::softmax:
-#pragma omp parallel for schedule(static) if (use_threads(n * 8))
-      for (index_t r = 0; r < rows; ++r) {
-        const T* zr = z + r * cols;
-        T* yr = y + r * cols;
-        const T m = *std::max_element(zr, zr + cols);
-        T s = T(0);
-        for (index_t j = 0; j < cols; ++j) {
-          yr[j] = std::exp(zr[j] - m);
-          s += yr[j];
-        }
-        const T inv = T(1) / s;
-        for (index_t j = 0; j < cols; ++j) yr[j] *= inv;
-      }
+      softmax_row(z, y, n);
       return;
   }
 }
 
 template <class T>
-void activation_backward(Act act, double alpha_d, const T* z, const T* y, const T* dy, T* dz,
-                         index_t rows, index_t cols) {
-  const index_t n = rows * cols;
+void activation_backward_span(Act act, double alpha_d, const T* z, const T* y, const T* dy, T* dz,
+                              index_t n) {
   const T alpha = T(alpha_d);
   switch (act) {
     case Act::linear:
@@ -88,11 +89,11 @@ void activation_backward(Act act, double alpha_d, const T* z, const T* y, const 
       return;
     case Act::relu:
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) dz[i] = z[i] > T(0) ? dy[i] : T(0);
+      for (index_t i = 0; i < n; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
       return;
     case Act::leaky_relu:
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) dz[i] = z[i] > T(0) ? dy[i] : alpha * dy[i];
+      for (index_t i = 0; i < n; ++i) dz[i] = y[i] > T(0) ? dy[i] : alpha * dy[i];
       return;
     case Act::sigmoid:
 #pragma omp simd
@@ -104,34 +105,47 @@ void activation_backward(Act act, double alpha_d, const T* z, const T* y, const 
       return;
     case Act::elu:
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) dz[i] = z[i] > T(0) ? dy[i] : dy[i] * (y[i] + alpha);
+      for (index_t i = 0; i < n; ++i) dz[i] = y[i] > T(0) ? dy[i] : dy[i] * (y[i] + alpha);
       return;
     case Act::selu:
 #pragma omp simd
       for (index_t i = 0; i < n; ++i)
-        dz[i] = z[i] > T(0) ? T(kSeluScale) * dy[i] : dy[i] * (y[i] + T(kSeluScale * kSeluAlpha));
+        dz[i] = y[i] > T(0) ? T(kSeluScale) * dy[i] : dy[i] * (y[i] + T(kSeluScale * kSeluAlpha));
       return;
     case Act::softplus:
-      for_each_index<T>(n, [&](index_t i) { dz[i] = dy[i] * sigmoid(z[i]); });
+      for (index_t i = 0; i < n; ++i) dz[i] = dy[i] * sigmoid(z[i]);
       return;
     case Act::softmax:
-      for (index_t r = 0; r < rows; ++r) {
-        const T* yr = y + r * cols;
-        const T* dyr = dy + r * cols;
-        T* dzr = dz + r * cols;
-        T dot = T(0);
-        for (index_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
-        for (index_t j = 0; j < cols; ++j) dzr[j] = yr[j] * (dyr[j] - dot);
-      }
+      softmax_row_backward(y, dy, dz, n);
       return;
   }
 }
 
-template void activation_forward<float>(Act, double, const float*, float*, index_t, index_t);
-template void activation_forward<double>(Act, double, const double*, double*, index_t, index_t);
-template void activation_backward<float>(Act, double, const float*, const float*, const float*,
-                                         float*, index_t, index_t);
-template void activation_backward<double>(Act, double, const double*, const double*,
-                                          const double*, double*, index_t, index_t);
+template <class T>
+void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols) {
+  if (act == Act::linear && y == z) return;
+#pragma omp parallel for schedule(static) if (split_rows(rows, cols))
+  for (index_t r = 0; r < rows; ++r) activation_forward_span<T>(act, alpha, z + r * cols, y + r * cols, cols);
+}
+
+template <class T>
+void activation_backward(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
+                         index_t rows, index_t cols) {
+#pragma omp parallel for schedule(static) if (split_rows(rows, cols))
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t o = r * cols;
+    activation_backward_span<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o, dz + o, cols);
+  }
+}
+
+#define DROPNET_INSTANTIATE_ACT(T)                                                               \
+  template void activation_forward_span<T>(Act, double, const T*, T*, index_t);                  \
+  template void activation_backward_span<T>(Act, double, const T*, const T*, const T*, T*,       \
+                                            index_t);                                            \
+  template void activation_forward<T>(Act, double, const T*, T*, index_t, index_t);              \
+  template void activation_backward<T>(Act, double, const T*, const T*, const T*, T*, index_t,   \
+                                       index_t);
+DROPNET_INSTANTIATE_ACT(float)
+DROPNET_INSTANTIATE_ACT(double)
 
 DROPNET_ISA_END

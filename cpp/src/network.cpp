@@ -218,7 +218,8 @@ class NetworkImpl final : public Network<T> {
       Rt& r = rt_[i];
       const LayerSpec& l = s_.layers[i];
       r.y.resize(sz(rows * r.out));
-      if (l.kind == LayerKind::dense && l.act != Act::linear) r.z.resize(sz(rows * r.out));
+      if (l.kind == LayerKind::dense && (activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size())))
+        r.z.resize(sz(rows * r.out));
       if (l.kind == LayerKind::dropout || l.kind == LayerKind::alpha_dropout) {
         MaskGeometry g = r.geo;
         g.n = rows;
@@ -263,7 +264,9 @@ class NetworkImpl final : public Network<T> {
         case LayerKind::dense: {
           const ParamSpec<T>& W = s_.params[sz(l.kernel)];
           const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
-          T* z = l.act == Act::linear ? y : r.z.data();
+          // In place unless backward needs the pre-activation (or it is the loss's logits).
+          const bool keep_z = activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size());
+          T* z = keep_z ? r.z.data() : y;
           // Dense acts on the last axis: every leading position is one row of the GEMM.
           const index_t F = W.shape[0], U = W.shape[1];
           dense_forward<T>(cur, W.value, b, z, y, n * (r.in / F), F, U, l.act, l.alpha);
@@ -382,17 +385,16 @@ class NetworkImpl final : public Network<T> {
       const index_t count = n * r.in;
       switch (l.kind) {
         case LayerKind::dense: {
-          const T* dz = dy;
-          if (!fused_pending && l.act != Act::linear) {
-            activation_backward<T>(l.act, l.alpha, r.z.data(), r.y.data(), dy, dz_.data(),
-                                   n * r.out / l.out_shape.back(), l.out_shape.back());
-            dz = dz_.data();
-          }
+          // The fused loss head already gives the gradient of the pre-activation.
+          const bool dz_given = fused_pending || l.act == Act::linear;
+          T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
           T* dW = grads_[sz(l.kernel)].data();
           T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
           const ParamSpec<T>& W = s_.params[sz(l.kernel)];
           const index_t F = W.shape[0], U = W.shape[1];
-          dense_backward<T>(r.x, W.value, dz, dW, db, need_dx ? dx : nullptr, n * (r.in / F), F, U);
+          const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
+          dense_backward<T>(r.x, W.value, dz_given ? nullptr : z, r.y.data(), dy, dz, dW, db,
+                            need_dx ? dx : nullptr, n * (r.in / F), F, U, l.act, l.alpha);
           break;
         }
         case LayerKind::activation:

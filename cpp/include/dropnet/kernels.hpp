@@ -24,21 +24,33 @@ void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const
               index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
 
 // ---- activation: y = act(z) over rows × cols (softmax runs along each row).
+// The _span forms run one row (or any run of elements, softmax excepted) on the calling
+// thread; fused kernels call them on cache-resident blocks.
+template <class T>
+void activation_forward_span(Act act, double alpha, const T* z, T* y, index_t n);
+template <class T>
+void activation_backward_span(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
+                              index_t n);
 template <class T>
 void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols);
-// dz = dy ⊙ act'(z) (softmax: the row Jacobian-vector product); z and y both given.
+// dz = dy ⊙ act'(z) (softmax: the row Jacobian-vector product). Every activation but
+// softplus reads only y (y > 0 iff z > 0 for the ReLU family), so forward passes can
+// run in place; softplus reads z.
+inline bool activation_needs_input(Act act) { return act == Act::softplus; }
 template <class T>
 void activation_backward(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
                          index_t rows, index_t cols);
 
-// ---- dense: z = x·W + b; y = act(z) (y may alias z for linear).
+// ---- dense: z = x·W + b (the product's chain first, then the bias); y = act(z)
+// (y may alias z for linear). Small fan-in runs fused row by row in cache.
 template <class T>
 void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, index_t F,
                    index_t U, Act act, double alpha);
-// From dz (N×U): dW = xᵀ·dz, db = Σ_rows dz, dx = dz·Wᵀ (each skipped when null).
+// dz = dy ⊙ act'(z) (skipped when dy already is dz: pass act = linear and dz == dy), and
+// db = Σ_rows dz in the same pass; then dW = xᵀ·dz and dx = dz·Wᵀ (each skipped when null).
 template <class T>
-void dense_backward(const T* x, const T* W, const T* dz, T* dW, T* db, T* dx, index_t N,
-                    index_t F, index_t U);
+void dense_backward(const T* x, const T* W, const T* z, const T* y, const T* dy, T* dz, T* dW,
+                    T* db, T* dx, index_t N, index_t F, index_t U, Act act, double alpha);
 
 // ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
 // at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.
