@@ -481,8 +481,10 @@ class Sequential:
     def summary(self, print_fn=None, line_length=None, **kwargs):
         """Print a Keras-style table of layers, output shapes and parameter counts."""
         pf = print_fn or print
-        width = line_length or 65
-        cols = (int(width * 0.45), int(width * 0.33))
+        names = [f"{layer.name} ({type(layer).__name__})" for layer in self._layers]
+        first = max([len(n) + 2 for n in names] + [29])
+        width = max(line_length or 65, first + 36)
+        cols = (first, 26)
         rule = "─" * width
 
         def row(a, b, c):

@@ -36,3 +36,19 @@ def next_seed() -> int:
 def generator(seed: int | None) -> np.random.Generator:
     """A NumPy generator for one initializer draw."""
     return np.random.Generator(np.random.Philox(next_seed() if seed is None else int(seed)))
+
+
+def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
+    """One-hot encode integer class ids (Keras's ``to_categorical``)."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        raise ValueError(f"to_categorical: expected integer class ids, received dtype {y.dtype}")
+    ids = y.astype(np.int64).reshape(-1)
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"to_categorical: expected class ids >= 0, received {ids.min()}")
+    n = int(ids.max()) + 1 if num_classes is None else int(num_classes)
+    if ids.size and ids.max() >= n:
+        raise ValueError(f"to_categorical: class id {ids.max()} is out of range for {n} classes")
+    out = np.zeros((ids.size, n), dtype=dtype)
+    out[np.arange(ids.size), ids] = 1
+    return out.reshape(y.shape + (n,)) if y.ndim > 1 and y.shape[-1] != 1 else out
