@@ -441,16 +441,17 @@ class Sequential:
         xa = self._x(x)
         net = self._network(training=False)
         shape = (xa.shape[0],) + tuple(self._layers[-1].output_shape)
-        total = np.zeros(shape, np.float64)
-        total_sq = np.zeros(shape, np.float64)
-        for _ in range(n):
+        # Welford's running mean and squared deviations in float64: no cancellation, and
+        # exactly zero spread when every pass agrees.
+        mean = np.zeros(shape, np.float64)
+        m2 = np.zeros(shape, np.float64)
+        for k in range(1, n + 1):
             out = net.predict(xa, self._mc_calls).reshape(shape).astype(np.float64)
             self._mc_calls += 1
-            total += out
-            total_sq += out * out
-        mean = total / n
-        var = np.maximum(total_sq / n - mean * mean, 0.0)
-        return mean.astype(self.dtype), np.sqrt(var).astype(self.dtype)
+            delta = out - mean
+            mean += delta / k
+            m2 += delta * (out - mean)
+        return mean.astype(self.dtype), np.sqrt(m2 / n).astype(self.dtype)
 
     # ------------------------------------------------------------------ weights
     @property

@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 
+from .layers.base import weight_budget
+
 MAGIC = b"DROPNET\x00"
 FORMAT_VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
@@ -119,7 +121,7 @@ def _parse(data: bytes) -> tuple[dict, dict]:
         name, dt, shape, off, nbytes = (e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes"))
         if not isinstance(name, str) or name in tensors:
             raise _bad(f"bad or repeated tensor name {name!r}")
-        if dt not in _DTYPES:
+        if not isinstance(dt, str) or dt not in _DTYPES:
             raise _bad(f"tensor {name}: unsupported dtype {dt!r}")
         if (not isinstance(shape, list) or len(shape) > 8
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
@@ -139,7 +141,9 @@ def _parse(data: bytes) -> tuple[dict, dict]:
     return header, tensors
 
 
-def model_from_config(config: dict):
+def model_from_config(config: dict, max_weight_elements: int | None = None):
+    """A Sequential model from its config; with ``max_weight_elements`` (a file's tensor
+    sizes), building stops before allocating more weights than the file can fill."""
     from .layers import LAYER_CLASSES
     from .models import Sequential
 
@@ -155,9 +159,10 @@ def model_from_config(config: dict):
     for spec in config["layers"]:
         if not isinstance(spec, dict):
             raise _bad("layer entry must be an object")
-        cls = LAYER_CLASSES.get(spec.get("class_name"))
+        class_name = spec.get("class_name")
+        cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
         if cls is None:
-            raise _bad(f"unknown layer class {spec.get('class_name')!r}")
+            raise _bad(f"unknown layer class {class_name!r}")
         cfg = spec.get("config")
         if not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
             raise _bad(f"bad config for layer {spec.get('class_name')}")
@@ -167,8 +172,12 @@ def model_from_config(config: dict):
             raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
         model._layers.append(layer)
     if input_shape is not None:
+        if not isinstance(input_shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in input_shape):
+            raise _bad(f"bad input_shape {input_shape!r}")
         try:
-            model._build_layers(tuple(int(d) for d in input_shape))
+            with weight_budget(max_weight_elements):
+                model._build_layers(tuple(input_shape))
         except (TypeError, ValueError, OverflowError) as exc:
             raise _bad(f"architecture does not build: {exc}") from None
     return model
@@ -194,7 +203,8 @@ def load_model(source, compile=True):
     model_info = header.get("model")
     if not isinstance(model_info, dict) or model_info.get("class_name") != "Sequential":
         raise _bad("only Sequential models are supported")
-    model = model_from_config(model_info.get("config"))
+    budget = sum(int(t.size) for k, t in tensors.items() if k.startswith("weights/"))
+    model = model_from_config(model_info.get("config"), max_weight_elements=budget)
     if model.weights or tensors:
         if not model.built:
             raise _bad("weights given for a model without an input shape")

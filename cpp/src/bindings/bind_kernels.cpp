@@ -36,10 +36,19 @@ MetricKind parse_metric(const std::string& s) {
 
 namespace {
 
+// Each kernel binding is one function that picks float or double from the first array's
+// dtype (a pybind11 overload per type would never reach the second one, since both take
+// plain arrays and the dtype check raises inside).
+template <class F>
+auto by_dtype(const py::array& a, F f) {
+  if (py::dtype::of<double>().is(a.dtype())) return f(double{});
+  return f(float{});
+}
+
 template <class T>
-void bind_typed(py::module_& m) {
-  m.def("gemm", [](const py::array& a, const py::array& b, const py::array& c, bool trans_a,
-                   bool trans_b, bool accumulate, bool reference) {
+struct Typed {
+  static void gemm_py(const py::array& a, const py::array& b, const py::array& c, bool trans_a,
+                      bool trans_b, bool accumulate, bool reference) {
     const T* A = data_of<T>(a, "gemm a");
     const T* B = data_of<T>(b, "gemm b");
     T* C = data_of<T>(c, "gemm c", true);
@@ -54,11 +63,9 @@ void bind_typed(py::module_& m) {
       DROPNET_CALL(gemm_ref<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
     else
       DROPNET_CALL(gemm<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
-  }, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
-     py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("accumulate") = false,
-     py::arg("reference") = false);
+  }
 
-  m.def("activation_forward", [](const std::string& name, const py::array& z, double alpha) {
+  static py::array activation_forward_py(const std::string& name, const py::array& z, double alpha) {
     const T* zp = data_of<T>(z, "z");
     py::array_t<T> y(z.request().shape);
     const index_t cols = z.ndim() ? z.shape(z.ndim() - 1) : 1;
@@ -67,11 +74,11 @@ void bind_typed(py::module_& m) {
     T* yp = y.mutable_data();
     py::gil_scoped_release nogil;
     DROPNET_CALL(activation_forward<T>, act, alpha, zp, yp, rows, cols);
-    return y;
-  }, py::arg("name"), py::arg("z").noconvert(), py::arg("alpha") = 0.0);
+    return std::move(y);
+  }
 
-  m.def("activation_backward", [](const std::string& name, const py::array& z, const py::array& y,
-                                  const py::array& dy, double alpha) {
+  static py::array activation_backward_py(const std::string& name, const py::array& z,
+                                          const py::array& y, const py::array& dy, double alpha) {
     const T* zp = data_of<T>(z, "z");
     const T* yp = data_of<T>(y, "y");
     const T* dyp = data_of<T>(dy, "dy");
@@ -84,12 +91,11 @@ void bind_typed(py::module_& m) {
     T* dzp = dz.mutable_data();
     py::gil_scoped_release nogil;
     DROPNET_CALL(activation_backward<T>, act, alpha, zp, yp, dyp, dzp, rows, cols);
-    return dz;
-  }, py::arg("name"), py::arg("z").noconvert(), py::arg("y").noconvert(),
-     py::arg("dy").noconvert(), py::arg("alpha") = 0.0);
+    return std::move(dz);
+  }
 
-  m.def("loss", [](const std::string& name, bool from_logits, const py::array& head,
-                   const py::array& y, const py::object& w) {
+  static py::tuple loss_py(const std::string& name, bool from_logits, const py::array& head,
+                           const py::array& y, const py::object& w) {
     const T* hp = data_of<T>(head, "head");
     const T* yp = data_of<T>(y, "y_true");
     const T* wp = data_or_null<T>(w, "sample_weight");
@@ -108,9 +114,8 @@ void bind_typed(py::module_& m) {
       DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, pp, gp, 1.0);
     }
     return py::make_tuple(per, grad);
-  }, py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
-     py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none());
-}
+  }
+};
 
 // The keep mask of a dropout layer for `shape` = (n, *sample_shape), drawn at
 // `noise_shape` (same rank, 1 on broadcast axes); returns a bool array of noise_shape.
@@ -156,8 +161,26 @@ py::array_t<bool> dropout_mask_py(const std::vector<index_t>& shape,
 }  // namespace
 
 void register_kernels(py::module_& m) {
-  bind_typed<float>(m);
-  bind_typed<double>(m);
+  m.def("gemm", [](const py::array& a, const py::array& b, const py::array& c, bool ta, bool tb,
+                   bool acc, bool ref) {
+    by_dtype(a, [&](auto t) { Typed<decltype(t)>::gemm_py(a, b, c, ta, tb, acc, ref); return 0; });
+  }, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+     py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("accumulate") = false,
+     py::arg("reference") = false, "c = [c +] op(a)·op(b) in place (reference=True: the plain twin).");
+  m.def("activation_forward", [](const std::string& name, const py::array& z, double alpha) {
+    return by_dtype(z, [&](auto t) { return Typed<decltype(t)>::activation_forward_py(name, z, alpha); });
+  }, py::arg("name"), py::arg("z").noconvert(), py::arg("alpha") = 0.0);
+  m.def("activation_backward", [](const std::string& name, const py::array& z, const py::array& y,
+                                  const py::array& dy, double alpha) {
+    return by_dtype(z, [&](auto t) { return Typed<decltype(t)>::activation_backward_py(name, z, y, dy, alpha); });
+  }, py::arg("name"), py::arg("z").noconvert(), py::arg("y").noconvert(),
+     py::arg("dy").noconvert(), py::arg("alpha") = 0.0);
+  m.def("loss", [](const std::string& name, bool from_logits, const py::array& head,
+                   const py::array& y, const py::object& w) {
+    return by_dtype(head, [&](auto t) { return Typed<decltype(t)>::loss_py(name, from_logits, head, y, w); });
+  }, py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
+     py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none(),
+     "(per-sample loss, gradient of each sample's loss w.r.t. head, weighted).");
   m.def("matmul", [](const py::array& a, const py::array& b) -> py::array {
     if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
       throw py::value_error("matmul: expected (M, K) and (K, N) arrays");
@@ -172,8 +195,7 @@ void register_kernels(py::module_& m) {
       DROPNET_CALL(gemm<T>, false, false, M, N, K, A, K, B, N, C, N, false);
       return c;
     };
-    if (py::dtype::of<double>().is(a.dtype())) return run(double{});
-    return run(float{});
+    return by_dtype(a, run);
   }, py::arg("a").noconvert(), py::arg("b").noconvert(), "a @ b on the core's GEMM.");
 
   m.def("philox4x32_10", [](std::vector<std::uint32_t> ctr, std::vector<std::uint32_t> key) {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -10,6 +12,21 @@ import numpy as np
 from .. import backend
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
+# Largest weight tensor a layer may allocate (elements); beyond it an error names the layer.
+MAX_WEIGHT_ELEMENTS = 2**36
+_BUDGET = threading.local()
+
+
+@contextlib.contextmanager
+def weight_budget(elements: int | None):
+    """Limit the weight elements layers built inside may allocate in total (model loading
+    uses the file's tensor sizes, so a crafted header cannot exhaust memory)."""
+    previous = getattr(_BUDGET, "left", None)
+    _BUDGET.left = elements
+    try:
+        yield
+    finally:
+        _BUDGET.left = previous
 
 
 def _snake(name: str) -> str:
@@ -114,6 +131,19 @@ class Layer:
         return self.output_shape
 
     def add_weight(self, name, shape, initializer, constraint=None, regularizer=None) -> Weight:
+        count = 1
+        for d in shape:
+            count *= int(d)
+        if count > MAX_WEIGHT_ELEMENTS:
+            raise OverflowError(
+                f"{self.name}: weight {name!r} of shape {tuple(shape)} has {count} elements; "
+                f"expected at most {MAX_WEIGHT_ELEMENTS}")
+        left = getattr(_BUDGET, "left", None)
+        if left is not None:
+            if count > left:
+                raise ValueError(f"{self.name}: weight {name!r} of shape {tuple(shape)} is larger "
+                                 f"than the tensors stored for it")
+            _BUDGET.left = left - count
         value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
         w = Weight(f"{self.name}/{name}", value, constraint, regularizer, self.trainable)
         self._weights.append(w)

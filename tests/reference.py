@@ -1,0 +1,343 @@
+"""Plain-NumPy float64 references for the core's kernels: activations, dense, losses,
+optimizer updates, gradient clipping, learning-rate schedules, constraints, and the
+expected statistics of the dropout family. Formulas follow Keras 3 (SPEC.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-7
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+ALPHA_PRIME = -SELU_ALPHA * SELU_SCALE  # -1.7580993408473766, AlphaDropout's saturation value
+
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "softplus",
+)
+
+
+def default_alpha(name: str) -> float:
+    """The alpha argument the kernels take: ELU's alpha, or the leaky-ReLU slope."""
+    return {"elu": 1.0, "leaky_relu": 0.2}.get(name, 0.0)
+
+
+# ----------------------------------------------------------------------------- activations
+def _sigmoid(z):
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def activation_forward(name: str, z, alpha: float | None = None) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    a = default_alpha(name) if alpha is None else alpha
+    if name == "linear":
+        return z.copy()
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, a * z)
+    if name == "sigmoid":
+        return _sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "softmax":
+        return _softmax(z)
+    if name == "elu":
+        return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0)))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
+    if name == "softplus":
+        return np.logaddexp(0.0, z)
+    raise ValueError(name)
+
+
+def activation_backward(name: str, z, dy, alpha: float | None = None) -> np.ndarray:
+    """dz = dy ⊙ act'(z); for softmax the row-wise Jacobian-transpose product."""
+    z = np.asarray(z, dtype=np.float64)
+    dy = np.asarray(dy, dtype=np.float64)
+    a = default_alpha(name) if alpha is None else alpha
+    if name == "linear":
+        return dy.copy()
+    if name == "relu":
+        return np.where(z > 0, dy, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, dy, a * dy)
+    if name == "sigmoid":
+        s = _sigmoid(z)
+        return dy * s * (1.0 - s)
+    if name == "tanh":
+        return dy * (1.0 - np.tanh(z) ** 2)
+    if name == "softmax":
+        s = _softmax(z)
+        return s * (dy - np.sum(dy * s, axis=-1, keepdims=True))
+    if name == "elu":
+        return np.where(z > 0, dy, dy * a * np.exp(np.minimum(z, 0.0)))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, dy, dy * SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
+    if name == "softplus":
+        return dy * _sigmoid(z)
+    raise ValueError(name)
+
+
+# ----------------------------------------------------------------------------- dense
+def dense_forward(x, kernel, bias=None, activation="linear", alpha=None) -> np.ndarray:
+    """y = act(x · kernel + bias) on the last axis; kernel is (in, units) as in Keras."""
+    z = np.asarray(x, np.float64) @ np.asarray(kernel, np.float64)
+    if bias is not None:
+        z = z + np.asarray(bias, np.float64)
+    return activation_forward(activation, z, alpha)
+
+
+# ----------------------------------------------------------------------------- losses
+def loss(name: str, from_logits: bool, head, y_true, sample_weight=None) -> np.ndarray:
+    """Per-sample loss (N,), weighted. head is logits when from_logits, else the model's
+    output; probabilities are clipped to [1e-7, 1 - 1e-7] (categorical: rows normalized
+    first), as Keras does."""
+    h = np.asarray(head, np.float64)
+    y = np.asarray(y_true, np.float64)
+    if name == "sparse_categorical_crossentropy":
+        ids = y.reshape(-1).astype(np.int64)
+        y = np.zeros_like(h)
+        y[np.arange(h.shape[0]), ids] = 1.0
+        name = "categorical_crossentropy"
+    if name == "binary_crossentropy":
+        if from_logits:
+            per = np.maximum(h, 0.0) - h * y + np.log1p(np.exp(-np.abs(h)))
+        else:
+            p = np.clip(h, EPSILON, 1.0 - EPSILON)
+            per = -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+        out = per.mean(axis=-1)
+    elif name == "categorical_crossentropy":
+        if from_logits:
+            m = h.max(axis=-1, keepdims=True)
+            log_p = h - m - np.log(np.sum(np.exp(h - m), axis=-1, keepdims=True))
+        else:
+            p = np.clip(h / h.sum(axis=-1, keepdims=True), EPSILON, 1.0 - EPSILON)
+            log_p = np.log(p)
+        out = -np.sum(y * log_p, axis=-1)
+    elif name in ("mean_squared_error", "mse"):
+        out = np.mean((h - y) ** 2, axis=-1)
+    elif name in ("mean_absolute_error", "mae"):
+        out = np.mean(np.abs(h - y), axis=-1)
+    else:
+        raise ValueError(name)
+    if sample_weight is not None:
+        out = out * np.asarray(sample_weight, np.float64).reshape(-1)
+    return out
+
+
+def batch_loss(name, from_logits, head, y_true, sample_weight=None) -> float:
+    """Σ wᵢℓᵢ / N (Keras's sum_over_batch_size)."""
+    per = loss(name, from_logits, head, y_true, sample_weight)
+    return float(per.sum() / per.shape[0])
+
+
+# ----------------------------------------------------------------------------- regularizers
+def penalty(w, l1=0.0, l2=0.0) -> float:
+    w = np.asarray(w, np.float64)
+    return float(l1 * np.abs(w).sum() + l2 * np.square(w).sum())
+
+
+# ----------------------------------------------------------------------------- clipping
+def clip_gradients(grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    """Keras 3: clipnorm per variable, global_clipnorm over all, clipvalue element-wise."""
+    grads = [np.asarray(g, np.float64).copy() for g in grads]
+    if clipnorm:
+        out = []
+        for g in grads:
+            n = np.sqrt(np.sum(g * g))
+            out.append(g * clipnorm / n if n > clipnorm else g)
+        grads = out
+    if global_clipnorm:
+        n = np.sqrt(sum(np.sum(g * g) for g in grads))
+        if n > global_clipnorm:
+            grads = [g * global_clipnorm / n for g in grads]
+    if clipvalue:
+        grads = [np.clip(g, -clipvalue, clipvalue) for g in grads]
+    return grads
+
+
+# ----------------------------------------------------------------------------- schedules
+def exponential_decay(step, initial, decay_steps, decay_rate, staircase=False) -> float:
+    p = step / decay_steps
+    if staircase:
+        p = np.floor(p)
+    return initial * decay_rate**p
+
+
+def inverse_time_decay(step, initial, decay_steps, decay_rate, staircase=False) -> float:
+    p = step / decay_steps
+    if staircase:
+        p = np.floor(p)
+    return initial / (1.0 + decay_rate * p)
+
+
+def keras2_decay(step, initial, decay) -> float:
+    return initial / (1.0 + decay * step)
+
+
+# ----------------------------------------------------------------------------- optimizers
+# Each update takes the weight, its gradient, a dict of slots (created on first use),
+# the step t (counted from 1) and this step's learning rate; it returns the new weight
+# and updates the slots in place.
+def sgd_update(w, g, state, t, lr, momentum=0.0, nesterov=False):
+    w = np.asarray(w, np.float64)
+    if momentum == 0.0:
+        return w - lr * g
+    m = state.setdefault("m", np.zeros_like(w))
+    m[...] = momentum * m - lr * g
+    if nesterov:
+        return w + momentum * m - lr * g
+    return w + m
+
+
+def adam_update(w, g, state, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    w = np.asarray(w, np.float64)
+    m = state.setdefault("m", np.zeros_like(w))
+    v = state.setdefault("v", np.zeros_like(w))
+    m += (g - m) * (1.0 - beta_1)
+    v += (g * g - v) * (1.0 - beta_2)
+    alpha = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
+    if amsgrad:
+        vh = state.setdefault("v_hat", np.zeros_like(w))
+        vh[...] = np.maximum(vh, v)
+        return w - alpha * m / (np.sqrt(vh) + epsilon)
+    return w - alpha * m / (np.sqrt(v) + epsilon)
+
+
+def rmsprop_update(w, g, state, t, lr, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+    w = np.asarray(w, np.float64)
+    vel = state.setdefault("velocity", np.zeros_like(w))
+    vel[...] = rho * vel + (1.0 - rho) * g * g
+    if centered:
+        avg = state.setdefault("average_gradient", np.zeros_like(w))
+        avg[...] = rho * avg + (1.0 - rho) * g
+        denominator = vel - avg * avg + epsilon
+    else:
+        denominator = vel + epsilon
+    increment = lr * g / np.sqrt(denominator)
+    if momentum > 0:
+        mom = state.setdefault("momentum", np.zeros_like(w))
+        mom[...] = momentum * mom + increment
+        return w - mom
+    return w - increment
+
+
+def adagrad_update(w, g, state, t, lr, initial_accumulator_value=0.1, epsilon=1e-7):
+    w = np.asarray(w, np.float64)
+    acc = state.setdefault("accumulator", np.full_like(w, initial_accumulator_value))
+    acc += g * g
+    return w - lr * g / np.sqrt(acc + epsilon)
+
+
+def adadelta_update(w, g, state, t, lr, rho=0.95, epsilon=1e-7):
+    """Keras: accumulate g², step = −√(Δ-acc + ε)/√(g-acc + ε)·g, accumulate step², w += lr·step."""
+    w = np.asarray(w, np.float64)
+    ag = state.setdefault("accumulated_grad", np.zeros_like(w))
+    ad = state.setdefault("accumulated_delta", np.zeros_like(w))
+    ag[...] = rho * ag + (1.0 - rho) * g * g
+    delta = -np.sqrt(ad + epsilon) / np.sqrt(ag + epsilon) * g
+    ad[...] = rho * ad + (1.0 - rho) * delta * delta
+    return w + lr * delta
+
+
+UPDATES = {
+    "SGD": sgd_update,
+    "Adam": adam_update,
+    "RMSprop": rmsprop_update,
+    "Adagrad": adagrad_update,
+    "Adadelta": adadelta_update,
+}
+
+
+# ----------------------------------------------------------------------------- constraints
+def _norms(w, axis):
+    return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
+
+
+def max_norm(w, max_value=2.0, axis=0):
+    n = _norms(w, axis)
+    return w * (np.clip(n, 0.0, max_value) / (EPSILON + n))
+
+
+def unit_norm(w, axis=0):
+    return w / (EPSILON + _norms(w, axis))
+
+
+def min_max_norm(w, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+    n = _norms(w, axis)
+    desired = rate * np.clip(n, min_value, max_value) + (1.0 - rate) * n
+    return w * (desired / (EPSILON + n))
+
+
+def non_neg(w):
+    return w * (w >= 0)
+
+
+# ----------------------------------------------------------------------------- dropout family
+def dropout_moments(x, rate):
+    """Per-element mean and variance of inverted dropout's output."""
+    x = np.asarray(x, np.float64)
+    if rate >= 1.0:
+        return np.zeros_like(x), np.zeros_like(x)
+    return x, x * x * rate / (1.0 - rate)
+
+
+def gaussian_dropout_moments(x, rate):
+    x = np.asarray(x, np.float64)
+    return x, x * x * rate / (1.0 - rate)
+
+
+def gaussian_noise_moments(x, stddev):
+    x = np.asarray(x, np.float64)
+    return x, np.full_like(x, stddev * stddev)
+
+
+def alpha_dropout_coefficients(rate):
+    a = ((1.0 - rate) * (1.0 + rate * ALPHA_PRIME**2)) ** -0.5
+    b = -a * ALPHA_PRIME * rate
+    return a, b
+
+
+def alpha_dropout_moments(x, rate):
+    """Per-element mean and variance of y = a·(keep ? x : α′) + b."""
+    x = np.asarray(x, np.float64)
+    a, b = alpha_dropout_coefficients(rate)
+    keep = 1.0 - rate
+    mean = a * (keep * x + rate * ALPHA_PRIME) + b
+    var = a * a * keep * rate * (x - ALPHA_PRIME) ** 2
+    return mean, var
+
+
+# ----------------------------------------------------------------------------- numerics
+def central_difference(f, x, h=1e-6) -> np.ndarray:
+    """∂f/∂x for a scalar f of the float64 array x (perturbed in place, then restored)."""
+    grad = np.zeros(x.shape, np.float64)
+    flat = x.reshape(-1)
+    out = grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        out[i] = (fp - fm) / (2.0 * h)
+    return grad
