@@ -1,41 +1,253 @@
-// General matrix multiply shared by dense layers (and later conv and LSTM): a blocked
-// driver over rows with an inner loop the compiler vectorizes for the build's ISA.
+// General matrix multiply shared by dense layers (and later conv and LSTM): cache-blocked
+// drivers over packed or in-place panels around the register-tile micro-kernels of
+// gemm_ukernel.hpp, a dot-product path for narrow outputs, and the plain reference.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "dropnet/gemm_ukernel.hpp"
 #include "dropnet/kernels.hpp"
 
 DROPNET_ISA_BEGIN
 
 namespace {
 
-// Reads op(B)[k][j] into a dense K×N row-major panel when B is transposed, so the inner
-// loop always streams contiguous rows of B.
+// ---- Tiled path for N >= kDotMaxN.
+//
+// C(M×N) = [C +] op(A)·op(B); op(A) is M×K (A[i*lda + k], or A[k*lda + i] when trans_a),
+// op(B) is K×N (B[k*ldb + j], or B[j*ldb + k] when trans_b), C is M×N with stride ldc.
+// Every C[i][j] is one fma chain (mul + add in the baseline build) over k = 0..K-1 in
+// order, started from C (accumulate) or zero. The micro-kernel holds an R×NR tile of
+// chains in registers; when k is split into blocks of KC, the next block reloads the
+// partial sums from C, which are stored in T, so the chain continues unchanged. Hence
+// every blocking, path and thread count gives the same bits as gemm_ref.
+//
+// Two paths, chosen by N, K and the transpositions only (never by M):
+// * direct: small op(B) (or very short k): A is read in place through strides and B in
+//   place (a dense K×N copy first when trans_b), whole k in one pass per tile;
+// * packed: k in blocks of KC, columns in blocks of NC. Per (NC, KC) block the team packs
+//   op(B) into NR-column panels (shared), then each thread packs an MC×KC block of op(A)
+//   into R-row panels (its own buffer) and sweeps the micro-kernel over it, B panels
+//   outer so one B panel stays in L1 while A panels stream from L2.
+// Threads (OpenMP, schedule(static), above the use_threads threshold) split independent
+// blocks of rows and, when there are too few row blocks, of columns; no k is split.
+// Scratch is per call: one packed B block shared by the team, one A block per thread.
+using gemm_detail::run_tile;
+using gemm_detail::Tile;
+using gemm_detail::TileArgs;
+
+constexpr index_t kDotMaxN = 8;
+
 template <class T>
-const T* dense_b(bool trans_b, index_t N, index_t K, const T* B, index_t ldb,
-                 std::vector<T>& scratch) {
-  if (!trans_b && ldb == N) return B;
-  scratch.resize(sz(K) * sz(N));
-  for (index_t k = 0; k < K; ++k)
-    for (index_t j = 0; j < N; ++j)
-      scratch[sz(k * N + j)] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-  return scratch.data();
+struct Blocking {
+  static constexpr index_t KC = 256, MC = 144, NC = 3072;
+};
+template <>
+struct Blocking<double> {
+  static constexpr index_t KC = 256, MC = 96, NC = 1536;
+};
+
+constexpr index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+
+// Splits an mu × nu grid of work units into mt × nt tasks for `threads` threads, rows
+// first: columns are split only when there are fewer row units than threads.
+inline void split_tasks(index_t mu, index_t nu, int threads, index_t& mt, index_t& nt) {
+  mt = mu;
+  nt = 1;
+  if (threads <= 1) return;
+  if (mu < 2 * threads) nt = std::min(nu, ceil_div(2 * threads, std::max<index_t>(mu, 1)));
 }
 
-// One row of C: c[j] = c[j] + a_k * b[k][j] for k in order, per column block so the
-// running row stays in registers/L1. Each c[j] is a single in-order chain over k.
+// The direct path when op(B) fits in L2 with room to spare (its panels are re-read from
+// there for every row panel) or k is too short for packing to pay off.
 template <class T>
-inline void gemm_row(const T* a, index_t a_stride, const T* Bd, index_t N, index_t K, T* c) {
-  constexpr index_t NB = 256;
-  for (index_t j0 = 0; j0 < N; j0 += NB) {
-    const index_t jn = std::min(NB, N - j0);
-    T* cr = c + j0;
-    for (index_t k = 0; k < K; ++k) {
-      const T av = a[k * a_stride];
-      const T* br = Bd + k * N + j0;
-#pragma omp simd
-      for (index_t j = 0; j < jn; ++j) cr[j] += av * br[j];
+bool use_direct(index_t N, index_t K) {
+  return K <= 4 || N * K * static_cast<index_t>(sizeof(T)) <= (64 << 10);
+}
+
+template <class T>
+void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
+                 index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  std::vector<T> bt;
+  if (trans_b) {
+    bt.resize(sz(K) * sz(N));
+    for (index_t j = 0; j < N; ++j)
+      for (index_t k = 0; k < K; ++k) bt[sz(k * N + j)] = B[j * ldb + k];
+    B = bt.data();
+    ldb = N;
+  }
+  const index_t a_rs = trans_a ? 1 : lda, a_ks = trans_a ? lda : 1;
+  const index_t mu = ceil_div(M, MR), nu = ceil_div(N, NR);
+  const int threads = use_threads(M * N * K / 4) ? max_threads() : 1;
+  index_t mt, nt;
+  split_tasks(mu, nu, threads, mt, nt);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (index_t task = 0; task < mt * nt; ++task) {
+    const index_t tm = task / nt, tn = task % nt;
+    const index_t u0 = tm * mu / mt, u1 = (tm + 1) * mu / mt;
+    const index_t v0 = tn * nu / nt, v1 = (tn + 1) * nu / nt;
+    for (index_t u = u0; u < u1; ++u) {
+      const index_t i = u * MR;
+      const int r = static_cast<int>(std::min<index_t>(MR, M - i));
+      for (index_t v = v0; v < v1; ++v) {
+        const index_t j = v * NR;
+        const int nr = static_cast<int>(std::min<index_t>(NR, N - j));
+        const TileArgs<T> t{K, A + i * a_rs, a_rs, a_ks, B + j, ldb, C + i * ldc + j, ldc,
+                            nr, accumulate};
+        run_tile<T, false>(r, nr == NR, t);
+      }
+    }
+  }
+}
+
+// A packed op(B) block (kc × nc from row pc, column jc) is a row of NR-column panels,
+// panel p holding b[p*NR*kc + k*NR + j], zero beyond column nc.
+constexpr index_t kPackRows = 8;
+
+// Rows k0..k0+kPackRows (clipped to kc) of an untransposed block into every panel. A few
+// source rows at a time: reads stream along rows and each panel receives a contiguous
+// run (one row at a time would scatter stores to panels 4 KiB-aliased in L1).
+template <class T>
+void pack_b_rows(const T* B, index_t ldb, index_t nc, index_t kc, index_t k0, T* bp) {
+  constexpr int NR = Tile<T>::NR;
+  const index_t k1 = std::min(kc, k0 + kPackRows);
+  for (index_t j0 = 0; j0 < nc; j0 += NR) {
+    const index_t nr = std::min<index_t>(NR, nc - j0);
+    for (index_t k = k0; k < k1; ++k) {
+      const T* __restrict src = B + k * ldb + j0;
+      T* __restrict dst = bp + j0 * kc + k * NR;
+      if (nr == NR) {
+        for (int j = 0; j < NR; ++j) dst[j] = src[j];
+      } else {
+        for (index_t j = 0; j < nr; ++j) dst[j] = src[j];
+        for (index_t j = nr; j < NR; ++j) dst[j] = T(0);
+      }
+    }
+  }
+}
+
+// One panel of a transposed block: op(B)[k][j] = B[j*ldb + k], contiguous runs over k.
+template <class T>
+void pack_b_panel_trans(const T* B, index_t ldb, index_t pc, index_t j0, index_t nr,
+                        index_t kc, T* bp) {
+  constexpr int NR = Tile<T>::NR;
+  for (index_t j = 0; j < nr; ++j) {
+    const T* src = B + (j0 + j) * ldb + pc;
+    for (index_t k = 0; k < kc; ++k) bp[k * NR + j] = src[k];
+  }
+  for (index_t k = 0; k < kc; ++k)
+    for (index_t j = nr; j < NR; ++j) bp[k * NR + j] = T(0);
+}
+
+// Rows i0..i0+r of op(A) over k = pc..pc+kc into one panel, a[k*r + i].
+template <class T>
+void pack_a_panel(bool trans_a, const T* A, index_t lda, index_t i0, int r, index_t pc,
+                  index_t kc, T* ap) {
+  if (trans_a) {
+    for (index_t k = 0; k < kc; ++k) {
+      const T* src = A + (pc + k) * lda + i0;
+      for (int i = 0; i < r; ++i) ap[k * r + i] = src[i];
+    }
+  } else {
+    for (int i = 0; i < r; ++i) {
+      const T* src = A + (i0 + i) * lda + pc;
+      for (index_t k = 0; k < kc; ++k) ap[k * r + i] = src[k];
+    }
+  }
+}
+
+// Hints the rows × cols tile of C at c into cache ahead of its micro-kernel call.
+template <class T>
+inline void prefetch_tile(const T* c, index_t ldc, index_t rows, index_t cols) {
+  for (index_t r = 0; r < rows; ++r) {
+    __builtin_prefetch(c + r * ldc, 1, 3);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);
+  }
+}
+
+// Packing buffer aligned to a cache line (no panel row load splits across two lines) and
+// left uninitialized: packing writes every element that the kernels read.
+template <class T>
+class PackBuffer {
+ public:
+  explicit PackBuffer(index_t n) : raw_(new T[sz(n) + kPad]) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(raw_.get());
+    data_ = raw_.get() + (kAlign - addr % kAlign) % kAlign / sizeof(T);
+  }
+  T* data() { return data_; }
+
+ private:
+  static constexpr std::size_t kAlign = 64, kPad = kAlign / sizeof(T);
+  std::unique_ptr<T[]> raw_;
+  T* data_;
+};
+
+template <class T>
+void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
+                 index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr index_t KC = Blocking<T>::KC, NC = Blocking<T>::NC;
+  const int threads = use_threads(M * N * K / 4) ? max_threads() : 1;
+  // Row blocks: at most MC rows, and at least one per thread when M allows it.
+  const index_t mc = std::min<index_t>(
+      Blocking<T>::MC, std::max<index_t>(MR, ceil_div(ceil_div(M, threads), MR) * MR));
+  const index_t mu = ceil_div(M, mc);
+  const index_t nc_max = std::min(NC, ceil_div(N, NR) * NR);
+  PackBuffer<T> bpack(KC * nc_max);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    PackBuffer<T> apack(KC * mc);
+    for (index_t jc = 0; jc < N; jc += NC) {
+      const index_t nc = std::min(NC, N - jc);
+      const index_t nu = ceil_div(nc, NR);
+      index_t mt, nt;
+      split_tasks(mu, nu, threads, mt, nt);
+      for (index_t pc = 0; pc < K; pc += KC) {
+        const index_t kc = std::min(KC, K - pc);
+        const bool load_c = accumulate || pc > 0;
+        if (!trans_b) {
+#pragma omp for schedule(static)
+          for (index_t k0 = 0; k0 < kc; k0 += kPackRows)
+            pack_b_rows(B + pc * ldb + jc, ldb, nc, kc, k0, bpack.data());
+        } else {
+#pragma omp for schedule(static)
+          for (index_t p = 0; p < nu; ++p)
+            pack_b_panel_trans(B, ldb, pc, jc + p * NR, std::min<index_t>(NR, nc - p * NR), kc,
+                               bpack.data() + p * NR * kc);
+        }
+#pragma omp for schedule(static)
+        for (index_t task = 0; task < mt * nt; ++task) {
+          const index_t tm = task / nt, tn = task % nt;
+          const index_t ic = tm * mc, m_blk = std::min(mc, M - ic);
+          const index_t v0 = tn * nu / nt, v1 = (tn + 1) * nu / nt;
+          for (index_t i = 0; i < m_blk; i += MR) {
+            const int r = static_cast<int>(std::min<index_t>(MR, m_blk - i));
+            pack_a_panel(trans_a, A, lda, ic + i, r, pc, kc, apack.data() + i * kc);
+          }
+          for (index_t v = v0; v < v1; ++v) {
+            const index_t j = jc + v * NR;
+            const int nr = static_cast<int>(std::min<index_t>(NR, N - j));
+            const T* bp = bpack.data() + v * NR * kc;
+            for (index_t i = 0; i < m_blk; i += MR) {
+              const int r = static_cast<int>(std::min<index_t>(MR, m_blk - i));
+              // The next tile's rows of C come from far caches or memory; fetch them
+              // while this tile computes, since its chains must start from them.
+              if (i + MR < m_blk)
+                prefetch_tile(C + (ic + i + MR) * ldc + j, ldc,
+                              std::min<index_t>(MR, m_blk - i - MR), nr);
+              else if (v + 1 < v1)
+                prefetch_tile(C + ic * ldc + j + NR, ldc, std::min<index_t>(MR, m_blk),
+                              std::min<index_t>(NR, N - j - NR));
+              const TileArgs<T> t{kc, apack.data() + i * kc, 1, r, bp, NR,
+                                  C + (ic + i) * ldc + j, ldc, nr, load_c};
+              run_tile<T, true>(r, nr == NR, t);
+            }
+          }
+        }
+      }
     }
   }
 }
@@ -43,7 +255,6 @@ inline void gemm_row(const T* a, index_t a_stride, const T* Bd, index_t N, index
 // Narrow outputs (N < kDotMaxN, e.g. a single sigmoid unit): each C[i][j] is a dot
 // product over k, summed in kLanes interleaved partial sums combined in a fixed tree.
 // The path depends only on N, never on M or the thread count, so rows stay independent.
-constexpr index_t kDotMaxN = 8;
 constexpr int kLanes = 8;
 
 template <class T>
@@ -105,7 +316,7 @@ void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const
       for (index_t k = 0; k < K; ++k) {
         const T a = trans_a ? A[k * lda + i] : A[i * lda + k];
         const T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-        acc += a * b;
+        acc = gemm_detail::madd(a, b, acc);
       }
       C[i * ldc + j] = acc;
     }
@@ -115,22 +326,19 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
           const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
-  if (!accumulate)
-    for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
-  if (K <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
   if (N < kDotMaxN) {
     gemm_dot(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
-  std::vector<T> scratch;
-  const T* Bd = dense_b(trans_b, N, K, B, ldb, scratch);
-  const index_t a_stride = trans_a ? lda : 1;
-  const bool par = use_threads(M * N * K / 4) && M > 1;
-#pragma omp parallel for schedule(static) if (par)
-  for (index_t i = 0; i < M; ++i) {
-    const T* a = trans_a ? A + i : A + i * lda;
-    gemm_row(a, a_stride, Bd, N, K, C + i * ldc);
-  }
+  if (use_direct<T>(N, K))
+    gemm_direct(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  else
+    gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 #define DROPNET_INSTANTIATE_GEMM(T)                                                          \

@@ -1,0 +1,263 @@
+// GEMM micro-kernels: one R×NR tile of C = C + A·B over a run of k, with A and B either
+// packed into panels or read in place through strides. AVX2+FMA in the x86-64-v3 build,
+// plain C++ (vectorized by the compiler) in the baseline build. Included by gemm.cpp only.
+#pragma once
+#include <cmath>
+
+#include "dropnet/common.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define DROPNET_GEMM_AVX2 1
+#endif
+
+DROPNET_ISA_BEGIN
+namespace gemm_detail {
+
+// One step c + a·b of a multiply-add chain, as every N >= 8 path computes it: fused
+// where the build's ISA has a fast fma (x86-64-v3), multiply then add otherwise. Spelled
+// out so the reference cannot drift: an in-order vectorized reduction of `acc += a * b`
+// would multiply separately and add, leaving only some steps fused.
+template <class T>
+inline T madd(T a, T b, T c) {
+#if defined(__FP_FAST_FMA) && defined(__FP_FAST_FMAF)
+  return std::fma(a, b, c);
+#else
+  return c + a * b;
+#endif
+}
+
+// Tile shape per element type: MR rows × NR columns of C held in registers.
+template <class T>
+struct Tile;
+#ifdef DROPNET_GEMM_AVX2
+template <>
+struct Tile<float> {
+  static constexpr int MR = 6, NR = 16;  // 12 ymm accumulators
+};
+template <>
+struct Tile<double> {
+  static constexpr int MR = 6, NR = 8;
+};
+#else
+template <>
+struct Tile<float> {
+  static constexpr int MR = 4, NR = 8;  // 8 xmm accumulators of the 16 SSE2 registers
+};
+template <>
+struct Tile<double> {
+  static constexpr int MR = 4, NR = 4;
+};
+#endif
+
+// Operands of one tile. Packed: a holds R rows per k (a[k*R + r]) and b holds NR columns
+// per k (b[k*NR + j], zero beyond the valid columns). In place: a[r*a_rs + k*a_ks] and
+// b[k*b_ks + j] with only the nr valid columns readable.
+template <class T>
+struct TileArgs {
+  index_t K;
+  const T* a;
+  index_t a_rs, a_ks;
+  const T* b;
+  index_t b_ks;
+  T* c;
+  index_t ldc;
+  int nr;  // valid columns, 1..NR
+  bool load_c;  // continue the chains from C; otherwise start from zero
+};
+
+#ifdef DROPNET_GEMM_AVX2
+
+// Thin wrappers so one kernel body serves float (8 lanes) and double (4 lanes).
+struct VecF {
+  using T = float;
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  // Lanes l with first + l < n.
+  static __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - first),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V mload(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static void mstore(T* p, __m256i m, V v) { _mm256_maskstore_ps(p, m, v); }
+};
+struct VecD {
+  using T = double;
+  using V = __m256d;
+  static constexpr int W = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static __m256i mask(int first, int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - first), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static V mload(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  static void mstore(T* p, __m256i m, V v) { _mm256_maskstore_pd(p, m, v); }
+};
+
+// R rows × 2 vectors of C; each lane is one fma chain over k in order. Columns past nr
+// are masked off (kFullN false), so in-place B and C are never touched out of bounds.
+template <class S, int R, bool kPacked, bool kFullN>
+inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int W = S::W;
+  __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+  if constexpr (!kFullN) {
+    m0 = S::mask(0, t.nr);
+    m1 = S::mask(W, t.nr);
+  }
+  V c0[R], c1[R];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    if (!t.load_c) {
+      c0[r] = S::zero();
+      c1[r] = S::zero();
+    } else if constexpr (kFullN) {
+      c0[r] = S::load(t.c + r * t.ldc);
+      c1[r] = S::load(t.c + r * t.ldc + W);
+    } else {
+      c0[r] = S::mload(t.c + r * t.ldc, m0);
+      c1[r] = S::mload(t.c + r * t.ldc + W, m1);
+    }
+  }
+  const T* a = t.a;
+  const T* b = t.b;
+  const index_t a_rs = kPacked ? 1 : t.a_rs;
+  const index_t a_ks = kPacked ? R : t.a_ks;
+  const index_t b_ks = kPacked ? 2 * W : t.b_ks;
+#pragma GCC unroll 4
+  for (index_t k = 0; k < t.K; ++k) {
+    V b0, b1;
+    if constexpr (kPacked || kFullN) {
+      b0 = S::load(b);
+      b1 = S::load(b + W);
+    } else {
+      b0 = S::mload(b, m0);
+      b1 = S::mload(b + W, m1);
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const V av = S::bcast(a + r * a_rs);
+      c0[r] = S::fmadd(av, b0, c0[r]);
+      c1[r] = S::fmadd(av, b1, c1[r]);
+    }
+    a += a_ks;
+    b += b_ks;
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    if constexpr (kFullN) {
+      S::store(t.c + r * t.ldc, c0[r]);
+      S::store(t.c + r * t.ldc + W, c1[r]);
+    } else {
+      S::mstore(t.c + r * t.ldc, m0, c0[r]);
+      S::mstore(t.c + r * t.ldc + W, m1, c1[r]);
+    }
+  }
+}
+
+// The named kernels: up to 6 rows (R) × 16 floats or × 8 doubles.
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_6x16__avx2(const TileArgs<float>& t) {
+  gemm_rx2v__avx2<VecF, R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_6x8__avx2(const TileArgs<double>& t) {
+  gemm_rx2v__avx2<VecD, R, kPacked, kFullN>(t);
+}
+
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<float>& t) {
+  gemm_6x16__avx2<R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<double>& t) {
+  gemm_6x8__avx2<R, kPacked, kFullN>(t);
+}
+
+#else  // baseline
+
+// R rows × NR columns in a local accumulator block the compiler keeps in SSE2 registers;
+// multiply then add, since the baseline ISA has no fma.
+template <class T, int R, bool kPacked, bool kFullN>
+inline void gemm_rxnr__generic(const TileArgs<T>& t) {
+  constexpr int NR = Tile<T>::NR;
+  const int nr = kFullN ? NR : t.nr;
+  T acc[R][NR];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = (t.load_c && j < nr) ? t.c[r * t.ldc + j] : T(0);
+  const T* a = t.a;
+  const T* b = t.b;
+  const index_t a_rs = kPacked ? 1 : t.a_rs;
+  const index_t a_ks = kPacked ? R : t.a_ks;
+  const index_t b_ks = kPacked ? NR : t.b_ks;
+  for (index_t k = 0; k < t.K; ++k) {
+    T bk[NR];
+    for (int j = 0; j < NR; ++j) bk[j] = (kPacked || j < nr) ? b[j] : T(0);
+    for (int r = 0; r < R; ++r) {
+      const T av = a[r * a_rs];
+      for (int j = 0; j < NR; ++j) acc[r][j] = madd(av, bk[j], acc[r][j]);
+    }
+    a += a_ks;
+    b += b_ks;
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < nr; ++j) t.c[r * t.ldc + j] = acc[r][j];
+}
+
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_4x8__generic(const TileArgs<float>& t) {
+  gemm_rxnr__generic<float, R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_4x4__generic(const TileArgs<double>& t) {
+  gemm_rxnr__generic<double, R, kPacked, kFullN>(t);
+}
+
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<float>& t) {
+  gemm_4x8__generic<R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<double>& t) {
+  gemm_4x4__generic<R, kPacked, kFullN>(t);
+}
+
+#endif
+
+// Runs the tile kernel for r (1..MR) rows; full selects the unmasked column path.
+template <class T, bool kPacked>
+inline void run_tile(int r, bool full, const TileArgs<T>& t) {
+  static_assert(Tile<T>::MR <= 6, "run_tile dispatches up to 6 rows");
+  switch (r) {
+#define DROPNET_GEMM_CASE(R)                          \
+  case R:                                             \
+    if constexpr (R <= Tile<T>::MR) {                 \
+      if (full)                                       \
+        gemm_tile<R, kPacked, true>(t);               \
+      else                                            \
+        gemm_tile<R, kPacked, false>(t);              \
+    }                                                 \
+    break;
+    DROPNET_GEMM_CASE(1)
+    DROPNET_GEMM_CASE(2)
+    DROPNET_GEMM_CASE(3)
+    DROPNET_GEMM_CASE(4)
+    DROPNET_GEMM_CASE(5)
+    DROPNET_GEMM_CASE(6)
+#undef DROPNET_GEMM_CASE
+    default:
+      break;
+  }
+}
+
+}  // namespace gemm_detail
+DROPNET_ISA_END
