@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (
     BENCH_DIR,
-    OtherLoadMeter,
     UNSET_IN_CHILDREN,
+    OtherLoadMeter,
     Stats,
     child_env,
     fmt_num,
