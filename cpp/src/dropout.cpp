@@ -89,13 +89,7 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
   if (base % 32 == 0) {
     // Aligned: mask word w covers global elements base + 32w .. +31, i.e. 8 whole blocks.
 #pragma omp parallel for schedule(static) if (use_threads(count))
-    for (index_t w = 0; w < words; ++w) {
-      std::uint32_t r[4][8];
-      philox_x8(rng, (base >> 2) + std::uint64_t(w) * 8, r);
-      std::uint32_t out = 0;
-      for (int i = 0; i < 32; ++i) out |= std::uint32_t(r[i & 3][i >> 2] >= thr) << i;
-      bits[w] = out;
-    }
+    for (index_t w = 0; w < words; ++w) bits[w] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(w) * 8, thr);
     return;
   }
 #pragma omp parallel for schedule(static) if (use_threads(count))

@@ -6,6 +6,10 @@
 
 #include "dropnet/common.hpp"
 
+#if defined(__AVX2__) && defined(__BMI2__)
+#include <immintrin.h>
+#endif
+
 DROPNET_ISA_BEGIN
 
 inline Philox4x32 philox4x32_10(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
@@ -74,6 +78,57 @@ inline void philox_x8(const RngStream& s, std::uint64_t b0, std::uint32_t out[4]
     out[3][l] = c3[l];
   }
 }
+
+// Keep bits of 32 consecutive elements whose words come from blocks b0..b0+7 (element
+// 4b + w uses word w of block b0 + b): bit i set iff word >= thr.
+#if defined(__AVX2__) && defined(__BMI2__)
+inline __m256i philox_mulhilo(__m256i a, __m256i m, __m256i& lo) {
+  const __m256i even = _mm256_mul_epu32(a, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+inline std::uint32_t philox_keep_bits32(const RngStream& s, std::uint64_t b0, std::uint32_t thr) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  // 64-bit block index b0 + l split into low and high words (carry when the low word wraps).
+  const __m256i lo_base = _mm256_set1_epi32(int(std::uint32_t(b0)));
+  __m256i c0 = _mm256_add_epi32(lo_base, lane);
+  const __m256i wrapped = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, _mm256_set1_epi32(int(0x80000000u))),
+                                             _mm256_xor_si256(c0, _mm256_set1_epi32(int(0x80000000u))));
+  __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(int(std::uint32_t(b0 >> 32))), wrapped);
+  __m256i c2 = _mm256_set1_epi32(int(s.s0)), c3 = _mm256_set1_epi32(int(s.s1));
+  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  std::uint32_t k0 = s.k0, k1 = s.k1;
+  for (int round = 0; round < 10; ++round) {
+    __m256i lo0, lo1;
+    const __m256i hi0 = philox_mulhilo(c0, m0, lo0);
+    const __m256i hi1 = philox_mulhilo(c2, m1, lo1);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(int(k0)));
+    c1 = lo1;
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(int(k1)));
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  // Unsigned word >= thr  <=>  signed (word ^ 2^31) > (thr ^ 2^31) - 1 (thr > 0 here).
+  const __m256i flip = _mm256_set1_epi32(int(0x80000000u));
+  const __m256i t = _mm256_set1_epi32(int((thr ^ 0x80000000u) - 1u));
+  auto keep = [&](__m256i w) {
+    return std::uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_xor_si256(w, flip), t))));
+  };
+  return _pdep_u32(keep(c0), 0x11111111u) | _pdep_u32(keep(c1), 0x22222222u) |
+         _pdep_u32(keep(c2), 0x44444444u) | _pdep_u32(keep(c3), 0x88888888u);
+}
+#else
+inline std::uint32_t philox_keep_bits32(const RngStream& s, std::uint64_t b0, std::uint32_t thr) {
+  std::uint32_t r[4][8];
+  philox_x8(s, b0, r);
+  std::uint32_t out = 0;
+  for (int i = 0; i < 32; ++i) out |= std::uint32_t(r[i & 3][i >> 2] >= thr) << i;
+  return out;
+}
+#endif
 
 // Stream ids: purpose in the top byte, layer in the next 16 bits, step in the low 40.
 enum class RngPurpose : std::uint64_t { train_mask = 1, mc_mask = 2, shuffle = 3 };
