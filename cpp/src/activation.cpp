@@ -124,18 +124,17 @@ void activation_backward_span(Act act, double alpha_d, const T* z, const T* y, c
 template <class T>
 void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols) {
   if (act == Act::linear && y == z) return;
-#pragma omp parallel for schedule(static) if (split_rows(rows, cols))
-  for (index_t r = 0; r < rows; ++r) activation_forward_span<T>(act, alpha, z + r * cols, y + r * cols, cols);
+  parallel_for(rows, split_rows(rows, cols),
+               [&](index_t r) { activation_forward_span<T>(act, alpha, z + r * cols, y + r * cols, cols); });
 }
 
 template <class T>
 void activation_backward(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
                          index_t rows, index_t cols) {
-#pragma omp parallel for schedule(static) if (split_rows(rows, cols))
-  for (index_t r = 0; r < rows; ++r) {
+  parallel_for(rows, split_rows(rows, cols), [&](index_t r) {
     const index_t o = r * cols;
     activation_backward_span<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o, dz + o, cols);
-  }
+  });
 }
 
 #define DROPNET_INSTANTIATE_ACT(T)                                                               \

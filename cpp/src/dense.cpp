@@ -43,8 +43,7 @@ void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, in
                    index_t U, Act act, double alpha) {
   const bool fused = F <= kFusedMaxF && U >= kFusedMinU;
   if (fused) {
-#pragma omp parallel for schedule(static) if (N > 1 && use_threads(N * F * U / 4))
-    for (index_t i = 0; i < N; ++i) {
+    parallel_for(N, N > 1 && use_threads(N * F * U / 4), [&](index_t i) {
       const T* xr = x + i * F;
       T* zr = z + i * U;
       T* yr = y + i * U;
@@ -54,19 +53,18 @@ void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, in
         if (act != Act::softmax) activation_forward_span<T>(act, alpha, zr + j0, yr + j0, n);
       }
       if (act == Act::softmax) activation_forward_span<T>(act, alpha, zr, yr, U);
-    }
+    });
     return;
   }
   gemm<T>(false, false, N, U, F, x, F, W, U, z, U, false);
-#pragma omp parallel for schedule(static) if (N > 1 && use_threads(N * U * 4))
-  for (index_t i = 0; i < N; ++i) {
+  parallel_for(N, N > 1 && use_threads(N * U * 4), [&](index_t i) {
     T* zr = z + i * U;
     if (b) {
 #pragma omp simd
       for (index_t j = 0; j < U; ++j) zr[j] += b[j];
     }
     activation_forward_span<T>(act, alpha, zr, y + i * U, U);
-  }
+  });
 }
 
 template <class T>

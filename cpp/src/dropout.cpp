@@ -58,17 +58,15 @@ void for_each_element(const MaskGeometry& g, F f) {
   const index_t size = g.sample_size();
   if (elementwise(g)) {
     const index_t total = g.n * size;
-#pragma omp parallel for schedule(static) if (use_threads(total))
-    for (index_t i = 0; i < total; ++i) f(i, i);
+    parallel_for(total, use_threads(total), [&](index_t i) { f(i, i); });
     return;
   }
   const std::vector<index_t> map = broadcast_map(g);
   const index_t msize = g.mask_sample_size();
-#pragma omp parallel for schedule(static) if (use_threads(g.n * size))
-  for (index_t r = 0; r < g.n; ++r) {
+  parallel_for(g.n, use_threads(g.n * size), [&](index_t r) {
     const index_t mrow = g.noise_batch ? r * msize : 0;
     for (index_t e = 0; e < size; ++e) f(r * size + e, mrow + map[sz(e)]);
-  }
+  });
 }
 
 inline bool bit(const std::uint32_t* bits, index_t m) { return (bits[m >> 5] >> (m & 31)) & 1u; }
@@ -88,12 +86,12 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
   const std::uint32_t thr = std::uint32_t(threshold);
   if (base % 32 == 0) {
     // Aligned: mask word w covers global elements base + 32w .. +31, i.e. 8 whole blocks.
-#pragma omp parallel for schedule(static) if (use_threads(count))
-    for (index_t w = 0; w < words; ++w) bits[w] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(w) * 8, thr);
+    parallel_for(words, use_threads(count), [&](index_t w) {
+      bits[w] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(w) * 8, thr);
+    });
     return;
   }
-#pragma omp parallel for schedule(static) if (use_threads(count))
-  for (index_t w = 0; w < words; ++w) {
+  parallel_for(words, use_threads(count), [&](index_t w) {
     const index_t e0 = w * 32, e1 = std::min(count, e0 + 32);
     std::uint32_t out = 0;
     std::uint64_t cached = ~std::uint64_t(0);
@@ -107,29 +105,33 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
       out |= std::uint32_t(blk.v[gidx & 3] >= thr) << (e - e0);
     }
     bits[w] = out;
-  }
+  });
 }
 
 // Element-wise masks (mask index == element index): y = keep ? a·x + c : a·fill + c over
 // 32-element words, written branch-free on locals so the compiler vectorizes it.
 template <class T>
+inline void select_word(std::uint32_t b, const T* __restrict xw, T* __restrict yw, T divisor, T a,
+                        T c, T fill) {
+  T t[32];
+  std::uint32_t keep[32];
+#pragma omp simd
+  for (int k = 0; k < 32; ++k) {
+    t[k] = xw[k] / divisor;
+    keep[k] = (b >> k) & 1u;
+  }
+#pragma omp simd
+  for (int k = 0; k < 32; ++k) yw[k] = a * (keep[k] ? t[k] : fill) + c;
+}
+
+template <class T>
 void select_affine(index_t total, const std::uint32_t* bits, const T* x, T* y, T divisor, T a,
                    T c, T fill) {
   const index_t full = total / 32;
-#pragma omp parallel for schedule(static) if (use_threads(total))
-  for (index_t w = 0; w < full; ++w) {
-    const std::uint32_t b = bits[w];
-    const T* __restrict xw = x + w * 32;
-    T* __restrict yw = y + w * 32;
-    T t[32];
-    std::uint32_t keep[32];
-#pragma omp simd
-    for (int k = 0; k < 32; ++k) {
-      t[k] = xw[k] / divisor;
-      keep[k] = (b >> k) & 1u;
-    }
-#pragma omp simd
-    for (int k = 0; k < 32; ++k) yw[k] = a * (keep[k] ? t[k] : fill) + c;
+  if (use_threads(total)) {
+    parallel_for(full, true, [&](index_t w) { select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill); });
+  } else {
+    for (index_t w = 0; w < full; ++w) select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill);
   }
   for (index_t i = full * 32; i < total; ++i) {
     const bool keep = (bits[full] >> (i - full * 32)) & 1u;
@@ -157,15 +159,14 @@ template <class T>
 void normal_noise(index_t count, index_t first, double mean, double std, std::uint64_t seed,
                   std::uint64_t stream, T* eps) {
   const RngStream rng(seed, stream);
-#pragma omp parallel for schedule(static) if (use_threads(count * 16))
-  for (index_t i = 0; i < count; ++i) {
+  parallel_for(count, use_threads(count * 16), [&](index_t i) {
     const std::uint64_t gidx = std::uint64_t(first + i);
     const Philox4x32 blk = rng.block(gidx >> 2);
     const unsigned lane = unsigned(gidx & 3);
     double z0, z1;
     box_muller(blk.v[lane & 2u], blk.v[(lane & 2u) + 1], z0, z1);
     eps[i] = T(mean + std * ((lane & 1u) ? z1 : z0));
-  }
+  });
 }
 
 Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,

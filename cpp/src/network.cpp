@@ -124,8 +124,9 @@ class NetworkImpl final : public Network<T> {
   }
 
   void predict(const T* x, index_t n, T* out, index_t /*batch_size*/, std::int64_t mc_call) override {
-    for (index_t r0 = 0; r0 < n; r0 += kChunk) {
-      const index_t nb = std::min(kChunk, n - r0);
+    const index_t chunk = inference_chunk();
+    for (index_t r0 = 0; r0 < n; r0 += chunk) {
+      const index_t nb = std::min(chunk, n - r0);
       const Mode mode = mc_call >= 0 ? Mode{true, RngPurpose::mc_mask, std::uint64_t(mc_call), r0}
                                      : Mode{false, RngPurpose::train_mask, 0, r0};
       const T* y = forward(x + r0 * in_size_, nb, mode);
@@ -137,8 +138,9 @@ class NetworkImpl final : public Network<T> {
     const index_t nm = index_t(s_.metrics.size());
     double loss_sum = 0.0;
     std::vector<double> msum(sz(nm), 0.0), wsum(sz(nm), 0.0);
-    for (index_t r0 = 0; r0 < d.n; r0 += kChunk) {
-      const index_t nb = std::min(kChunk, d.n - r0);
+    const index_t chunk = inference_chunk();
+    for (index_t r0 = 0; r0 < d.n; r0 += chunk) {
+      const index_t nb = std::min(chunk, d.n - r0);
       const T* yt = d.y + r0 * label_width();
       const T* w = d.w ? d.w + r0 : nullptr;
       forward(d.x + r0 * in_size_, nb, Mode{false, RngPurpose::train_mask, 0, r0});
@@ -181,7 +183,12 @@ class NetworkImpl final : public Network<T> {
   }
 
  private:
-  static constexpr index_t kChunk = 1024;  // rows per inference pass (rows are independent)
+  // Rows per inference pass: rows are independent, so the split never changes results;
+  // small enough that the widest layer's activations stay in L1/L2 between layers.
+  index_t inference_chunk() const {
+    const index_t bytes = index_t(sizeof(T)) * std::max<index_t>(max_width_, 1);
+    return std::min<index_t>(1024, std::max<index_t>(8, (index_t(1) << 15) / bytes));
+  }
 
   struct Rt {
     index_t in = 0, out = 0;

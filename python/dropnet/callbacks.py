@@ -74,6 +74,12 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
+    def extend(self, epochs, keys, rows) -> None:
+        """Record many epochs at once: ``rows`` is (epochs × keys), as the core returns them."""
+        self.epoch.extend(epochs)
+        for k, column in zip(keys, rows.T):
+            self.history.setdefault(k, []).extend(column.tolist())
+
 
 class ProgbarLogger(Callback):
     """Keras-style progress: verbose 1 draws a bar per epoch, verbose 2 one line per epoch."""

@@ -362,14 +362,15 @@ class Sequential:
             net.set_learning_rate(self._base_lr())
             rows, self.optimizer.iterations = net.fit(
                 xa, ya, w, xv, yv, wv, batch_size, count, bool(shuffle), False, self.optimizer.iterations)
-            for row in rows:
-                logs = {k: float(v) for k, v in zip(keys, row)}
-                if per_epoch:
+            if per_epoch:
+                for row in rows:
+                    logs = {k: float(v) for k, v in zip(keys, row)}
                     for cb in cbs:
                         cb.on_epoch_end(epoch, logs)
-                else:
-                    history.on_epoch_end(epoch, logs)
-                epoch += 1
+                    epoch += 1
+            else:
+                history.extend(range(epoch, epoch + len(rows)), keys, rows)
+                epoch += len(rows)
         for cb in cbs:
             cb.on_train_end()
         return history

@@ -31,6 +31,21 @@ inline int max_threads() {
 }
 
 inline bool use_threads(index_t work) { return work >= kParallelWork && max_threads() > 1; }
+
+// f(i) for i in [0, n): split statically across the OpenMP team when `parallel`, else a
+// plain loop (an OpenMP region with a false if-clause still costs about half a
+// microsecond, which small models pay many times per step).
+template <class F>
+inline void parallel_for(index_t n, bool parallel, F&& f) {
+#ifdef _OPENMP
+  if (parallel) {
+#pragma omp parallel for schedule(static)
+    for (index_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  for (index_t i = 0; i < n; ++i) f(i);
+}
 }  // namespace dropnet
 
 // Per-ISA code lives in dropnet::<isa> (base, v3): the same sources are compiled once
