@@ -28,10 +28,18 @@ def _restore_global_state():
     floatx = dropnet.backend.floatx()
     yield
     _core.set_num_threads(threads)
-    _core.set_cpu_capability("x86-64-v3" if isa.startswith("x86-64-v3") else "baseline")
+    _core.set_cpu_capability(isa.split()[0])
     dropnet.backend.set_floatx(floatx)
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240611)
+
+
+def isa_levels() -> list[str]:
+    """Every instruction-set level built into the core that this CPU can run."""
+    rank = {"baseline": 0, "x86-64-v3": 1, "x86-64-v4": 2}
+    cfg = _core.config()
+    best = cfg["isa_best"].split()[0]
+    return [lv for lv in rank if rank[lv] <= rank[best] and (lv == "baseline" or lv in cfg["isa_built"])]

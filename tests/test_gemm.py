@@ -10,16 +10,15 @@ from hypothesis import strategies as st
 
 from dropnet import _core
 
+from conftest import isa_levels
+
 EDGE = [1, 2, 7, 8, 9, 16, 17, 33]
 DTYPES = [np.float32, np.float64]
 
 
 def levels():
-    out = ["baseline"]
-    cfg = _core.config()
-    if cfg["isa_best"].startswith("x86-64-v3") and "x86-64-v3" in cfg["isa_built"]:
-        out.append("x86-64-v3")
-    return out
+    """Every instruction-set level built into the core that this CPU can run."""
+    return isa_levels()
 
 
 def operands(rng, m, n, k, trans_a, trans_b, dtype):

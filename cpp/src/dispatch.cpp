@@ -13,21 +13,38 @@
 namespace dropnet {
 
 namespace {
-Isa detect() {
-#if defined(DROPNET_HAVE_V3) && (defined(__x86_64__) || defined(_M_X64))
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("bmi2"))
-    return Isa::v3;
+// The best level this CPU runs (built or not); cached, since the answer cannot change.
+Isa detect_cpu() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const Isa level = [] {
+    __builtin_cpu_init();
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("bmi2");
+    if (!v3) return Isa::base;
+    const bool v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    return v4 ? Isa::v4 : Isa::v3;
+  }();
+  return level;
+#else
+  return Isa::base;
 #endif
+}
+
+Isa best_runnable() {
+  for (Isa isa : {Isa::v4, Isa::v3})
+    if (isa_supported(isa)) return isa;
   return Isa::base;
 }
 
 Isa initial() {
-  Isa best = detect();
+  const Isa best = best_runnable();
   if (const char* env = std::getenv("DROPNET_CPU_CAPABILITY")) {
     if (!std::strcmp(env, "baseline") || !std::strcmp(env, "default") || !std::strcmp(env, "base"))
       return Isa::base;
+    // A cap: the named level or the best below it that runs here.
+    if (!std::strcmp(env, "x86-64-v3") || !std::strcmp(env, "avx2"))
+      return best == Isa::v4 ? Isa::v3 : best;
   }
   return best;
 }
@@ -44,15 +61,44 @@ void child_after_fork() {
 
 Isa active_isa() { return g_isa; }
 bool isa_built(Isa isa) {
+  switch (isa) {
+    case Isa::base:
+      return true;
+    case Isa::v3:
 #ifdef DROPNET_HAVE_V3
-  (void)isa;
-  return true;
+      return true;
 #else
-  return isa == Isa::base;
+      return false;
 #endif
+    case Isa::v4:
+#ifdef DROPNET_HAVE_V4
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
 }
-bool isa_supported(Isa isa) { return isa == Isa::base || (isa_built(isa) && detect() == Isa::v3); }
-std::string isa_name(Isa isa) { return isa == Isa::v3 ? "x86-64-v3 (AVX2+FMA)" : "baseline"; }
+bool isa_supported(Isa isa) {
+  return isa_built(isa) && static_cast<int>(isa) <= static_cast<int>(detect_cpu());
+}
+Isa isa_best() { return best_runnable(); }
+std::string isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::v3:
+      return "x86-64-v3 (AVX2+FMA)";
+    case Isa::v4:
+      return "x86-64-v4 (AVX-512)";
+    default:
+      return "baseline";
+  }
+}
+std::string isa_built_names() {
+  std::string out;
+  for (Isa isa : {Isa::base, Isa::v3, Isa::v4})
+    if (isa_built(isa)) out += (out.empty() ? "" : ", ") + isa_name(isa);
+  return out;
+}
 void set_active_isa(Isa isa) { g_isa = isa; }
 
 int num_threads() {

@@ -24,9 +24,10 @@ namespace {
 // partial sums from C, which are stored in T, so the chain continues unchanged. Hence
 // every blocking, path and thread count gives the same bits as gemm_ref.
 //
-// Two paths, chosen by N, K and the transpositions only (never by M):
-// * direct: small op(B) (or very short k): A is read in place through strides and B in
-//   place (a dense K×N copy first when trans_b), whole k in one pass per tile;
+// Two paths, chosen by M, N, K and the transpositions (both run the same chains):
+// * direct: one row panel (M <= MR), small op(B) or very short k: A is read in place
+//   through strides and B in place (a dense K×N copy first when trans_b), whole k in one
+//   pass per tile;
 // * packed: k in blocks of KC, columns in blocks of NC. Per (NC, KC) block the team packs
 //   op(B) into NR-column panels (shared), then each thread packs an MC×KC block of op(A)
 //   into R-row panels (its own buffer) and sweeps the micro-kernel over it, B panels
@@ -40,14 +41,29 @@ using gemm_detail::TileArgs;
 
 constexpr index_t kDotMaxN = 8;
 
+// Block sizes: R×KC panels of A stream from an MC×KC block in L2 past one KC×NR panel of
+// packed B (L1, or L2 with prefetch for the AVX-512 widths); NC columns of B per block.
 template <class T>
-struct Blocking {
+struct Blocking;
+#ifdef DROPNET_GEMM_AVX512
+template <>
+struct Blocking<float> {
+  static constexpr index_t KC = 384, MC = 96, NC = 3072;
+};
+template <>
+struct Blocking<double> {
+  static constexpr index_t KC = 256, MC = 96, NC = 1536;
+};
+#else
+template <>
+struct Blocking<float> {
   static constexpr index_t KC = 256, MC = 144, NC = 3072;
 };
 template <>
 struct Blocking<double> {
   static constexpr index_t KC = 256, MC = 96, NC = 1536;
 };
+#endif
 
 constexpr index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -191,10 +207,13 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
   constexpr index_t KC = Blocking<T>::KC, NC = Blocking<T>::NC;
   const int threads = use_threads(M * N * K / 4) ? max_threads() : 1;
-  // Row blocks: at most MC rows, and at least one per thread when M allows it.
-  const index_t mc = std::min<index_t>(
-      Blocking<T>::MC, std::max<index_t>(MR, ceil_div(ceil_div(M, threads), MR) * MR));
-  const index_t mu = ceil_div(M, mc);
+  // Row blocks of whole MR-row panels: at most MC rows each, and (when M allows it) a
+  // multiple of the thread count, sized evenly so no thread gets a block more.
+  const index_t panels = ceil_div(M, MR);
+  index_t mu = ceil_div(panels * MR, Blocking<T>::MC);
+  if (threads > 1 && panels >= threads) mu = ceil_div(mu, threads) * threads;
+  mu = std::min(mu, panels);
+  const index_t mc = ceil_div(panels, mu) * MR;  // rows in the largest block
   const index_t nc_max = std::min(NC, ceil_div(N, NR) * NR);
   PackBuffer<T> bpack(KC * nc_max);
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -221,7 +240,8 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
 #pragma omp for schedule(static)
         for (index_t task = 0; task < mt * nt; ++task) {
           const index_t tm = task / nt, tn = task % nt;
-          const index_t ic = tm * mc, m_blk = std::min(mc, M - ic);
+          const index_t ic = tm * panels / mt * MR;
+          const index_t m_blk = std::min((tm + 1) * panels / mt * MR, M) - ic;
           const index_t v0 = tn * nu / nt, v1 = (tn + 1) * nu / nt;
           for (index_t i = 0; i < m_blk; i += MR) {
             const int r = static_cast<int>(std::min<index_t>(MR, m_blk - i));
@@ -335,7 +355,8 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
     gemm_dot(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }
-  if (use_direct<T>(N, K))
+  // One row panel reads each element of op(B) once: packing it would only add a copy.
+  if (M <= Tile<T>::MR || use_direct<T>(N, K))
     gemm_direct(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
   else
     gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);

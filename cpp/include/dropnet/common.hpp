@@ -48,7 +48,7 @@ inline void parallel_for(index_t n, bool parallel, F&& f) {
 }
 }  // namespace dropnet
 
-// Per-ISA code lives in dropnet::<isa> (base, v3): the same sources are compiled once
+// Per-ISA code lives in dropnet::<isa> (base, v3, v4): the same sources are compiled once
 // per instruction-set level, and distinct namespaces keep the copies from colliding.
 #ifdef DROPNET_ISA
 #define DROPNET_ISA_BEGIN \

@@ -5,13 +5,18 @@
 
 namespace dropnet {
 
-enum class Isa : int { base = 0, v3 = 1 };
+enum class Isa : int { base = 0, v3 = 1, v4 = 2 };
 
 // The level in use: the best the CPU supports among those built, unless the environment
-// variable DROPNET_CPU_CAPABILITY asks for a lower one ("baseline"/"default").
+// variable DROPNET_CPU_CAPABILITY caps it ("baseline"/"default", "x86-64-v3", "x86-64-v4").
 Isa active_isa();
+// Built into this module and runnable on this CPU.
 bool isa_supported(Isa isa);
 bool isa_built(Isa isa);
+// The best level both built and supported by the CPU.
+Isa isa_best();
+// The built levels, lowest first, e.g. "baseline, x86-64-v3 (AVX2+FMA)".
+std::string isa_built_names();
 std::string isa_name(Isa isa);
 void set_active_isa(Isa isa);
 

@@ -1,14 +1,22 @@
 // GEMM micro-kernels: one R×NR tile of C = C + A·B over a run of k, with A and B either
-// packed into panels or read in place through strides. AVX2+FMA in the x86-64-v3 build,
-// plain C++ (vectorized by the compiler) in the baseline build. Included by gemm.cpp only.
+// packed into panels or read in place through strides. AVX-512 in the x86-64-v4 build,
+// AVX2+FMA in the x86-64-v3 build, plain C++ (vectorized by the compiler) in the baseline
+// build. Included by gemm.cpp only.
 #pragma once
+#include <algorithm>
 #include <cmath>
 
 #include "dropnet/common.hpp"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && \
+    defined(__AVX512DQ__) && defined(__FMA__)
+#include <immintrin.h>
+#define DROPNET_GEMM_AVX512 1
+#define DROPNET_GEMM_SIMD 1
+#elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define DROPNET_GEMM_AVX2 1
+#define DROPNET_GEMM_SIMD 1
 #endif
 
 DROPNET_ISA_BEGIN
@@ -30,7 +38,17 @@ inline T madd(T a, T b, T c) {
 // Tile shape per element type: MR rows × NR columns of C held in registers.
 template <class T>
 struct Tile;
-#ifdef DROPNET_GEMM_AVX2
+#if defined(DROPNET_GEMM_AVX512)
+template <>
+struct Tile<float> {
+  static constexpr int MR = 12, NR = 32;  // 24 zmm accumulators; 12 rows of C fit the
+                                          // 12-way L1 sets when ldc is a power of two
+};
+template <>
+struct Tile<double> {
+  static constexpr int MR = 12, NR = 16;
+};
+#elif defined(DROPNET_GEMM_AVX2)
 template <>
 struct Tile<float> {
   static constexpr int MR = 6, NR = 16;  // 12 ymm accumulators
@@ -66,56 +84,100 @@ struct TileArgs {
   bool load_c;  // continue the chains from C; otherwise start from zero
 };
 
-#ifdef DROPNET_GEMM_AVX2
+#ifdef DROPNET_GEMM_SIMD
 
-// Thin wrappers so one kernel body serves float (8 lanes) and double (4 lanes).
+// Thin wrappers so one kernel body serves every vector width and element type: W lanes,
+// a lane mask type M (lanes l with first + l < n) for the edges, masked loads that never
+// touch the masked-off lanes' memory and masked stores that leave it unwritten.
+#ifdef DROPNET_GEMM_AVX512
+struct VecF {
+  using T = float;
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static M all() { return M(0xFFFF); }
+  static M mask(int first, int n) {
+    const int k = std::clamp(n - first, 0, W);
+    return M((1u << k) - 1u);
+  }
+  static V mload(const T* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void mstore(T* p, M m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+};
+struct VecD {
+  using T = double;
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int W = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static M all() { return M(0xFF); }
+  static M mask(int first, int n) {
+    const int k = std::clamp(n - first, 0, W);
+    return M((1u << k) - 1u);
+  }
+  static V mload(const T* p, M m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void mstore(T* p, M m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+};
+#else
 struct VecF {
   using T = float;
   using V = __m256;
+  using M = __m256i;
   static constexpr int W = 8;
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-  // Lanes l with first + l < n.
-  static __m256i mask(int first, int n) {
+  static M all() { return _mm256_set1_epi32(-1); }
+  static M mask(int first, int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - first),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
-  static V mload(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-  static void mstore(T* p, __m256i m, V v) { _mm256_maskstore_ps(p, m, v); }
+  static V mload(const T* p, M m) { return _mm256_maskload_ps(p, m); }
+  static void mstore(T* p, M m, V v) { _mm256_maskstore_ps(p, m, v); }
 };
 struct VecD {
   using T = double;
   using V = __m256d;
+  using M = __m256i;
   static constexpr int W = 4;
   static V zero() { return _mm256_setzero_pd(); }
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-  static __m256i mask(int first, int n) {
+  static M all() { return _mm256_set1_epi32(-1); }
+  static M mask(int first, int n) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - first), _mm256_setr_epi64x(0, 1, 2, 3));
   }
-  static V mload(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
-  static void mstore(T* p, __m256i m, V v) { _mm256_maskstore_pd(p, m, v); }
+  static V mload(const T* p, M m) { return _mm256_maskload_pd(p, m); }
+  static void mstore(T* p, M m, V v) { _mm256_maskstore_pd(p, m, v); }
 };
+#endif
 
 // R rows × 2 vectors of C; each lane is one fma chain over k in order. Columns past nr
 // are masked off (kFullN false), so in-place B and C are never touched out of bounds.
 template <class S, int R, bool kPacked, bool kFullN>
-inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
+inline void gemm_rx2v(const TileArgs<typename S::T>& t) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int W = S::W;
-  __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+  typename S::M m0 = S::all(), m1 = m0;
   if constexpr (!kFullN) {
     m0 = S::mask(0, t.nr);
     m1 = S::mask(W, t.nr);
   }
   V c0[R], c1[R];
-#pragma GCC unroll 6
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     if (!t.load_c) {
       c0[r] = S::zero();
@@ -135,6 +197,14 @@ inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
   const index_t b_ks = kPacked ? 2 * W : t.b_ks;
 #pragma GCC unroll 4
   for (index_t k = 0; k < t.K; ++k) {
+#ifdef DROPNET_GEMM_AVX512
+    // Packed panels outgrow L1 at this width: hint the k-steps a few ahead.
+    if constexpr (kPacked) {
+      __builtin_prefetch(a + 16 * R, 0, 3);
+      __builtin_prefetch(b + 8 * 2 * W, 0, 3);
+      __builtin_prefetch(b + 8 * 2 * W + W, 0, 3);
+    }
+#endif
     V b0, b1;
     if constexpr (kPacked || kFullN) {
       b0 = S::load(b);
@@ -143,7 +213,7 @@ inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
       b0 = S::mload(b, m0);
       b1 = S::mload(b + W, m1);
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const V av = S::bcast(a + r * a_rs);
       c0[r] = S::fmadd(av, b0, c0[r]);
@@ -152,7 +222,7 @@ inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
     a += a_ks;
     b += b_ks;
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     if constexpr (kFullN) {
       S::store(t.c + r * t.ldc, c0[r]);
@@ -164,14 +234,34 @@ inline void gemm_rx2v__avx2(const TileArgs<typename S::T>& t) {
   }
 }
 
+#ifdef DROPNET_GEMM_AVX512
+// The named kernels: up to 12 rows (R) × 32 floats or × 16 doubles.
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_12x32__avx512(const TileArgs<float>& t) {
+  gemm_rx2v<VecF, R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_12x16__avx512(const TileArgs<double>& t) {
+  gemm_rx2v<VecD, R, kPacked, kFullN>(t);
+}
+
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<float>& t) {
+  gemm_12x32__avx512<R, kPacked, kFullN>(t);
+}
+template <int R, bool kPacked, bool kFullN>
+inline void gemm_tile(const TileArgs<double>& t) {
+  gemm_12x16__avx512<R, kPacked, kFullN>(t);
+}
+#else
 // The named kernels: up to 6 rows (R) × 16 floats or × 8 doubles.
 template <int R, bool kPacked, bool kFullN>
 inline void gemm_6x16__avx2(const TileArgs<float>& t) {
-  gemm_rx2v__avx2<VecF, R, kPacked, kFullN>(t);
+  gemm_rx2v<VecF, R, kPacked, kFullN>(t);
 }
 template <int R, bool kPacked, bool kFullN>
 inline void gemm_6x8__avx2(const TileArgs<double>& t) {
-  gemm_rx2v__avx2<VecD, R, kPacked, kFullN>(t);
+  gemm_rx2v<VecD, R, kPacked, kFullN>(t);
 }
 
 template <int R, bool kPacked, bool kFullN>
@@ -182,6 +272,7 @@ template <int R, bool kPacked, bool kFullN>
 inline void gemm_tile(const TileArgs<double>& t) {
   gemm_6x8__avx2<R, kPacked, kFullN>(t);
 }
+#endif
 
 #else  // baseline
 
@@ -236,7 +327,7 @@ inline void gemm_tile(const TileArgs<double>& t) {
 // Runs the tile kernel for r (1..MR) rows; full selects the unmasked column path.
 template <class T, bool kPacked>
 inline void run_tile(int r, bool full, const TileArgs<T>& t) {
-  static_assert(Tile<T>::MR <= 6, "run_tile dispatches up to 6 rows");
+  static_assert(Tile<T>::MR <= 16, "run_tile dispatches up to 16 rows");
   switch (r) {
 #define DROPNET_GEMM_CASE(R)                          \
   case R:                                             \
@@ -253,6 +344,16 @@ inline void run_tile(int r, bool full, const TileArgs<T>& t) {
     DROPNET_GEMM_CASE(4)
     DROPNET_GEMM_CASE(5)
     DROPNET_GEMM_CASE(6)
+    DROPNET_GEMM_CASE(7)
+    DROPNET_GEMM_CASE(8)
+    DROPNET_GEMM_CASE(9)
+    DROPNET_GEMM_CASE(10)
+    DROPNET_GEMM_CASE(11)
+    DROPNET_GEMM_CASE(12)
+    DROPNET_GEMM_CASE(13)
+    DROPNET_GEMM_CASE(14)
+    DROPNET_GEMM_CASE(15)
+    DROPNET_GEMM_CASE(16)
 #undef DROPNET_GEMM_CASE
     default:
       break;

@@ -142,6 +142,15 @@ py::array_t<bool> dropout_mask_py(const std::vector<index_t>& shape,
   };
   py::array_t<bool> out(noise);
   bool* o = out.mutable_data();
+#ifdef DROPNET_HAVE_V4
+  if (active_isa() == Isa::v4) {
+    auto [g, bits] = run(v4::MaskGeometry{});
+    v4::dropout_mask(g, rate, seed, stream, bits.data());
+    const index_t count = g.mask_size();
+    for (index_t i = 0; i < count; ++i) o[i] = (bits[std::size_t(i >> 5)] >> (i & 31)) & 1u;
+    return out;
+  }
+#endif
 #ifdef DROPNET_HAVE_V3
   if (active_isa() == Isa::v3) {
     auto [g, bits] = run(v3::MaskGeometry{});

@@ -18,12 +18,24 @@
 #define DROPNET_KERNEL_NS v3
 #include "dropnet/kernels.hpp"
 #undef DROPNET_KERNEL_NS
-#define DROPNET_CALL(fn, ...)                                                       \
-  (::dropnet::active_isa() == ::dropnet::Isa::v3 ? ::dropnet::v3::fn(__VA_ARGS__) \
-                                                 : ::dropnet::base::fn(__VA_ARGS__))
+#define DROPNET_CALL_V3(fn, ...) \
+  ::dropnet::active_isa() == ::dropnet::Isa::v3 ? ::dropnet::v3::fn(__VA_ARGS__):
 #else
-#define DROPNET_CALL(fn, ...) ::dropnet::base::fn(__VA_ARGS__)
+#define DROPNET_CALL_V3(fn, ...)
 #endif
+#ifdef DROPNET_HAVE_V4
+#define DROPNET_KERNEL_NS v4
+#include "dropnet/kernels.hpp"
+#undef DROPNET_KERNEL_NS
+#define DROPNET_CALL_V4(fn, ...) \
+  ::dropnet::active_isa() == ::dropnet::Isa::v4 ? ::dropnet::v4::fn(__VA_ARGS__):
+#else
+#define DROPNET_CALL_V4(fn, ...)
+#endif
+// fn from the namespace of the active level.
+#define DROPNET_CALL(fn, ...)                                                       \
+  (DROPNET_CALL_V4(fn, __VA_ARGS__) DROPNET_CALL_V3(fn, __VA_ARGS__)::dropnet::base::fn( \
+      __VA_ARGS__))
 
 namespace dropnet::py_bind {
 namespace py = pybind11;
@@ -37,7 +49,9 @@ const char* dtype_name() {
 // writeable when written to). Conversions happen once, in Python, never here.
 template <class T>
 T* data_of(const py::array& a, const char* what, bool write = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !py::dtype::of<T>().is(a.dtype()))
+  // By type number, not identity: arrays rebuilt by pickle (multiprocessing) carry an
+  // equal dtype object of their own; isinstance already rejects non-native byte order.
+  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().num() != py::dtype::of<T>().num())
     throw py::type_error(std::string(what) + ": expected a " + dtype_name<T>() +
                          " array, received dtype " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))

@@ -23,8 +23,8 @@ PYBIND11_MODULE(_core, m) {
     d["version"] = DROPNET_VERSION;
     d["compiler"] = DROPNET_CXX_COMPILER;
     d["isa"] = isa_name(active_isa());
-    d["isa_best"] = isa_name(isa_supported(Isa::v3) ? Isa::v3 : Isa::base);
-    d["isa_built"] = isa_built(Isa::v3) ? "baseline, x86-64-v3 (AVX2+FMA)" : "baseline";
+    d["isa_best"] = isa_name(isa_best());
+    d["isa_built"] = isa_built_names();
     d["openmp"] = openmp_enabled();
     d["threads"] = num_threads();
     return d;
@@ -35,15 +35,22 @@ PYBIND11_MODULE(_core, m) {
     set_num_threads(n);
   }, py::arg("n"));
   m.def("set_cpu_capability", [](const std::string& s) {
+    Isa isa;
     if (s == "baseline" || s == "default") {
-      set_active_isa(Isa::base);
+      isa = Isa::base;
     } else if (s == "x86-64-v3" || s == "avx2") {
-      if (!isa_supported(Isa::v3))
-        throw py::value_error("set_cpu_capability: x86-64-v3 kernels are not available on this CPU or build");
-      set_active_isa(Isa::v3);
+      isa = Isa::v3;
+    } else if (s == "x86-64-v4" || s == "avx512") {
+      isa = Isa::v4;
     } else {
-      throw py::value_error("set_cpu_capability: expected 'baseline' or 'x86-64-v3', received '" + s + "'");
+      throw py::value_error(
+          "set_cpu_capability: expected 'baseline', 'x86-64-v3' or 'x86-64-v4', received '" + s +
+          "'");
     }
+    if (!isa_supported(isa))
+      throw py::value_error("set_cpu_capability: " + s +
+                            " kernels are not available on this CPU or build");
+    set_active_isa(isa);
   }, py::arg("level"));
   py_bind::register_kernels(m);
   py_bind::register_network(m);
