@@ -291,24 +291,41 @@ inline T dot_lanes(const T* a, const T* b, index_t K) {
 template <class T>
 void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
               index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
-  // op(B) columns as contiguous rows (N×K), and op(A) rows contiguous when A is transposed.
+  if (trans_a) {
+    // op(A) rows are columns of A: stream A's rows instead of transposing it, keeping
+    // dot_lanes' arithmetic exactly: lane l of output i accumulates the k ≡ l (mod 8)
+    // terms in order, and the lanes combine in the same fixed tree.
+    std::vector<T> lanes(sz(kLanes * M));
+    for (index_t j = 0; j < N; ++j) {
+      std::fill(lanes.begin(), lanes.end(), T(0));
+      parallel_for((M + 255) / 256, use_threads(M * K * 2), [&](index_t blk) {
+        const index_t i0 = blk * 256, i1 = std::min(M, i0 + 256);
+        for (index_t k = 0; k < K; ++k) {
+          const T bk = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+          const T* a = A + k * lda;
+          T* acc = lanes.data() + (k % kLanes) * M;
+#pragma omp simd
+          for (index_t i = i0; i < i1; ++i) acc[i] += a[i] * bk;
+        }
+      });
+      for (index_t i = 0; i < M; ++i) {
+        const T* L = lanes.data() + i;
+        const T d = ((L[0] + L[M]) + (L[2 * M] + L[3 * M])) + ((L[4 * M] + L[5 * M]) + (L[6 * M] + L[7 * M]));
+        C[i * ldc + j] = accumulate ? C[i * ldc + j] + d : d;
+      }
+    }
+    return;
+  }
+  // op(B) columns as contiguous rows (N×K).
   std::vector<T> bt(sz(N * K));
   for (index_t j = 0; j < N; ++j)
     for (index_t k = 0; k < K; ++k) bt[sz(j * K + k)] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-  std::vector<T> at;
-  if (trans_a) {
-    at.resize(sz(M * K));
-    for (index_t k = 0; k < K; ++k)
-      for (index_t i = 0; i < M; ++i) at[sz(i * K + k)] = A[k * lda + i];
-  }
-  const T* Ar = trans_a ? at.data() : A;
-  const index_t ars = trans_a ? K : lda;
-#pragma omp parallel for schedule(static) if (use_threads(M * N * K / 4) && M > 1)
-  for (index_t i = 0; i < M; ++i)
+  parallel_for(M, use_threads(M * N * K / 4) && M > 1, [&](index_t i) {
     for (index_t j = 0; j < N; ++j) {
-      const T d = dot_lanes(Ar + i * ars, bt.data() + j * K, K);
+      const T d = dot_lanes(A + i * lda, bt.data() + j * K, K);
       C[i * ldc + j] = accumulate ? C[i * ldc + j] + d : d;
     }
+  });
 }
 
 }  // namespace
