@@ -156,7 +156,7 @@ class NetworkImpl final : public Network<T> {
     const T* y = batch.y;
     forward(batch.x, batch.n, Mode{training, RngPurpose::train_mask, std::uint64_t(step_idx), 0});
     double loss = head_loss(y, batch.w, batch.n, 1.0 / double(batch.n)) / double(batch.n);
-    backward(batch.x, batch.n, dx);
+    backward(batch.n, dx);
     loss += regularization(true);
     for (std::size_t p = 0; p < grads.size() && p < grads_.size(); ++p)
       if (grads[p]) std::copy(grads_[p].begin(), grads_[p].end(), grads[p]);
@@ -209,6 +209,14 @@ class NetworkImpl final : public Network<T> {
 
   static index_t last_dim(const LayerSpec& l) {
     return l.in_shape.empty() || l.in_shape.back() == 0 ? 1 : l.in_shape.back();
+  }
+
+  // AlphaDropout: dropped units take SELU's saturation value α' = -λα; the affine map
+  // a·x̃ + b with a = ((1-q)(1+qα'²))^-½, b = -a·α'·q restores mean and variance.
+  static constexpr double kAlphaP = -1.7580993408473766;
+  static double alpha_scale(const LayerSpec& l) {
+    const double q = l.rate;
+    return 1.0 / std::sqrt((1.0 - q) * (1.0 + q * kAlphaP * kAlphaP));
   }
 
   // 1 - rate in T; rate 1 drops every element, so the divisor is never used.
@@ -304,9 +312,8 @@ class NetworkImpl final : public Network<T> {
             dropout_apply<T>(g, r.bits.data(), keep_prob(l), T(0), cur, y);
           } else if (l.kind == LayerKind::alpha_dropout) {
             dropout_mask(g, l.rate, seed, stream, r.bits.data());
-            const double ap = -1.7580993408473766, q = l.rate;
-            const double a = 1.0 / std::sqrt((1.0 - q) * (1.0 + q * ap * ap));
-            alpha_dropout_apply<T>(g, r.bits.data(), T(a), T(-a * ap * q), T(ap), cur, y);
+            const double a = alpha_scale(l), q = l.rate;
+            alpha_dropout_apply<T>(g, r.bits.data(), T(a), T(-a * kAlphaP * q), T(kAlphaP), cur, y);
           } else if (l.kind == LayerKind::gaussian_dropout) {
             const index_t count = n * r.in;
             normal_noise<T>(count, mode.row0 * r.in, 1.0, std::sqrt(l.rate / (1.0 - l.rate)), seed,
@@ -379,7 +386,7 @@ class NetworkImpl final : public Network<T> {
 
   // Backward from head_grad_ through every layer; writes parameter gradients into
   // grads_ and, when dx is given, the gradient of the input.
-  void backward(const T* /*x*/, index_t n, T* dx_out) {
+  void backward(index_t n, T* dx_out) {
     const T* dy = head_grad_.data();
     bool fused_pending = fused_;
     T* bufs[2] = {g0_.data(), g1_.data()};
@@ -428,9 +435,7 @@ class NetworkImpl final : public Network<T> {
           if (l.kind == LayerKind::dropout) {
             dropout_apply<T>(g, r.bits.data(), keep_prob(l), T(0), dy, dx);
           } else if (l.kind == LayerKind::alpha_dropout) {
-            const double ap = -1.7580993408473766, q = l.rate;
-            const double a = 1.0 / std::sqrt((1.0 - q) * (1.0 + q * ap * ap));
-            alpha_dropout_apply<T>(g, r.bits.data(), T(a), T(0), T(0), dy, dx);
+            alpha_dropout_apply<T>(g, r.bits.data(), T(alpha_scale(l)), T(0), T(0), dy, dx);
           } else {
             for (index_t k = 0; k < count; ++k) dx[k] = dy[k] * r.eps[sz(k)];
           }
@@ -449,7 +454,7 @@ class NetworkImpl final : public Network<T> {
     forward(gx_.data(), nb, Mode{true, RngPurpose::train_mask, std::uint64_t(iterations), 0});
     double loss = head_loss(gy_.data(), w, nb, 1.0 / double(nb)) / double(nb);
     metrics(gy_.data(), w, nb, msum, wsum);
-    backward(gx_.data(), nb, nullptr);
+    backward(nb, nullptr);
     loss += regularization(true);
     clip_gradients();
     const double lr = learning_rate(iterations);
