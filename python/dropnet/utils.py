@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 
 import numpy as np
 
 _GLOBAL: np.random.Generator | None = None
+_LOCAL = threading.local()  # per-thread override set by seed_scope
 
 
 def set_random_seed(seed: int) -> None:
@@ -27,10 +30,27 @@ def set_random_seed(seed: int) -> None:
 
 
 def next_seed() -> int:
-    """A fresh 63-bit seed: from the global sequence if seeded, else from OS entropy."""
+    """A fresh 63-bit seed: from the innermost seed_scope of this thread, else the global
+    sequence if seeded, else OS entropy."""
+    scoped = getattr(_LOCAL, "generator", None)
+    if scoped is not None:
+        return int(scoped.integers(0, 2**63 - 1))
     if _GLOBAL is None:
         return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
     return int(_GLOBAL.integers(0, 2**63 - 1))
+
+
+@contextlib.contextmanager
+def seed_scope(seed: int):
+    """Within the block, this thread's models and initializers draw their seeds from a
+    sequence started at ``seed``, leaving the global sequence untouched. Estimators use it
+    so that a fit with a given random_state is the same in any process or thread."""
+    previous = getattr(_LOCAL, "generator", None)
+    _LOCAL.generator = np.random.Generator(np.random.Philox(int(seed)))
+    try:
+        yield
+    finally:
+        _LOCAL.generator = previous
 
 
 def generator(seed: int | None) -> np.random.Generator:
