@@ -36,6 +36,60 @@ def plot_learning_curves(histories: dict, path: str | os.PathLike, metric: str =
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_fold_scores(scores: dict, path: str | os.PathLike, reference: dict | None = None,
+                     title: str | None = None, reference_label: str = "reference") -> str:
+    """Box plot of per-fold (or per-repeat) accuracy for each configuration, the points
+    themselves on top, and an optional reference value per configuration. Returns the path."""
+    import numpy as np
+
+    plt = _pyplot()
+    names = list(scores)
+    fig, ax = plt.subplots(figsize=(1.9 * len(names) + 2.5, 4.2))
+    data = [np.asarray(scores[n], dtype=float) for n in names]
+    ax.boxplot(data, widths=0.5, showmeans=True, showfliers=False)  # the points are drawn
+    ax.set_xticks(range(1, len(names) + 1), names)
+    jitter = np.random.default_rng(0)
+    for i, d in enumerate(data, 1):
+        ax.plot(i + jitter.uniform(-0.08, 0.08, d.size), d, "o", ms=3.5, alpha=0.6, color="tab:blue")
+        ax.annotate(f"{d.mean():.3f} ± {d.std():.3f}", (i, 0.02), xycoords=("data", "axes fraction"),
+                    ha="center", fontsize=8)
+    if reference:
+        for i, n in enumerate(names, 1):
+            if n in reference:
+                ax.plot([i - 0.3, i + 0.3], [reference[n]] * 2, "--", color="tab:red", lw=1.2,
+                        label=reference_label if i == 1 else None)
+        ax.legend(loc="upper right")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3, axis="y")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_rate_curve(rates, mean, std, path: str | os.PathLike, title: str | None = None,
+                    ylabel: str = "test accuracy", label: str | None = None) -> str:
+    """Mean accuracy against dropout rate with ± one standard deviation error bars."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.errorbar(rates, mean, yerr=std, fmt="o-", capsize=4, lw=1.4, label=label)
+    best = max(range(len(mean)), key=lambda i: mean[i])
+    ax.plot([rates[best]], [mean[best]], "*", ms=14, color="tab:red", label=f"best: rate {rates[best]:g}")
+    ax.set_xlabel("dropout rate")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path) -> str:
+    plt = _pyplot()
     path = os.fspath(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("circles",)
+_MODULES = ("circles", "sonar", "sonar_rate_grid")
 
 
 def registry() -> dict:

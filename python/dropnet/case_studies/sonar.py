@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from dropnet.constraints import MaxNorm
 from dropnet.datasets import load_sonar
 from dropnet.layers import Dense, Dropout
@@ -108,26 +106,35 @@ def run(data: str = "sonar.csv", folds: int = 10, epochs: int = 300, seed: int =
 
         path = plot_fold_scores({k: v[0] for k, v in results.items()}, plot,
                                 reference={k: v[0] / 100 for k, v in TUTORIAL.items()},
-                                title=f"Sonar: {folds}-fold CV accuracy, {epochs} epochs")
+                                title=f"Sonar: {folds}-fold CV accuracy, {epochs} epochs",
+                                reference_label="tutorial (mean)")
         if verbose:
             print(f"figure written to {path}")
     return results
 
 
-def add_arguments(parser) -> None:
+def add_cv_arguments(parser, plot: str, jobs_default, jobs_help: str) -> None:
+    """The options every Sonar study takes: data, folds, epochs, seed, jobs and plot."""
     parser.add_argument("--data", default="sonar.csv", help="path of the UCI Sonar CSV (default ./sonar.csv)")
     parser.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
-    parser.add_argument("--epochs", type=int, default=300, help="training epochs per fold (default 300)")
+    parser.add_argument("--epochs", type=int, default=300, help="training epochs per fit (default 300)")
     parser.add_argument("--seed", type=int, default=7, help="CV shuffle and model seed (default 7)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="folds fitted in parallel processes (joblib n_jobs; default 1)")
-    parser.add_argument("--plot", default="sonar.png", help="figure path (default sonar.png; '' for none)")
+    parser.add_argument("--jobs", type=int, default=jobs_default, help=jobs_help)
+    parser.add_argument("--plot", default=plot, help=f"figure path (default {plot}; '' for none)")
 
 
-def main(args) -> None:
+def check_cv_arguments(args) -> None:
     if args.folds < 2:
         raise ValueError(f"--folds: expected at least 2, received {args.folds}")
     if args.epochs < 1:
         raise ValueError(f"--epochs: expected at least 1, received {args.epochs}")
+
+
+def add_arguments(parser) -> None:
+    add_cv_arguments(parser, "sonar.png", None, "folds fitted in parallel processes (joblib n_jobs; default 1)")
+
+
+def main(args) -> None:
+    check_cv_arguments(args)
     run(data=args.data, folds=args.folds, epochs=args.epochs, seed=args.seed, n_jobs=args.jobs,
         plot=args.plot or None)
