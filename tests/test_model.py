@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 import reference as ref
+from conftest import isa_levels
 
 import dropnet
 from dropnet import _core, callbacks, optimizers
@@ -562,3 +563,27 @@ def test_model_different_seeds_give_different_weights():
     a = classifier(seed=1).get_weights()[0]
     b = classifier(seed=2).get_weights()[0]
     assert not np.array_equal(a, b)
+
+
+
+@pytest.mark.parametrize("level", isa_levels())
+@pytest.mark.parametrize("act", ["relu", "linear", "tanh"])
+@pytest.mark.parametrize("n, f, u", [(1, 3, 9), (16, 60, 60), (16, 60, 30), (30, 2, 500), (37, 70, 13),
+                                     (5, 400, 40), (200, 24, 24), (9, 8, 5)])
+def test_dense_forward_is_gemm_chain_then_bias_then_activation(level, act, n, f, u):
+    """Every Dense output is bitwise the reference chain over k, plus the bias, then the
+    activation, whichever path (bias and relu in the GEMM epilogue, or a pass) runs."""
+    _core.set_cpu_capability(level)
+    rng = np.random.default_rng(n * 1000 + f + u)
+    model = Sequential([Dense(u, input_dim=f, activation=act, bias_initializer="random_normal")])
+    x = rng.normal(size=(n, f)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = 0.0  # exact zeros, and rows whose relu clamps
+    kernel, bias = model.get_weights()
+    z = np.zeros((n, u), np.float32)
+    _core.gemm(x, kernel, z, False, False, False, True)
+    z = z + bias
+    got = model.predict(x, verbose=0)
+    if act == "tanh":
+        np.testing.assert_allclose(got, np.tanh(z), rtol=2e-6, atol=2e-7)
+    else:
+        assert np.array_equal(got, np.where(z > 0, z, np.float32(0)) if act == "relu" else z)

@@ -1,69 +1,24 @@
-// Dense layer: fused forward (product, bias and activation in one pass over each output
-// row while it is in cache) and backward (activation derivative fused with the bias
-// gradient, then the two GEMMs for the weight and input gradients).
+// Dense layer: forward (GEMM with the bias added in its epilogue, then the activation per
+// row) and backward (activation derivative fused with the bias gradient, then the two
+// GEMMs for the weight and input gradients).
 #include <algorithm>
 
 #include "dropnet/kernels.hpp"
 
 DROPNET_ISA_BEGIN
 
-namespace {
-// Fan-in up to which a row's outputs are accumulated in a stack block instead of by the
-// general GEMM; wide outputs only (narrow ones take GEMM's dot-product path).
-constexpr index_t kFusedMaxF = 64;
-constexpr index_t kFusedMinU = 8;
-constexpr index_t kBlock = 256;
-
-// z[i, j0:j0+n] = Σ_k x[i,k]·W[k, j0+j] as one in-order chain per output, then + b.
-template <class T>
-inline void fused_row_block(const T* xr, const T* W, const T* b, index_t F, index_t U,
-                            index_t j0, index_t n, T* zr) {
-  T acc[kBlock];
-  std::fill(acc, acc + n, T(0));
-  for (index_t k = 0; k < F; ++k) {
-    const T a = xr[k];
-    const T* w = W + k * U + j0;
-#pragma omp simd
-    for (index_t j = 0; j < n; ++j) acc[j] += a * w[j];
-  }
-  if (b) {
-#pragma omp simd
-    for (index_t j = 0; j < n; ++j) zr[j0 + j] = acc[j] + b[j0 + j];
-  } else {
-    std::copy(acc, acc + n, zr + j0);
-  }
-}
-}  // namespace
-
 // x (N×F), W (F×U), b (U) or null, z and y (N×U). Every output is the in-order chain
-// over k, then the bias, then the activation, whichever path runs; the path depends
-// only on F and U, so each row's result is independent of N and the thread count.
+// over k (gemm's contract), then the bias (added in the GEMM's register epilogue where
+// it can be), then the activation over each row while it is still in cache.
 template <class T>
 void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, index_t F,
                    index_t U, Act act, double alpha) {
-  const bool fused = F <= kFusedMaxF && U >= kFusedMinU;
-  if (fused) {
-    parallel_for(N, N > 1 && use_threads(N * F * U / 4), [&](index_t i) {
-      const T* xr = x + i * F;
-      T* zr = z + i * U;
-      T* yr = y + i * U;
-      for (index_t j0 = 0; j0 < U; j0 += kBlock) {
-        const index_t n = std::min(kBlock, U - j0);
-        fused_row_block(xr, W, b, F, U, j0, n, zr);
-        if (act != Act::softmax) activation_forward_span<T>(act, alpha, zr + j0, yr + j0, n);
-      }
-      if (act == Act::softmax) activation_forward_span<T>(act, alpha, zr, yr, U);
-    });
-    return;
-  }
-  gemm<T>(false, false, N, U, F, x, F, W, U, z, U, false);
+  // In place (the usual case: backward needs only y), relu is applied in the epilogue too.
+  const bool relu_in_place = act == Act::relu && y == z;
+  gemm_bias<T>(N, U, F, x, F, W, U, b, relu_in_place, z, U);
+  if ((act == Act::linear || relu_in_place) && y == z) return;
   parallel_for(N, N > 1 && use_threads(N * U * 4), [&](index_t i) {
-    T* zr = z + i * U;
-    if (b) {
-#pragma omp simd
-      for (index_t j = 0; j < U; ++j) zr[j] += b[j];
-    }
-    activation_forward_span<T>(act, alpha, zr, y + i * U, U);
+    activation_forward_span<T>(act, alpha, z + i * U, y + i * U, U);
   });
 }
 

@@ -83,15 +83,32 @@ bool use_direct(index_t N, index_t K) {
   return K <= 4 || N * K * static_cast<index_t>(sizeof(T)) <= (64 << 10);
 }
 
+// dst (cols × rows) = transpose of src (rows × cols, leading dimension ld), in 8×8 blocks
+// so both sides move along cache lines.
+template <class T>
+void transpose_into(const T* src, index_t ld, index_t rows, index_t cols, T* dst) {
+  constexpr index_t kB = 8;
+  for (index_t i0 = 0; i0 < rows; i0 += kB) {
+    const index_t i1 = std::min(rows, i0 + kB);
+    for (index_t j0 = 0; j0 < cols; j0 += kB) {
+      const index_t j1 = std::min(cols, j0 + kB);
+      for (index_t i = i0; i < i1; ++i)
+        for (index_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * ld + j];
+    }
+  }
+}
+
 template <class T>
 void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
-                 index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+                 index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate,
+                 const T* bias = nullptr, bool relu = false) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  std::vector<T> bt;
   if (trans_b) {
-    bt.resize(sz(K) * sz(N));
-    for (index_t j = 0; j < N; ++j)
-      for (index_t k = 0; k < K; ++k) bt[sz(k * N + j)] = B[j * ldb + k];
+    // A dense K×N copy of op(B), in a per-thread buffer reused across calls (small
+    // models transpose a weight matrix every step).
+    static thread_local std::vector<T> bt;
+    if (bt.size() < sz(K) * sz(N)) bt.resize(sz(K) * sz(N));
+    transpose_into(B, ldb, N, K, bt.data());
     B = bt.data();
     ldb = N;
   }
@@ -100,8 +117,7 @@ void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
   const int threads = use_threads(M * N * K / 4) ? max_threads() : 1;
   index_t mt, nt;
   split_tasks(mu, nu, threads, mt, nt);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (index_t task = 0; task < mt * nt; ++task) {
+  parallel_for(mt * nt, threads > 1, [&](index_t task) {
     const index_t tm = task / nt, tn = task % nt;
     const index_t u0 = tm * mu / mt, u1 = (tm + 1) * mu / mt;
     const index_t v0 = tn * nu / nt, v1 = (tn + 1) * nu / nt;
@@ -112,11 +128,11 @@ void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
         const index_t j = v * NR;
         const int nr = static_cast<int>(std::min<index_t>(NR, N - j));
         const TileArgs<T> t{K, A + i * a_rs, a_rs, a_ks, B + j, ldb, C + i * ldc + j, ldc,
-                            nr, accumulate};
+                            nr, accumulate, bias ? bias + j : nullptr, relu};
         run_tile<T, false>(r, nr == NR, t);
       }
     }
-  }
+  });
 }
 
 // A packed op(B) block (kc × nc from row pc, column jc) is a row of NR-column panels,
@@ -262,7 +278,7 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
                 prefetch_tile(C + ic * ldc + j + NR, ldc, std::min<index_t>(MR, m_blk),
                               std::min<index_t>(NR, N - j - NR));
               const TileArgs<T> t{kc, apack.data() + i * kc, 1, r, bp, NR,
-                                  C + (ic + i) * ldc + j, ldc, nr, load_c};
+                                  C + (ic + i) * ldc + j, ldc, nr, load_c, nullptr, false};
               run_tile<T, true>(r, nr == NR, t);
             }
           }
@@ -379,11 +395,37 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
     gemm_packed(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
+template <class T>
+void gemm_bias(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb,
+               const T* bias, bool relu, T* C, index_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  // The direct path adds the bias (and clamps) as each tile's chains are stored.
+  if (K > 0 && N >= kDotMaxN && (M <= Tile<T>::MR || use_direct<T>(N, K))) {
+    gemm_direct(false, false, M, N, K, A, lda, B, ldb, C, ldc, false, bias, relu);
+    return;
+  }
+  gemm(false, false, M, N, K, A, lda, B, ldb, C, ldc, false);
+  if (!bias && !relu) return;
+  parallel_for(M, M > 1 && use_threads(M * N * 4), [&](index_t i) {
+    T* c = C + i * ldc;
+    if (bias) {
+#pragma omp simd
+      for (index_t j = 0; j < N; ++j) c[j] += bias[j];
+    }
+    if (relu) {
+#pragma omp simd
+      for (index_t j = 0; j < N; ++j) c[j] = c[j] > T(0) ? c[j] : T(0);
+    }
+  });
+}
+
 #define DROPNET_INSTANTIATE_GEMM(T)                                                          \
   template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*,  \
                         index_t, T*, index_t, bool);                                         \
   template void gemm_ref<T>(bool, bool, index_t, index_t, index_t, const T*, index_t,        \
-                            const T*, index_t, T*, index_t, bool);
+                            const T*, index_t, T*, index_t, bool);                          \
+  template void gemm_bias<T>(index_t, index_t, index_t, const T*, index_t, const T*, index_t, \
+                             const T*, bool, T*, index_t);
 DROPNET_INSTANTIATE_GEMM(float)
 DROPNET_INSTANTIATE_GEMM(double)
 

@@ -52,6 +52,7 @@ class NetworkImpl final : public Network<T> {
     out_size_ = product(s_.out_shape);
     const index_t L = index_t(s_.layers.size());
     rt_.resize(sz(L));
+    first_param_layer_ = L;
     for (index_t i = 0; i < L; ++i) {
       const LayerSpec& l = s_.layers[sz(i)];
       Rt& r = rt_[sz(i)];
@@ -64,6 +65,7 @@ class NetworkImpl final : public Network<T> {
       }
       r.geo.noise_batch = l.noise_batch;
       max_width_ = std::max({max_width_, r.in, r.out});
+      if (l.kind == LayerKind::dense && first_param_layer_ == L) first_param_layer_ = i;
     }
     // Cross-entropy after a sigmoid/softmax runs on the logits (stable, gradient p - y).
     if (s_.from_logits) {
@@ -391,10 +393,13 @@ class NetworkImpl final : public Network<T> {
     bool fused_pending = fused_;
     T* bufs[2] = {g0_.data(), g1_.data()};
     int which = 0;
-    for (std::size_t ii = rt_.size(); ii-- > 0;) {
+    // Without an input gradient to return, layers before the first one with parameters
+    // (input dropout, say) need no gradient, and that layer needs none of its input.
+    const std::size_t stop = dx_out ? 0 : sz(first_param_layer_);
+    for (std::size_t ii = rt_.size(); ii-- > stop;) {
       const LayerSpec& l = s_.layers[ii];
       Rt& r = rt_[ii];
-      const bool need_dx = ii > 0 || dx_out != nullptr;
+      const bool need_dx = ii > stop || dx_out != nullptr;
       T* dx = (ii == 0 && dx_out) ? dx_out : bufs[which];
       const index_t count = n * r.in;
       switch (l.kind) {
@@ -502,6 +507,7 @@ class NetworkImpl final : public Network<T> {
   std::vector<std::vector<T>> grads_;
   index_t in_size_ = 0, out_size_ = 0, max_width_ = 1, cap_rows_ = 0;
   bool fused_ = false, logits_output_ = false, batch_has_w_ = false;
+  index_t first_param_layer_ = 0;  // index of the first layer with parameters (L if none)
   std::vector<T> gx_, gy_, gw_, g0_, g1_, dz_, head_grad_;
   std::vector<double> sample_loss_;
 };

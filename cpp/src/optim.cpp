@@ -107,6 +107,31 @@ void optimizer_update(const OptimizerSpec& o, double lr_d, std::int64_t step, T*
   }
 }
 
+namespace {
+// The scale a norm constraint applies to a group whose squared norm is `sq` (Keras's
+// w * desired / (epsilon + norm)).
+template <class T>
+inline T constraint_factor(const ConstraintSpec& c, T sq) {
+  const T norm = std::sqrt(sq);
+  T desired = norm;
+  switch (c.kind) {
+    case ConstraintKind::max_norm:
+      desired = std::min(std::max(norm, T(0)), T(c.max_value));
+      break;
+    case ConstraintKind::unit_norm:
+      desired = T(1);
+      break;
+    case ConstraintKind::min_max_norm:
+      desired = T(c.rate) * std::min(std::max(norm, T(c.min_value)), T(c.max_value)) +
+                (T(1) - T(c.rate)) * norm;
+      break;
+    default:
+      break;
+  }
+  return desired / (T(1e-7) + norm);
+}
+}  // namespace
+
 // Norm constraints reduce over `axes`; every combination of the other axes is one group.
 template <class T>
 void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* w) {
@@ -119,6 +144,42 @@ void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T
   }
   bool reduced[8] = {false, false, false, false, false, false, false, false};
   for (int a : c.axes) reduced[a] = true;
+  // Reduced axes forming one run of dims (Dense (in, out) over axis 0, conv kernels over
+  // all but the last): the tensor is (pre, red, post) and each group's sum streams rows
+  // of `post` contiguous elements. Same per-group order of terms as the general path.
+  int first = rank, last = -1;
+  for (int d = 0; d < rank; ++d)
+    if (reduced[d]) first = std::min(first, d), last = std::max(last, d);
+  bool run = last >= 0;
+  for (int d = first; run && d <= last; ++d) run = reduced[d];
+  if (run) {
+    index_t pre = 1, red = 1, post = 1;
+    for (int d = 0; d < rank; ++d) (d < first ? pre : d <= last ? red : post) *= shape[d];
+    constexpr index_t kStack = 512;
+    T stack_buf[kStack];
+    std::vector<T> heap_buf;
+    T* sq = stack_buf;
+    if (post > kStack) {
+      heap_buf.resize(sz(post));
+      sq = heap_buf.data();
+    }
+    for (index_t p = 0; p < pre; ++p) {
+      T* block = w + p * red * post;
+      std::fill(sq, sq + post, T(0));
+      for (index_t r = 0; r < red; ++r) {
+        const T* row = block + r * post;
+#pragma omp simd
+        for (index_t j = 0; j < post; ++j) sq[j] += row[j] * row[j];
+      }
+      for (index_t j = 0; j < post; ++j) sq[j] = constraint_factor(c, sq[j]);
+      for (index_t r = 0; r < red; ++r) {
+        T* row = block + r * post;
+#pragma omp simd
+        for (index_t j = 0; j < post; ++j) row[j] *= sq[j];
+      }
+    }
+    return;
+  }
   index_t gstride[8];
   index_t groups = 1;
   for (int d = rank - 1; d >= 0; --d) {
@@ -138,27 +199,8 @@ void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T
   }
   std::vector<T> sq(sz(groups), T(0));
   for (index_t e = 0; e < size; ++e) sq[sz(gid[sz(e)])] += w[e] * w[e];
-  const T eps = T(1e-7);
   std::vector<T> factor(sz(groups));
-  for (index_t k = 0; k < groups; ++k) {
-    const T norm = std::sqrt(sq[sz(k)]);
-    T desired = norm;
-    switch (c.kind) {
-      case ConstraintKind::max_norm:
-        desired = std::min(std::max(norm, T(0)), T(c.max_value));
-        break;
-      case ConstraintKind::unit_norm:
-        desired = T(1);
-        break;
-      case ConstraintKind::min_max_norm:
-        desired = T(c.rate) * std::min(std::max(norm, T(c.min_value)), T(c.max_value)) +
-                  (T(1) - T(c.rate)) * norm;
-        break;
-      default:
-        break;
-    }
-    factor[sz(k)] = desired / (eps + norm);
-  }
+  for (index_t k = 0; k < groups; ++k) factor[sz(k)] = constraint_factor(c, sq[sz(k)]);
   for (index_t e = 0; e < size; ++e) w[e] *= factor[sz(gid[sz(e)])];
 }
 

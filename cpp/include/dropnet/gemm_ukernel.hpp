@@ -82,6 +82,8 @@ struct TileArgs {
   index_t ldc;
   int nr;  // valid columns, 1..NR
   bool load_c;  // continue the chains from C; otherwise start from zero
+  const T* bias;  // added to each row as the chains are stored (the whole k done), or null
+  bool relu;      // then max(·, 0), NaN to 0 like the activation kernel
 };
 
 #ifdef DROPNET_GEMM_SIMD
@@ -99,6 +101,9 @@ struct VecF {
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static V bcast(const T* p) { return _mm512_set1_ps(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
+  static V relu(V a) { return _mm512_max_ps(a, zero()); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static M all() { return M(0xFFFF); }
   static M mask(int first, int n) {
@@ -117,6 +122,9 @@ struct VecD {
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static V bcast(const T* p) { return _mm512_set1_pd(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
+  static V relu(V a) { return _mm512_max_pd(a, zero()); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static M all() { return M(0xFF); }
   static M mask(int first, int n) {
@@ -136,6 +144,9 @@ struct VecF {
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
+  static V relu(V a) { return _mm256_max_ps(a, zero()); }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
   static M all() { return _mm256_set1_epi32(-1); }
   static M mask(int first, int n) {
@@ -154,6 +165,9 @@ struct VecD {
   static V load(const T* p) { return _mm256_loadu_pd(p); }
   static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
+  static V relu(V a) { return _mm256_max_pd(a, zero()); }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
   static M all() { return _mm256_set1_epi32(-1); }
   static M mask(int first, int n) {
@@ -221,6 +235,28 @@ inline void gemm_rx2v(const TileArgs<typename S::T>& t) {
     }
     a += a_ks;
     b += b_ks;
+  }
+  if (t.bias) {
+    V bias0, bias1;
+    if constexpr (kFullN) {
+      bias0 = S::load(t.bias);
+      bias1 = S::load(t.bias + W);
+    } else {
+      bias0 = S::mload(t.bias, m0);
+      bias1 = S::mload(t.bias + W, m1);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      c0[r] = S::add(c0[r], bias0);
+      c1[r] = S::add(c1[r], bias1);
+    }
+  }
+  if (t.relu) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      c0[r] = S::relu(c0[r]);
+      c1[r] = S::relu(c1[r]);
+    }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
@@ -301,7 +337,11 @@ inline void gemm_rxnr__generic(const TileArgs<T>& t) {
     b += b_ks;
   }
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < nr; ++j) t.c[r * t.ldc + j] = acc[r][j];
+    for (int j = 0; j < nr; ++j) {
+      T v = t.bias ? acc[r][j] + t.bias[j] : acc[r][j];
+      if (t.relu) v = v > T(0) ? v : T(0);
+      t.c[r * t.ldc + j] = v;
+    }
 }
 
 template <int R, bool kPacked, bool kFullN>

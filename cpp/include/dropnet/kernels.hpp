@@ -22,6 +22,11 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
 template <class T>
 void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
               index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
+// C = A·B + bias (bias per column, or null), then max(·, 0) if relu: gemm's chains,
+// then one addition each, then the clamp (NaN to 0, as the relu kernel).
+template <class T>
+void gemm_bias(index_t M, index_t N, index_t K, const T* A, index_t lda, const T* B, index_t ldb,
+               const T* bias, bool relu, T* C, index_t ldc);
 
 // ---- activation: y = act(z) over rows × cols (softmax runs along each row).
 // The _span forms run one row (or any run of elements, softmax excepted) on the calling
