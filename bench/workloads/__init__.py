@@ -6,8 +6,9 @@ from __future__ import annotations
 from .base import Workload
 from .circles import CirclesWorkload
 from .gemm import GemmWorkload
+from .sonar import SonarWorkload
 
-REGISTRY: dict[str, Workload] = {w.name: w for w in (CirclesWorkload(), GemmWorkload())}
+REGISTRY: dict[str, Workload] = {w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload())}
 
 
 def get_workload(name: str) -> Workload:

@@ -44,6 +44,16 @@ class Metric:
     higher_is_better: bool = False
 
 
+def pick_epochs(framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]) -> int:
+    """Epochs for one framework: its --epochs override, else the peers' '*' override (never
+    applied to dropnet), else the workload's quick or default count."""
+    if framework in opts.epochs:
+        return opts.epochs[framework]
+    if framework != "dropnet" and "*" in opts.epochs:
+        return opts.epochs["*"]
+    return (quick if opts.quick else default)[framework]
+
+
 class Workload(ABC):
     name: str = ""
     description: str = ""

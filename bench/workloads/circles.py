@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload
+from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs
 
 FULL_EPOCHS = 4000
 DEFAULT_EPOCHS = {"dropnet": FULL_EPOCHS, "keras": 200, "torch": 1000}
@@ -266,12 +266,7 @@ class CirclesWorkload(Workload):
     frameworks = ("dropnet", "keras", "torch")
 
     def epochs_for(self, framework: str, opts: Options) -> int:
-        base = QUICK_EPOCHS if opts.quick else DEFAULT_EPOCHS
-        if framework in opts.epochs:
-            return opts.epochs[framework]
-        if framework != "dropnet" and "*" in opts.epochs:
-            return opts.epochs["*"]
-        return base[framework]
+        return pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         jobs: list[Job] = []

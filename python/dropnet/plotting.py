@@ -94,3 +94,28 @@ def _save(fig, path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_mc_uncertainty(xx, yy, mean, std, train, test, path: str | os.PathLike,
+                        title: str | None = None) -> str:
+    """Two panels over a grid of the plane: the Monte-Carlo mean probability with its 0.5
+    decision boundary, and the standard deviation across passes; train and test points
+    on both."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
+    panels = ((axes[0], mean, "RdBu_r", (0.0, 1.0), "MC mean of P(class 1)"),
+              (axes[1], std, "viridis", (0.0, None), "MC std (uncertainty)"))
+    for ax, field, cmap, (vmin, vmax), label in panels:
+        im = ax.contourf(xx, yy, field, levels=21, cmap=cmap, vmin=vmin, vmax=vmax)
+        fig.colorbar(im, ax=ax, label=label)
+        ax.contour(xx, yy, mean, levels=[0.5], colors="k", linewidths=1.2)
+        for (x, y), marker, name in ((train, "o", "train"), (test, "^", "test")):
+            ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", marker=marker, edgecolors="k",
+                       linewidths=0.6, s=28, label=name)
+        ax.set_aspect("equal")
+        ax.set_title(label + " (black: boundary at 0.5)")
+    axes[0].legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("circles", "sonar", "sonar_rate_grid")
+_MODULES = (
+    "circles",
+    "circles_input_dropout",
+    "circles_maxnorm",
+    "circles_repeats",
+    "circles_rate_grid",
+    "mc_dropout",
+    "sonar",
+    "sonar_rate_grid",
+)
 
 
 def registry() -> dict:
