@@ -157,3 +157,17 @@ def test_dropout_mask_rejects_bad_noise_shape():
         _core.dropout_mask([4, 10], [4, 5], 0.5, 1)
     with pytest.raises(ValueError):
         _core.dropout_mask([4, 10], [4], 0.5, 1)
+
+
+@pytest.mark.parametrize("width", [32, 64, 96, 160, 1000])
+@pytest.mark.parametrize("row0", [0, 3, (2**34) // 32 - 2])  # the last: block counters cross 2^32
+def test_dropout_mask_wide_simd_passes_match_every_level(width, row0):
+    """AVX-512 builds draw 64 mask bits per pass, AVX2 32, the baseline one at a time:
+    whole masks (odd and even word counts, counters wrapping their low word) agree."""
+    masks = []
+    for level in levels():
+        _core.set_cpu_capability(level)
+        masks.append(_core.dropout_mask([3, width], [3, width], 0.37, 2024, 9, row0))
+    for m in masks[1:]:
+        np.testing.assert_array_equal(m, masks[0])
+    assert 0.5 < masks[0].mean() < 0.75

@@ -86,9 +86,21 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
   const std::uint32_t thr = std::uint32_t(threshold);
   if (base % 32 == 0) {
     // Aligned: mask word w covers global elements base + 32w .. +31, i.e. 8 whole blocks.
+#ifdef DROPNET_PHILOX_X16
+    // Two words (16 blocks) per AVX-512 pass; an odd last word takes the 8-block pass.
+    const index_t pairs = words / 2;
+    parallel_for(pairs, use_threads(count), [&](index_t p) {
+      const std::uint64_t b = philox_keep_bits64(rng, (base >> 2) + std::uint64_t(p) * 16, thr);
+      bits[2 * p] = std::uint32_t(b);
+      bits[2 * p + 1] = std::uint32_t(b >> 32);
+    });
+    if (words % 2)
+      bits[words - 1] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(words - 1) * 8, thr);
+#else
     parallel_for(words, use_threads(count), [&](index_t w) {
       bits[w] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(w) * 8, thr);
     });
+#endif
     return;
   }
   parallel_for(words, use_threads(count), [&](index_t w) {
