@@ -18,6 +18,7 @@ reproduce a local run exactly. Estimators pickle through the model file format.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 from collections import defaultdict
@@ -231,7 +232,7 @@ class _SequentialEstimator(BaseEstimator):
         seed = None
         if not reuse and self.random_state is not None:
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        scope = seed_scope(seed) if seed is not None else _no_scope()
+        scope = seed_scope(seed) if seed is not None else contextlib.nullcontext()
         with scope:
             if not reuse:
                 self.model_ = self._build_model(self._meta())
@@ -246,18 +247,25 @@ class _SequentialEstimator(BaseEstimator):
     def _class_weight(self, y):
         if self.class_weight is not None:
             raise ValueError(f"{type(self).__name__}: class_weight applies to classifiers only")
-        return None
 
     def _validate(self, X, y=None, reset=True):
-        if y is None and reset:
-            # Raised in scikit-learn's words, which its estimator checks look for.
-            validate_data(self, X, y, reset=reset, allow_nd=True, dtype=(np.float64, np.float32))
+        """X (and y) checked in scikit-learn's words, which its estimator checks look for;
+        a column-vector y is flattened with scikit-learn's warning. ``reset`` records the
+        input's shape and dtype for ``meta``."""
+        dtype = (np.float64, np.float32)
         if y is None:
-            return validate_data(self, X, reset=reset, allow_nd=True,
-                                 dtype=(np.float64, np.float32)), None
-        return validate_data(self, X, y, reset=reset, allow_nd=True, multi_output=True,
-                             y_numeric=isinstance(self, RegressorMixin),
-                             dtype=(np.float64, np.float32))
+            if reset:
+                validate_data(self, X, y, reset=reset, allow_nd=True, dtype=dtype)  # raises: y needed
+            return validate_data(self, X, reset=reset, allow_nd=True, dtype=dtype), None
+        y = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        X, y = validate_data(self, X, y, reset=reset, allow_nd=True, multi_output=True,
+                             y_numeric=isinstance(self, RegressorMixin), dtype=dtype)
+        if reset:
+            self.X_shape_ = tuple(X.shape)
+            self.X_dtype_ = X.dtype
+        return X, y
 
     def _meta(self) -> dict:
         meta = {k: getattr(self, k) for k in self._meta_keys() if hasattr(self, k)}
@@ -279,18 +287,6 @@ class _SequentialEstimator(BaseEstimator):
         out = self.model_.predict(X, verbose=0)
         return np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1)
 
-    def _record_x(self, X: np.ndarray) -> None:
-        self.X_shape_ = tuple(X.shape)
-        self.X_dtype_ = X.dtype
-
-
-class _no_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
 
 class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
     """A scikit-learn classifier training a dropnet ``Sequential``.
@@ -306,16 +302,6 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
     @staticmethod
     def _meta_keys():
         return ("n_features_in_", "n_classes_", "classes_", "target_type_", "n_outputs_expected_")
-
-    def _validate(self, X, y=None, reset=True):
-        if y is not None:
-            y = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = column_or_1d(y, warn=True)
-        X, y = super()._validate(X, y, reset=reset)
-        if reset:
-            self._record_x(X)
-        return X, y
 
     def _encode_targets(self, y, reset: bool) -> np.ndarray:
         check_classification_targets(y)
@@ -431,16 +417,6 @@ class SequentialRegressor(RegressorMixin, _SequentialEstimator):
     @staticmethod
     def _meta_keys():
         return ("n_features_in_", "n_outputs_", "target_type_")
-
-    def _validate(self, X, y=None, reset=True):
-        if y is not None:
-            y = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = column_or_1d(y, warn=True)
-        X, y = super()._validate(X, y, reset=reset)
-        if reset:
-            self._record_x(X)
-        return X, y
 
     def _encode_targets(self, y, reset: bool) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
