@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dropnet.case_studies import DEFAULT_RATES, check_rates
 from dropnet.case_studies.circles import (
     EPOCHS,
     add_common_arguments,
@@ -19,17 +20,13 @@ from dropnet.case_studies.circles import (
 
 NAME = "circles-rate-grid"
 SUMMARY = "two-circles MLP: test accuracy vs dropout rate 0.0-0.9 over repeats, with error bars"
-DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(10))
 
 
 def run(rates=DEFAULT_RATES, repeats: int = 10, epochs: int = EPOCHS, seed: int = 1,
         plot: str | None = "circles-rate-grid.png", verbose: bool = True) -> dict:
     """Returns {"rates", "mean", "std", "test": (rates × repeats) accuracies}."""
     check_positive(repeats, "repeats")
-    rates = sorted(float(r) for r in rates)
-    for r in rates:
-        if not 0.0 <= r < 1.0:
-            raise ValueError(f"rates: expected values in [0, 1), received {r}")
+    rates = check_rates(rates)
     seeds = repeat_seeds(seed, repeats)
     test = np.array([[train_eval(s, epochs, dropout_rate=r)[1] for s in seeds] for r in rates])
     mean, std = test.mean(axis=1), test.std(axis=1)

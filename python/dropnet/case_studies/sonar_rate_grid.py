@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from dropnet.case_studies import DEFAULT_RATES, check_rates
 from dropnet.case_studies.sonar import (
     add_cv_arguments,
     check_cv_arguments,
@@ -23,19 +24,13 @@ from dropnet.datasets import load_sonar
 NAME = "sonar-rate-grid"
 SUMMARY = "Sonar MLP: 10-fold CV accuracy vs dropout rate 0.0-0.9 via GridSearchCV, with a plot"
 
-DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(10))
-
-
 def run(data: str = "sonar.csv", rates=DEFAULT_RATES, folds: int = 10, epochs: int = 300, seed: int = 7,
         n_jobs=-1, plot: str | None = "sonar-rate-grid.png", verbose: bool = True) -> dict:
     """Grid-search the rate; returns {"rates", "mean", "std", "best_rate", "seconds"}."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     X, y = load_sonar(data)
-    rates = [float(r) for r in rates]
-    for r in rates:
-        if not 0.0 <= r < 1.0:
-            raise ValueError(f"rates: expected values in [0, 1), received {r}")
+    rates = check_rates(rates)
     search = GridSearchCV(make_pipeline(create_hidden, epochs=epochs, random_state=seed),
                           param_grid={"mlp__model__rate": rates},
                           cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
