@@ -65,14 +65,14 @@ class NetworkImpl final : public Network<T> {
       }
       r.geo.noise_batch = l.noise_batch;
       max_width_ = std::max({max_width_, r.in, r.out});
-      if (l.kind == LayerKind::dense && first_param_layer_ == L) first_param_layer_ = i;
+      if (has_params(l) && first_param_layer_ == L) first_param_layer_ = i;
     }
     // Cross-entropy after a sigmoid/softmax runs on the logits (stable, gradient p - y).
     if (s_.from_logits) {
       logits_output_ = true;
     } else if (L > 0) {
       const LayerSpec& last = s_.layers.back();
-      const bool act_layer = last.kind == LayerKind::dense || last.kind == LayerKind::activation;
+      const bool act_layer = has_params(last) || last.kind == LayerKind::activation;
       if (act_layer && ((last.act == Act::sigmoid && s_.loss == LossKind::binary_ce) ||
                         (last.act == Act::softmax && (s_.loss == LossKind::categorical_ce ||
                                                       s_.loss == LossKind::sparse_categorical_ce))))
@@ -209,6 +209,19 @@ class NetworkImpl final : public Network<T> {
     index_t row0;
   };
 
+  static bool has_params(const LayerSpec& l) {
+    return l.kind == LayerKind::dense || l.kind == LayerKind::conv;
+  }
+  // Whether forward keeps the pre-activation apart from the output: backward needs it
+  // (softplus), or it is the loss's logits.
+  bool keeps_z(std::size_t i) const {
+    const LayerSpec& l = s_.layers[i];
+    return has_params(l) && (activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size()));
+  }
+  static PoolKind pool_kind(const LayerSpec& l) {
+    return l.kind == LayerKind::max_pool ? PoolKind::max : PoolKind::avg;
+  }
+
   static index_t last_dim(const LayerSpec& l) {
     return l.in_shape.empty() || l.in_shape.back() == 0 ? 1 : l.in_shape.back();
   }
@@ -235,8 +248,7 @@ class NetworkImpl final : public Network<T> {
       Rt& r = rt_[i];
       const LayerSpec& l = s_.layers[i];
       r.y.resize(sz(rows * r.out));
-      if (l.kind == LayerKind::dense && (activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size())))
-        r.z.resize(sz(rows * r.out));
+      if (keeps_z(i)) r.z.resize(sz(rows * r.out));
       if (l.kind == LayerKind::dropout || l.kind == LayerKind::alpha_dropout) {
         MaskGeometry g = r.geo;
         g.n = rows;
@@ -282,13 +294,23 @@ class NetworkImpl final : public Network<T> {
           const ParamSpec<T>& W = s_.params[sz(l.kernel)];
           const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
           // In place unless backward needs the pre-activation (or it is the loss's logits).
-          const bool keep_z = activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size());
-          T* z = keep_z ? r.z.data() : y;
+          T* z = keeps_z(i) ? r.z.data() : y;
           // Dense acts on the last axis: every leading position is one row of the GEMM.
           const index_t F = W.shape[0], U = W.shape[1];
           dense_forward<T>(cur, W.value, b, z, y, n * (r.in / F), F, U, l.act, l.alpha);
           break;
         }
+        case LayerKind::conv: {
+          const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
+          T* z = keeps_z(i) ? r.z.data() : y;
+          conv_forward<T>(l.window, l.filters, cur, s_.params[sz(l.kernel)].value, b, z, y, n, l.act,
+                          l.alpha);
+          break;
+        }
+        case LayerKind::max_pool:
+        case LayerKind::avg_pool:
+          pool_forward<T>(pool_kind(l), l.window, cur, y, n);
+          break;
         case LayerKind::activation:
           activation_forward<T>(l.act, l.alpha, cur, y, n * r.in / last_dim(l), last_dim(l));
           break;
@@ -342,7 +364,7 @@ class NetworkImpl final : public Network<T> {
       // head is the output itself, already logits
     } else if (fused_) {
       const Rt& last = rt_.back();
-      head = s_.layers.back().kind == LayerKind::dense ? last.z.data() : last.x;
+      head = has_params(s_.layers.back()) ? last.z.data() : last.x;
     }
     loss_forward_backward<T>(s_.loss, fused_ || logits_output_, head, yt, w, n, out_size_, sample_loss_.data(),
                              head_grad_.data(), grad_scale);
@@ -416,6 +438,20 @@ class NetworkImpl final : public Network<T> {
                             need_dx ? dx : nullptr, n * (r.in / F), F, U, l.act, l.alpha);
           break;
         }
+        case LayerKind::conv: {
+          const bool dz_given = fused_pending || l.act == Act::linear;
+          T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
+          T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
+          const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
+          conv_backward<T>(l.window, l.filters, r.x, s_.params[sz(l.kernel)].value,
+                           dz_given ? nullptr : z, r.y.data(), dy, dz, grads_[sz(l.kernel)].data(), db,
+                           need_dx ? dx : nullptr, n, l.act, l.alpha);
+          break;
+        }
+        case LayerKind::max_pool:
+        case LayerKind::avg_pool:
+          pool_backward<T>(pool_kind(l), l.window, r.x, dy, dx, n);
+          break;
         case LayerKind::activation:
           if (fused_pending) {
             std::copy(dy, dy + count, dx);

@@ -215,7 +215,7 @@ class Sequential:
             d = layer._core_layer()
             d.update(in_shape=list(layer.input_shape), out_shape=list(layer.output_shape), layer_id=i + 1)
             ws = layer.weights
-            if d["kind"] == "dense":
+            if d["kind"] in ("dense", "conv"):
                 d["kernel"] = index[id(ws[0])]
                 d["bias"] = index[id(ws[1])] if len(ws) > 1 else -1
             layers_desc.append(d)

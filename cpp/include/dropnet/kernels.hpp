@@ -57,6 +57,29 @@ template <class T>
 void dense_backward(const T* x, const T* W, const T* z, const T* y, const T* dy, T* dz, T* dW,
                     T* db, T* dx, index_t N, index_t F, index_t U, Act act, double alpha);
 
+// ---- convolution over channels-last samples as im2col + GEMM (conv.cpp). x (n, H, W, C),
+// W (k_h, k_w, C, F) — read as the (patch × F) matrix — b (F) or null, z and y
+// (n, out_h, out_w, F). Outputs follow gemm's chains, then bias, then act (y may alias z).
+template <class T>
+void conv_forward(const WindowGeometry& g, index_t F, const T* x, const T* W, const T* b, T* z,
+                  T* y, index_t n, Act act, double alpha);
+// dz = dy ⊙ act'(z) (skipped when dz == dy); db = Σ dz and dW = Σ patchesᵀ·dz summed over
+// a fixed partition of the samples in a fixed order (the same bits on any thread count);
+// dx = col2im(dz·Wᵀ). Null dW, db or dx skip that gradient.
+template <class T>
+void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, const T* z,
+                   const T* y, const T* dy, T* dz, T* dW, T* db, T* dx, index_t n, Act act,
+                   double alpha);
+
+// ---- pooling (pool.cpp): max ignores padded cells and routes its gradient to the first
+// maximum of each window in scan order; average divides by the window's real cells.
+enum class PoolKind : int { max, avg };
+template <class T>
+void pool_forward(PoolKind kind, const WindowGeometry& g, const T* x, T* y, index_t n);
+template <class T>
+void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
+                   index_t n);
+
 // ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
 // at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.
 struct MaskGeometry {

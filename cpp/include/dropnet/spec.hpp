@@ -18,7 +18,10 @@ enum class LayerKind : int {
   gaussian_dropout,
   alpha_dropout,
   gaussian_noise,
-  reshape
+  reshape,
+  conv,
+  max_pool,
+  avg_pool
 };
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
@@ -49,6 +52,26 @@ struct ParamSpec {
   RegularizerSpec regularizer;
 };
 
+// A sliding window over channels-last samples (H, W, C); 1-D layers use H = 1. Shared by
+// convolution (window = kernel) and pooling (window = pool, global pooling = whole map).
+// Window (oh, ow) covers rows oh·stride_h − pad_top + i·dil_h, i < k_h (likewise columns);
+// cells outside the input are padding.
+struct WindowGeometry {
+  index_t in_h = 1, in_w = 1, channels = 1;
+  index_t out_h = 1, out_w = 1;
+  index_t k_h = 1, k_w = 1;
+  index_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  index_t pad_top = 0, pad_left = 0;
+  index_t in_size() const { return in_h * in_w * channels; }
+  index_t positions() const { return out_h * out_w; }
+  index_t patch() const { return k_h * k_w * channels; }  // one im2col row
+  // The input itself is the im2col matrix (1×1 window, stride 1, no padding).
+  bool pointwise() const {
+    return k_h == 1 && k_w == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 &&
+           pad_left == 0 && out_h == in_h && out_w == in_w;
+  }
+};
+
 struct LayerSpec {
   LayerKind kind = LayerKind::reshape;
   std::vector<index_t> in_shape, out_shape;  // per-sample shapes (batch axis excluded)
@@ -61,6 +84,8 @@ struct LayerSpec {
   std::uint32_t layer_id = 0;  // RNG stream of the layer
   std::uint64_t seed = 0;  // the layer's own seed (if has_seed)
   bool has_seed = false;
+  WindowGeometry window;  // conv and pooling layers
+  index_t filters = 0;  // conv output channels
 };
 
 struct ScheduleSpec {

@@ -35,7 +35,43 @@ LayerKind parse_kind(const std::string& s) {
   if (s == "alpha_dropout") return LayerKind::alpha_dropout;
   if (s == "gaussian_noise") return LayerKind::gaussian_noise;
   if (s == "reshape") return LayerKind::reshape;
+  if (s == "conv") return LayerKind::conv;
+  if (s == "max_pool") return LayerKind::max_pool;
+  if (s == "avg_pool") return LayerKind::avg_pool;
   throw py::value_error("unknown layer kind '" + s + "'");
+}
+
+// A window dict {"in": [h, w, c], "out": [oh, ow], "kernel": [kh, kw], "strides",
+// "dilation", "pad": [top, left]} checked against itself; shapes are checked by the caller.
+WindowGeometry parse_window(const py::dict& d) {
+  auto pair = [&](const char* key, std::size_t n) {
+    const auto v = d[key].cast<std::vector<index_t>>();
+    if (v.size() != n) throw py::value_error(std::string("window '") + key + "' has the wrong length");
+    return v;
+  };
+  const auto in = pair("in", 3), out = pair("out", 2), k = pair("kernel", 2), st = pair("strides", 2),
+             dil = pair("dilation", 2), pad = pair("pad", 2);
+  WindowGeometry g;
+  g.in_h = in[0], g.in_w = in[1], g.channels = in[2];
+  g.out_h = out[0], g.out_w = out[1];
+  g.k_h = k[0], g.k_w = k[1];
+  g.stride_h = st[0], g.stride_w = st[1];
+  g.dil_h = dil[0], g.dil_w = dil[1];
+  g.pad_top = pad[0], g.pad_left = pad[1];
+  const index_t limit = index_t(1) << 31;
+  for (index_t v : {g.in_h, g.in_w, g.channels, g.out_h, g.out_w, g.k_h, g.k_w, g.stride_h,
+                    g.stride_w, g.dil_h, g.dil_w})
+    if (v < 1 || v > limit) throw py::value_error("window sizes must be positive");
+  product_checked({g.in_h, g.in_w, g.channels}, "window input");
+  product_checked({g.k_h, g.k_w, g.channels}, "window patch");
+  product_checked({g.out_h, g.out_w, g.k_h, g.k_w, g.channels}, "window work");
+  // Every window holds at least one real cell (so a pool never averages nothing).
+  const index_t span_h = (g.k_h - 1) * g.dil_h, span_w = (g.k_w - 1) * g.dil_w;
+  if (g.pad_top < 0 || g.pad_left < 0 || g.pad_top > span_h || g.pad_left > span_w ||
+      (g.out_h - 1) * g.stride_h - g.pad_top >= g.in_h ||
+      (g.out_w - 1) * g.stride_w - g.pad_left >= g.in_w)
+    throw py::value_error("window padding or output size is inconsistent with the input");
+  return g;
 }
 
 OptimizerSpec parse_optimizer(const py::dict& d) {
@@ -166,7 +202,23 @@ class NetBindingT final : public NetBinding {
       l.has_seed = ld.contains("seed") && !ld["seed"].is_none();
       l.seed = get<std::uint64_t>(ld, "seed", 0);
       const int np = int(s.params.size());
-      if (l.kind == LayerKind::dense) {
+      const bool windowed = l.kind == LayerKind::conv || l.kind == LayerKind::max_pool ||
+                            l.kind == LayerKind::avg_pool;
+      if (windowed) {
+        if (!ld.contains("window")) throw py::value_error("conv and pooling layers need a window");
+        l.window = parse_window(ld["window"].cast<py::dict>());
+        l.filters = l.kind == LayerKind::conv ? get<index_t>(ld, "filters", 0) : l.window.channels;
+        if (l.filters < 1) throw py::value_error("conv layer without filters");
+        if (in != l.window.in_size() || out != l.window.positions() * l.filters)
+          throw py::value_error("window does not match the layer's shapes");
+      }
+      if (l.kind == LayerKind::conv) {
+        if (l.kernel < 0 || l.kernel >= np) throw py::value_error("conv layer without a kernel");
+        if (s.params[std::size_t(l.kernel)].size != l.window.patch() * l.filters)
+          throw py::value_error("conv kernel shape does not match the layer's window");
+        if (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != l.filters))
+          throw py::value_error("conv bias shape does not match the layer's filters");
+      } else if (l.kind == LayerKind::dense) {
         if (l.kernel < 0 || l.kernel >= np) throw py::value_error("dense layer without a kernel");
         const auto& ks = s.params[std::size_t(l.kernel)].shape;
         if (ks.size() != 2 || l.in_shape.empty() || ks[0] != l.in_shape.back() ||
@@ -174,7 +226,7 @@ class NetBindingT final : public NetBinding {
           throw py::value_error("dense kernel shape does not match the layer's shapes");
         if (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != ks[1]))
           throw py::value_error("dense bias shape does not match the layer's units");
-      } else if (in != out) {
+      } else if (!windowed && in != out) {
         throw py::value_error("layer output size must equal its input size");
       }
       if (!l.noise_shape.empty()) {

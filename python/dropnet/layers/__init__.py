@@ -1,6 +1,7 @@
 """Layers with Keras's names and arguments."""
 
 from .base import Layer, Weight
+from .conv import Conv1D, Conv2D, Convolution1D, Convolution2D
 from .core import Activation, Dense, Flatten, Input, InputLayer, LeakyReLU, Reshape
 from .dropout import (
     AlphaDropout,
@@ -11,19 +12,57 @@ from .dropout import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from .pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 
 __all__ = [
     "Activation",
     "AlphaDropout",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "Conv1D",
+    "Conv2D",
+    "Convolution1D",
+    "Convolution2D",
     "Dense",
     "Dropout",
     "Flatten",
     "GaussianDropout",
     "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
     "Layer",
     "LeakyReLU",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
     "Reshape",
     "SpatialDropout1D",
     "SpatialDropout2D",
@@ -32,5 +71,7 @@ __all__ = [
 ]
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (
-    Activation, AlphaDropout, Dense, Dropout, Flatten, GaussianDropout, GaussianNoise,
-    InputLayer, LeakyReLU, Reshape, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)}
+    Activation, AlphaDropout, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, Dropout,
+    Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling1D, MaxPooling2D,
+    Reshape, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)}

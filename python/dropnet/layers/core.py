@@ -8,7 +8,7 @@ from .. import activations, constraints, initializers, regularizers
 from .base import Layer, check_shape
 
 
-def _positive_int(value, what: str) -> int:
+def positive_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{what}: expected a positive int, received {value!r}")
     if value < 1:
@@ -35,19 +35,14 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> Input
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
 
 
-class Dense(Layer):
-    """Densely-connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
+class KernelLayer(Layer):
+    """Base of layers with a kernel, an optional bias and a fused activation (Dense, Conv):
+    Keras's initializer, regularizer and constraint arguments and their configuration."""
 
-    kernel has shape (input features, units), as in Keras.
-    """
-
-    kind = "dense"
-
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int(units, f"Dense(units={units!r})")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -55,29 +50,23 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         if activity_regularizer is not None:
-            raise ValueError("Dense: activity_regularizer is not supported; use kernel_regularizer")
+            raise ValueError(f"{type(self).__name__}: activity_regularizer is not supported; use kernel_regularizer")
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 
-    def build(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError(f"{self.name}: expected an input with a feature axis, received shape {input_shape}")
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+    def _add_kernel_and_bias(self, kernel_shape, units: int) -> None:
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
                                       self.kernel_constraint, self.kernel_regularizer)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer,
+        self.bias = (self.add_weight("bias", (units,), self.bias_initializer,
                                      self.bias_constraint, self.bias_regularizer)
                      if self.use_bias else None)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
     def _core_layer(self):
-        return {"kind": "dense", "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
+        return {"kind": self.kind, "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
 
     def get_config(self):
         return {
             **super().get_config(),
-            "units": self.units,
             "activation": self.activation,
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
@@ -87,6 +76,30 @@ class Dense(Layer):
             "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
         }
+
+
+class Dense(KernelLayer):
+    """Densely-connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
+
+    kernel has shape (input features, units), as in Keras.
+    """
+
+    kind = "dense"
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        self.units = positive_int(units, f"Dense(units={units!r})")
+
+    def build(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected an input with a feature axis, received shape {input_shape}")
+        self._add_kernel_and_bias((input_shape[-1], self.units), self.units)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
 
 
 class Activation(Layer):
