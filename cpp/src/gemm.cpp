@@ -77,10 +77,13 @@ inline void split_tasks(index_t mu, index_t nu, int threads, index_t& mt, index_
 }
 
 // The direct path when op(B) fits in L2 with room to spare (its panels are re-read from
-// there for every row panel) or k is too short for packing to pay off.
+// there for every row panel), or k is too short for packing to pay off, or op(B) is
+// narrow: with a few column panels each element of A feeds only a few FMAs, so packing
+// A would cost more than reading it in place (im2col products: N = filters, K = patch).
 template <class T>
 bool use_direct(index_t N, index_t K) {
-  return K <= 4 || N * K * static_cast<index_t>(sizeof(T)) <= (64 << 10);
+  const index_t bytes = N * K * static_cast<index_t>(sizeof(T));
+  return K <= 4 || bytes <= (64 << 10) || (N <= 64 && bytes <= (512 << 10));
 }
 
 // dst (cols × rows) = transpose of src (rows × cols, leading dimension ld), in 8×8 blocks
