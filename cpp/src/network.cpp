@@ -201,6 +201,11 @@ class NetworkImpl final : public Network<T> {
     const T* x = nullptr;  // input seen by the last forward
     const T* yp = nullptr;  // output of the last forward (may alias x)
     bool identity = true;  // the last forward passed x through unchanged
+    // LSTM: workspace, pre-scaled masks, and the geometry of the last forward (masks on
+    // or off).
+    std::vector<T> ws, in_mask, rec_mask;
+    std::vector<std::uint32_t> rec_bits;
+    LstmGeometry lstm;
   };
   struct Mode {
     bool stochastic;
@@ -210,7 +215,7 @@ class NetworkImpl final : public Network<T> {
   };
 
   static bool has_params(const LayerSpec& l) {
-    return l.kind == LayerKind::dense || l.kind == LayerKind::conv;
+    return l.kind == LayerKind::dense || l.kind == LayerKind::conv || l.kind == LayerKind::lstm;
   }
   // Whether forward keeps the pre-activation apart from the output: backward needs it
   // (softplus), or it is the loss's logits.
@@ -255,6 +260,11 @@ class NetworkImpl final : public Network<T> {
         r.bits.resize(sz(g.mask_size() / 32 + 1));
       }
       if (l.kind == LayerKind::gaussian_dropout) r.eps.resize(sz(rows * r.in));
+      if (l.kind == LayerKind::lstm) {
+        r.ws.resize(sz(lstm_workspace(l.lstm, rows)));
+        r.in_mask.resize(sz(rows * l.lstm.input_masks * l.lstm.features));
+        r.rec_mask.resize(l.lstm.recurrent_masks ? sz(rows * 4 * l.lstm.units) : 0);
+      }
     }
     gx_.resize(sz(rows * in_size_));
     gy_.resize(sz(rows * label_width()));
@@ -279,6 +289,23 @@ class NetworkImpl final : public Network<T> {
   }
 
   std::uint64_t layer_seed(const LayerSpec& l) const { return l.has_seed ? l.seed : s_.seed; }
+
+  // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
+  // 1/(1 - rate)), drawn like any dropout mask so rows stay independent of the batch split.
+  void lstm_mask(const LayerSpec& l, const Mode& mode, std::uint32_t layer, double rate,
+                 index_t n, index_t groups, index_t width, std::vector<std::uint32_t>& bits,
+                 T* out) {
+    MaskGeometry g;
+    g.n = n;
+    g.row0 = mode.row0;
+    g.rank = 2;
+    g.shape[0] = g.noise[0] = groups;
+    g.shape[1] = g.noise[1] = width;
+    if (bits.size() < sz(g.mask_size() / 32 + 1)) bits.resize(sz(g.mask_size() / 32 + 1));
+    dropout_mask(g, rate, layer_seed(l), stream_id(mode.purpose, layer, mode.step), bits.data());
+    std::fill(out, out + n * groups * width, T(1));
+    dropout_apply<T>(g, bits.data(), T(1.0 - rate), T(0), out, out);
+  }
 
   const T* forward(const T* x, index_t n, const Mode& mode) {
     ensure_rows(n);
@@ -311,6 +338,25 @@ class NetworkImpl final : public Network<T> {
         case LayerKind::avg_pool:
           pool_forward<T>(pool_kind(l), l.window, cur, y, n);
           break;
+        case LayerKind::lstm: {
+          // Masks only in training (or Monte-Carlo) passes; inference runs without them.
+          r.lstm = l.lstm;
+          if (!mode.stochastic) {
+            r.lstm.input_masks = 0;
+            r.lstm.recurrent_masks = false;
+          }
+          if (r.lstm.input_masks > 0)
+            lstm_mask(l, mode, l.layer_id, l.rate, n, r.lstm.input_masks, r.lstm.features, r.bits,
+                      r.in_mask.data());
+          if (r.lstm.recurrent_masks)
+            lstm_mask(l, mode, l.layer_id | kSecondMask, l.recurrent_rate, n, 4, r.lstm.units,
+                      r.rec_bits, r.rec_mask.data());
+          const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
+          lstm_forward<T>(r.lstm, cur, s_.params[sz(l.kernel)].value, s_.params[sz(l.recurrent)].value,
+                          b, r.lstm.input_masks ? r.in_mask.data() : nullptr,
+                          r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, y, r.ws.data(), n);
+          break;
+        }
         case LayerKind::activation:
           activation_forward<T>(l.act, l.alpha, cur, y, n * r.in / last_dim(l), last_dim(l));
           break;
@@ -451,6 +497,13 @@ class NetworkImpl final : public Network<T> {
         case LayerKind::max_pool:
         case LayerKind::avg_pool:
           pool_backward<T>(pool_kind(l), l.window, r.x, dy, dx, n);
+          break;
+        case LayerKind::lstm:
+          lstm_backward<T>(r.lstm, s_.params[sz(l.kernel)].value, s_.params[sz(l.recurrent)].value,
+                           r.lstm.input_masks ? r.in_mask.data() : nullptr,
+                           r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, r.ws.data(), dy,
+                           grads_[sz(l.kernel)].data(), grads_[sz(l.recurrent)].data(),
+                           l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr, need_dx ? dx : nullptr, n);
           break;
         case LayerKind::activation:
           if (fused_pending) {

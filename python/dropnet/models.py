@@ -218,6 +218,9 @@ class Sequential:
             if d["kind"] in ("dense", "conv"):
                 d["kernel"] = index[id(ws[0])]
                 d["bias"] = index[id(ws[1])] if len(ws) > 1 else -1
+            elif d["kind"] == "lstm":
+                d["kernel"], d["recurrent"] = index[id(ws[0])], index[id(ws[1])]
+                d["bias"] = index[id(ws[2])] if len(ws) > 2 else -1
             layers_desc.append(d)
         desc = {
             "dtype": self.dtype,

@@ -80,6 +80,19 @@ template <class T>
 void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
                    index_t n);
 
+// ---- LSTM (lstm.cpp). x (n, steps, features); W (features, 4U), R (U, 4U), b (4U) or
+// null, gate blocks i, f, c, o; masks pre-scaled (0 or 1/(1-rate)): in_mask (n,
+// input_masks, features), rec_mask (n, 4, U), or null. y is (n, U), or (n, steps, U) with
+// return_sequences (in processed order). ws (lstm_workspace elements) keeps what backward
+// needs; backward overwrites it.
+index_t lstm_workspace(const LstmGeometry& g, index_t n);
+template <class T>
+void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
+                  const T* in_mask, const T* rec_mask, T* y, T* ws, index_t n);
+template <class T>
+void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
+                   const T* rec_mask, T* ws, const T* dy, T* dW, T* dR, T* db, T* dx, index_t n);
+
 // ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
 // at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.
 struct MaskGeometry {

@@ -21,7 +21,8 @@ enum class LayerKind : int {
   reshape,
   conv,
   max_pool,
-  avg_pool
+  avg_pool,
+  lstm
 };
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
@@ -72,6 +73,21 @@ struct WindowGeometry {
   }
 };
 
+// An LSTM over (steps, features) samples with `units` cells. Variational dropout masks:
+// input_masks = 0 (none), 1 (one (n, features) mask for all four gates) or 4 (one per
+// gate); recurrent_masks = four (n, units) masks, one per gate.
+struct LstmGeometry {
+  index_t steps = 1, features = 1, units = 1;
+  Act act = Act::tanh, recurrent_act = Act::sigmoid;
+  bool return_sequences = false, go_backwards = false;
+  int input_masks = 0;
+  bool recurrent_masks = false;
+};
+
+// Layer ids (RNG streams) stay below 2^15: bit 15 marks a layer's second mask stream (an
+// LSTM's recurrent masks).
+constexpr std::uint32_t kSecondMask = 0x8000u;
+
 struct LayerSpec {
   LayerKind kind = LayerKind::reshape;
   std::vector<index_t> in_shape, out_shape;  // per-sample shapes (batch axis excluded)
@@ -86,6 +102,9 @@ struct LayerSpec {
   bool has_seed = false;
   WindowGeometry window;  // conv and pooling layers
   index_t filters = 0;  // conv output channels
+  LstmGeometry lstm;  // lstm layers
+  int recurrent = -1;  // lstm recurrent kernel (index into the parameter list)
+  double recurrent_rate = 0.0;  // lstm recurrent_dropout (rate holds dropout)
 };
 
 struct ScheduleSpec {

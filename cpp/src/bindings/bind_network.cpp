@@ -38,6 +38,7 @@ LayerKind parse_kind(const std::string& s) {
   if (s == "conv") return LayerKind::conv;
   if (s == "max_pool") return LayerKind::max_pool;
   if (s == "avg_pool") return LayerKind::avg_pool;
+  if (s == "lstm") return LayerKind::lstm;
   throw py::value_error("unknown layer kind '" + s + "'");
 }
 
@@ -199,6 +200,7 @@ class NetBindingT final : public NetBinding {
       l.noise_batch = get<bool>(ld, "noise_batch", true);
       l.noise_shape = get<std::vector<index_t>>(ld, "noise_shape", {});
       l.layer_id = get<std::uint32_t>(ld, "layer_id", 0);
+      if (l.layer_id >= kSecondMask) throw py::value_error("too many layers (at most 32767)");
       l.has_seed = ld.contains("seed") && !ld["seed"].is_none();
       l.seed = get<std::uint64_t>(ld, "seed", 0);
       const int np = int(s.params.size());
@@ -218,6 +220,34 @@ class NetBindingT final : public NetBinding {
           throw py::value_error("conv kernel shape does not match the layer's window");
         if (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != l.filters))
           throw py::value_error("conv bias shape does not match the layer's filters");
+      } else if (l.kind == LayerKind::lstm) {
+        LstmGeometry& g = l.lstm;
+        g.units = get<index_t>(ld, "units", 0);
+        if (l.in_shape.size() != 2 || g.units < 1) throw py::value_error("lstm: expected (steps, features) inputs and units >= 1");
+        g.steps = l.in_shape[0];
+        g.features = l.in_shape[1];
+        g.return_sequences = get<bool>(ld, "return_sequences", false);
+        g.go_backwards = get<bool>(ld, "go_backwards", false);
+        const std::vector<index_t> expect = g.return_sequences ? std::vector<index_t>{g.steps, g.units}
+                                                               : std::vector<index_t>{g.units};
+        if (l.out_shape != expect) throw py::value_error("lstm: output shape does not match units and return_sequences");
+        g.act = parse_act(get<std::string>(ld, "lstm_act", "tanh"));
+        g.recurrent_act = parse_act(get<std::string>(ld, "recurrent_act", "sigmoid"));
+        for (Act a : {g.act, g.recurrent_act})
+          if (a != Act::tanh && a != Act::sigmoid && a != Act::relu && a != Act::linear)
+            throw py::value_error("lstm: activations must be tanh, sigmoid, relu or linear");
+        l.recurrent_rate = get<double>(ld, "recurrent_rate", 0.0);
+        if (l.rate < 0.0 || l.rate >= 1.0 || l.recurrent_rate < 0.0 || l.recurrent_rate >= 1.0)
+          throw py::value_error("lstm: dropout and recurrent_dropout must lie in [0, 1)");
+        g.recurrent_masks = l.recurrent_rate > 0.0;
+        g.input_masks = l.rate > 0.0 ? (g.recurrent_masks ? 4 : 1) : 0;
+        l.recurrent = get<int>(ld, "recurrent", -1);
+        const index_t G4 = 4 * g.units;
+        if (l.kernel < 0 || l.kernel >= np || l.recurrent < 0 || l.recurrent >= np ||
+            s.params[std::size_t(l.kernel)].size != g.features * G4 ||
+            s.params[std::size_t(l.recurrent)].size != g.units * G4 ||
+            (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != G4)))
+          throw py::value_error("lstm: kernel, recurrent kernel or bias shape does not match the layer");
       } else if (l.kind == LayerKind::dense) {
         if (l.kernel < 0 || l.kernel >= np) throw py::value_error("dense layer without a kernel");
         const auto& ks = s.params[std::size_t(l.kernel)].shape;
@@ -226,7 +256,7 @@ class NetBindingT final : public NetBinding {
           throw py::value_error("dense kernel shape does not match the layer's shapes");
         if (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != ks[1]))
           throw py::value_error("dense bias shape does not match the layer's units");
-      } else if (!windowed && in != out) {
+      } else if (!windowed && l.kind != LayerKind::lstm && in != out) {
         throw py::value_error("layer output size must equal its input size");
       }
       if (!l.noise_shape.empty()) {

@@ -12,6 +12,7 @@ from .dropout import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from .recurrent import LSTM
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -57,6 +58,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "LSTM",
     "Layer",
     "LeakyReLU",
     "MaxPool1D",
@@ -73,5 +75,5 @@ __all__ = [
 LAYER_CLASSES = {cls.__name__: cls for cls in (
     Activation, AlphaDropout, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, Dropout,
     Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling1D, MaxPooling2D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LSTM, MaxPooling1D, MaxPooling2D,
     Reshape, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)}

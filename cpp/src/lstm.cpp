@@ -1,0 +1,349 @@
+// LSTM (Keras's gate order i, f, c, o) with variational dropout: the input projection of
+// every time step as one GEMM before the time loop, a per-step cell (recurrent GEMM, gates,
+// state update) with the time loop in C++, and BPTT whose weight gradients are GEMMs over
+// all time steps after the loop. Samples are independent inside the loops, so threads
+// split the batch and run the whole time loop each; every sum over samples or time steps
+// is a GEMM chain or a loop in a fixed order, so results do not depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "dropnet/kernels.hpp"
+
+DROPNET_ISA_BEGIN
+
+namespace {
+
+// ---- Gate nonlinearities. float: exp by Cody-Waite reduction and Cephes's degree-6
+// polynomial (relative error ~1e-7 on the clamped range), written branch-free so the gate
+// loops vectorize; double (used for checking) calls the library.
+inline float exp_gate(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const std::int32_t bits = (std::int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+inline double exp_gate(double x) { return std::exp(x); }
+
+template <class T>
+inline T sigmoid_gate(T x) {
+  return T(1) / (T(1) + exp_gate(-x));
+}
+
+inline float tanh_gate(float x) {
+  const float ax = std::fabs(x);
+  // |x| < 0.625: odd polynomial (no cancellation); else 1 - 2/(e^{2|x|} + 1) with the sign.
+  const float s = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * s + 2.06390887954e-2f;
+  p = p * s - 5.37397155531e-2f;
+  p = p * s + 1.33314422036e-1f;
+  p = p * s - 3.33332819422e-1f;
+  const float small = x + x * s * p;
+  const float big = 1.0f - 2.0f / (exp_gate(2.0f * ax) + 1.0f);
+  return ax < 0.625f ? small : std::copysign(big, x);
+}
+inline double tanh_gate(double x) { return std::tanh(x); }
+
+// act(x) and act'(x) written through y = act(x), for the activations an LSTM accepts.
+template <class T>
+inline T gate(Act a, T x) {
+  switch (a) {
+    case Act::sigmoid:
+      return sigmoid_gate(x);
+    case Act::tanh:
+      return tanh_gate(x);
+    case Act::relu:
+      return x > T(0) ? x : T(0);
+    default:
+      return x;
+  }
+}
+template <class T>
+inline T gate_grad(Act a, T y) {
+  switch (a) {
+    case Act::sigmoid:
+      return y * (T(1) - y);
+    case Act::tanh:
+      return T(1) - y * y;
+    case Act::relu:
+      return y > T(0) ? T(1) : T(0);
+    default:
+      return T(1);
+  }
+}
+
+// y[0, n) = act(x[0, n)), in place allowed; the switch is outside the loop so each case
+// vectorizes.
+template <class T>
+void gate_span(Act a, const T* x, T* y, index_t n) {
+  switch (a) {
+    case Act::sigmoid:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) y[k] = sigmoid_gate(x[k]);
+      return;
+    case Act::tanh:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) y[k] = tanh_gate(x[k]);
+      return;
+    case Act::relu:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) y[k] = x[k] > T(0) ? x[k] : T(0);
+      return;
+    default:
+      if (y != x) std::copy(x, x + n, y);
+  }
+}
+
+// Rows [s0, s1) of the batch per task: a contiguous block per thread.
+template <class F>
+void for_blocks(index_t n, index_t work, F&& f) {
+  const index_t blocks = use_threads(work) ? std::min<index_t>(n, max_threads()) : 1;
+  parallel_for(blocks, blocks > 1, [&](index_t b) { f(b * n / blocks, (b + 1) * n / blocks); });
+}
+
+// Workspace views, batch-major: z (n, T, 4U) gate pre-activations → activations → (in
+// backward) pre-activation gradients; c and h (n, T, U) per step; xm (G, n, T, D) the
+// masked inputs (G = number of input masks, at least 1) in processed time order.
+template <class T>
+struct Views {
+  T *z, *c, *h, *xm;
+  Views(const LstmGeometry& g, T* ws, index_t n) {
+    z = ws;
+    c = z + n * g.steps * 4 * g.units;
+    h = c + n * g.steps * g.units;
+    xm = h + n * g.steps * g.units;
+  }
+};
+
+inline index_t input_copies(const LstmGeometry& g) { return std::max(1, g.input_masks); }
+
+}  // namespace
+
+index_t lstm_workspace(const LstmGeometry& g, index_t n) {
+  return n * g.steps * (6 * g.units + input_copies(g) * g.features);
+}
+
+template <class T>
+void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
+                  const T* in_mask, const T* rec_mask, T* y, T* ws, index_t n) {
+  const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
+  const index_t G = input_copies(g), rows = n * Tn;
+  Views<T> v(g, ws, n);
+  // Masked inputs in processed order: copy gi of sample s is x ⊙ mask (s, gi), the mask
+  // the same at every step.
+  parallel_for(n, use_threads(rows * D * G), [&](index_t s) {
+    for (index_t gi = 0; gi < G; ++gi) {
+      const T* m = in_mask ? in_mask + (s * g.input_masks + gi) * D : nullptr;
+      for (index_t t = 0; t < Tn; ++t) {
+        const T* src = x + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
+        T* dst = v.xm + ((gi * n + s) * Tn + t) * D;
+        if (m) {
+#pragma omp simd
+          for (index_t k = 0; k < D; ++k) dst[k] = src[k] * m[k];
+        } else {
+          std::copy(src, src + D, dst);
+        }
+      }
+    }
+  });
+  // Input projection of all steps (with the bias); per gate when each gate has its mask.
+  if (G == 1) {
+    gemm_bias<T>(rows, G4, D, v.xm, D, W, G4, b, false, v.z, G4);
+  } else {
+    for (index_t q = 0; q < 4; ++q)
+      gemm_bias<T>(rows, U, D, v.xm + q * rows * D, D, W + q * U, G4, b ? b + q * U : nullptr,
+                   false, v.z + q * U, G4);
+  }
+  for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
+    const index_t nb = s1 - s0;
+    std::vector<T> hm(rec_mask ? sz(nb * U) : 0);
+    for (index_t t = 0; t < Tn; ++t) {
+      T* z = v.z + (s0 * Tn + t) * G4;
+      if (t > 0) {
+        const T* hp = v.h + (s0 * Tn + t - 1) * U;
+        if (!rec_mask) {
+          gemm<T>(false, false, nb, G4, U, hp, Tn * U, R, G4, z, Tn * G4, true);
+        } else {
+          for (index_t q = 0; q < 4; ++q) {
+            for (index_t r = 0; r < nb; ++r) {
+              const T* m = rec_mask + ((s0 + r) * 4 + q) * U;
+              const T* h = hp + r * Tn * U;
+#pragma omp simd
+              for (index_t k = 0; k < U; ++k) hm[sz(r * U + k)] = h[k] * m[k];
+            }
+            gemm<T>(false, false, nb, U, U, hm.data(), U, R + q * U, G4, z + q * U, Tn * G4, true);
+          }
+        }
+      }
+      for (index_t r = 0; r < nb; ++r) {
+        T* zr = z + r * Tn * G4;
+        gate_span<T>(g.recurrent_act, zr, zr, 2 * U);  // i, f
+        gate_span<T>(g.act, zr + 2 * U, zr + 2 * U, U);  // candidate
+        gate_span<T>(g.recurrent_act, zr + 3 * U, zr + 3 * U, U);  // o
+        const index_t o = ((s0 + r) * Tn + t) * U;
+        T* c = v.c + o;
+        T* h = v.h + o;
+        const T* cp = t > 0 ? c - U : nullptr;
+#pragma omp simd
+        for (index_t k = 0; k < U; ++k) c[k] = (cp ? zr[U + k] * cp[k] : T(0)) + zr[k] * zr[2 * U + k];
+        gate_span<T>(g.act, c, h, U);
+#pragma omp simd
+        for (index_t k = 0; k < U; ++k) h[k] *= zr[3 * U + k];
+      }
+    }
+  });
+  if (g.return_sequences) {
+    std::copy(v.h, v.h + rows * U, y);
+  } else {
+    for (index_t s = 0; s < n; ++s) {
+      const T* h = v.h + (s * Tn + Tn - 1) * U;
+      std::copy(h, h + U, y + s * U);
+    }
+  }
+}
+
+template <class T>
+void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
+                   const T* rec_mask, T* ws, const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) {
+  const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
+  const index_t G = input_copies(g), rows = n * Tn;
+  Views<T> v(g, ws, n);
+  // Rᵀ once (4U × U), so each step's recurrent gradient is a plain product.
+  std::vector<T> rt(sz(G4 * U));
+  for (index_t k = 0; k < U; ++k)
+    for (index_t j = 0; j < G4; ++j) rt[sz(j * U + k)] = R[k * G4 + j];
+
+  // BPTT, each block of samples on its own: z turns into the pre-activation gradients.
+  for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
+    const index_t nb = s1 - s0;
+    std::vector<T> dh(sz(nb * U), T(0)), dc(sz(nb * U), T(0)), tmp(rec_mask ? sz(nb * U) : 0);
+    for (index_t t = Tn - 1; t >= 0; --t) {
+      for (index_t r = 0; r < nb; ++r) {
+        const index_t s = s0 + r, o = (s * Tn + t) * U;
+        T* zr = v.z + (s * Tn + t) * G4;
+        const T* c = v.c + o;
+        const T* cp = t > 0 ? c - U : nullptr;
+        const T* dyr = g.return_sequences ? dy + o : (t == Tn - 1 ? dy + s * U : nullptr);
+        T* dhr = dh.data() + r * U;
+        T* dcr = dc.data() + r * U;
+        for (index_t k = 0; k < U; ++k) {
+          const T i = zr[k], f = zr[U + k], cand = zr[2 * U + k], og = zr[3 * U + k];
+          const T tc = gate(g.act, c[k]);
+          const T dhk = dhr[k] + (dyr ? dyr[k] : T(0));
+          const T dck = dcr[k] + dhk * og * gate_grad(g.act, tc);
+          zr[k] = dck * cand * gate_grad(g.recurrent_act, i);
+          zr[U + k] = (cp ? dck * cp[k] : T(0)) * gate_grad(g.recurrent_act, f);
+          zr[2 * U + k] = dck * i * gate_grad(g.act, cand);
+          zr[3 * U + k] = dhk * tc * gate_grad(g.recurrent_act, og);
+          dcr[k] = dck * f;
+        }
+      }
+      if (t == 0) break;
+      // Gradient reaching h_{t-1} through this step's recurrent products.
+      const T* dz = v.z + (s0 * Tn + t) * G4;
+      if (!rec_mask) {
+        gemm<T>(false, false, nb, U, G4, dz, Tn * G4, rt.data(), U, dh.data(), U, false);
+      } else {
+        std::fill(dh.begin(), dh.end(), T(0));
+        for (index_t q = 0; q < 4; ++q) {
+          gemm<T>(false, false, nb, U, U, dz + q * U, Tn * G4, rt.data() + q * U * U, U, tmp.data(),
+                  U, false);
+          for (index_t r = 0; r < nb; ++r) {
+            const T* m = rec_mask + ((s0 + r) * 4 + q) * U;
+#pragma omp simd
+            for (index_t k = 0; k < U; ++k) dh[sz(r * U + k)] += tmp[sz(r * U + k)] * m[k];
+          }
+        }
+      }
+    }
+  });
+
+  const T* dz = v.z;
+  if (db) {
+    std::fill(db, db + G4, T(0));
+    for (index_t r = 0; r < rows; ++r) {
+#pragma omp simd
+      for (index_t j = 0; j < G4; ++j) db[j] += dz[r * G4 + j];
+    }
+  }
+  // Kernel: masked inputs ᵀ · dz over every (sample, step) row.
+  if (dW) {
+    if (G == 1)
+      gemm<T>(true, false, D, G4, rows, v.xm, D, dz, G4, dW, G4, false);
+    else
+      for (index_t q = 0; q < 4; ++q)
+        gemm<T>(true, false, D, U, rows, v.xm + q * rows * D, D, dz + q * U, G4, dW + q * U, G4, false);
+  }
+  // Recurrent kernel: the previous step's (masked) h ᵀ · dz; h_{-1} = 0.
+  if (dR) {
+    std::vector<T> hp(sz(rows * U));
+    const index_t passes = rec_mask ? 4 : 1;
+    for (index_t q = 0; q < passes; ++q) {
+      parallel_for(n, use_threads(rows * U), [&](index_t s) {
+        const T* m = rec_mask ? rec_mask + (s * 4 + q) * U : nullptr;
+        T* dst = hp.data() + s * Tn * U;
+        std::fill(dst, dst + U, T(0));
+        for (index_t t = 1; t < Tn; ++t) {
+          const T* h = v.h + (s * Tn + t - 1) * U;
+          for (index_t k = 0; k < U; ++k) dst[t * U + k] = m ? h[k] * m[k] : h[k];
+        }
+      });
+      if (rec_mask)
+        gemm<T>(true, false, U, U, rows, hp.data(), U, dz + q * U, G4, dR + q * U, G4, false);
+      else
+        gemm<T>(true, false, U, G4, rows, hp.data(), U, dz, G4, dR, G4, false);
+    }
+  }
+  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time order.
+  if (dx) {
+    std::vector<T> wt(sz(G4 * D)), dxm(sz(rows * D)), part(G > 1 ? sz(rows * D) : 0);
+    for (index_t k = 0; k < D; ++k)
+      for (index_t j = 0; j < G4; ++j) wt[sz(j * D + k)] = W[k * G4 + j];
+    if (G == 1) {
+      gemm<T>(false, false, rows, D, G4, dz, G4, wt.data(), D, dxm.data(), D, false);
+    } else {
+      std::fill(dxm.begin(), dxm.end(), T(0));
+      for (index_t q = 0; q < 4; ++q) {
+        gemm<T>(false, false, rows, D, U, dz + q * U, G4, wt.data() + q * U * D, D, part.data(), D,
+                false);
+        for (index_t s = 0; s < n; ++s) {
+          const T* m = in_mask + (s * 4 + q) * D;
+          for (index_t t = 0; t < Tn; ++t)
+            for (index_t k = 0; k < D; ++k) dxm[sz((s * Tn + t) * D + k)] += part[sz((s * Tn + t) * D + k)] * m[k];
+        }
+      }
+    }
+    for (index_t s = 0; s < n; ++s) {
+      const T* m = (in_mask && G == 1) ? in_mask + s * D : nullptr;
+      for (index_t t = 0; t < Tn; ++t) {
+        const T* src = dxm.data() + (s * Tn + t) * D;
+        T* dst = dx + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
+        for (index_t k = 0; k < D; ++k) dst[k] = m ? src[k] * m[k] : src[k];
+      }
+    }
+  }
+}
+
+#define DROPNET_INSTANTIATE_LSTM(T)                                                            \
+  template void lstm_forward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,   \
+                                const T*, const T*, T*, T*, index_t);                         \
+  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,  \
+                                 T*, const T*, T*, T*, T*, T*, index_t);
+DROPNET_INSTANTIATE_LSTM(float)
+DROPNET_INSTANTIATE_LSTM(double)
+
+DROPNET_ISA_END
