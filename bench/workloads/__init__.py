@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from .base import Workload
 from .circles import CirclesWorkload
+from .cnn import CnnWorkload
 from .gemm import GemmWorkload
 from .sonar import SonarWorkload
 
-REGISTRY: dict[str, Workload] = {w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload())}
+REGISTRY: dict[str, Workload] = {
+    w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload())
+}
 
 
 def get_workload(name: str) -> Workload:

@@ -3,6 +3,7 @@ parent), how a job is run for one framework (inside a child process), and how re
 
 from __future__ import annotations
 
+import statistics
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,6 +53,20 @@ def pick_epochs(framework: str, opts: Options, default: dict[str, int], quick: d
     if framework != "dropnet" and "*" in opts.epochs:
         return opts.epochs["*"]
     return (quick if opts.quick else default)[framework]
+
+
+def steady_epochs(epoch_ends: list[float], start: float) -> dict[str, float | None]:
+    """First-epoch time and the median of later epoch times, from end-of-epoch stamps (the
+    first epoch carries set-up: construction, compilation, tracing)."""
+    if not epoch_ends:
+        return {"first_epoch_seconds": None, "steady_seconds_per_epoch": None}
+    stamps = [start] + epoch_ends
+    durations = [b - a for a, b in zip(stamps, stamps[1:])]
+    later = durations[1:] or durations
+    return {
+        "first_epoch_seconds": durations[0],
+        "steady_seconds_per_epoch": statistics.median(later),
+    }
 
 
 class Workload(ABC):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs
+from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs, steady_epochs
 
 FULL_EPOCHS = 4000
 DEFAULT_EPOCHS = {"dropnet": FULL_EPOCHS, "keras": 200, "torch": 1000}
@@ -33,19 +33,6 @@ def load_data() -> Data:
     x = x.astype(np.float32)
     y = y.astype(np.float32)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
-def _steady(epoch_ends: list[float], start: float) -> dict[str, float | None]:
-    """First-epoch time and the median of later epoch times, from end-of-epoch stamps."""
-    if not epoch_ends:
-        return {"first_epoch_seconds": None, "steady_seconds_per_epoch": None}
-    stamps = [start] + epoch_ends
-    durations = [b - a for a, b in zip(stamps, stamps[1:])]
-    later = durations[1:] or durations
-    return {
-        "first_epoch_seconds": durations[0],
-        "steady_seconds_per_epoch": statistics.median(later),
-    }
 
 
 # ----------------------------------------------------------------------------- dropnet
@@ -157,7 +144,7 @@ def fit_keras(rate: float, epochs: int, seed: int, threads: int, data: Data) -> 
         "train_acc": float(train_acc),
         "test_loss": float(test_loss),
         "test_acc": float(test_acc),
-        **_steady(epoch_ends, start),
+        **steady_epochs(epoch_ends, start),
     }
 
 
@@ -237,7 +224,7 @@ def fit_torch(rate: float, epochs: int, seed: int, threads: int, data: Data) -> 
             logits = model(x)
             out[f"{split}_loss"] = loss_fn(logits, y).item()
             out[f"{split}_acc"] = ((logits > 0) == (y > 0.5)).float().mean().item()
-    out.update(_steady(epoch_ends, start))
+    out.update(steady_epochs(epoch_ends, start))
     return out
 
 
