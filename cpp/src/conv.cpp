@@ -116,6 +116,35 @@ const T* patches(const WindowGeometry& g, const T* x, index_t s0, index_t ns) {
   return buf;
 }
 
+// With stride 1 the input gradient is itself a convolution: of dz, zero-padded by
+// d·(k-1) - pad before, with the kernel flipped in space and its channel axes swapped,
+// dx[a] = Σ_i dz[a - pad' + i·d] · W[k-1-i]ᵀ. Patches of dz and one product per few
+// samples write dx directly, with no scatter-add and no clearing of dx.
+template <class T>
+void input_gradient_as_conv(const WindowGeometry& g, index_t F, const T* W, const T* dz, T* dx,
+                            index_t n) {
+  WindowGeometry t = g;
+  t.in_h = g.out_h, t.in_w = g.out_w, t.channels = F;
+  t.out_h = g.in_h, t.out_w = g.in_w;
+  t.pad_top = (g.k_h - 1) * g.dil_h - g.pad_top;
+  t.pad_left = (g.k_w - 1) * g.dil_w - g.pad_left;
+  const index_t C = g.channels, K = t.patch(), P = t.positions();
+  // wf[(i', j', f)][c] = W[k_h-1-i'][k_w-1-j'][c][f]
+  std::vector<T> wf(sz(K * C));
+  for (index_t i = 0; i < g.k_h; ++i)
+    for (index_t j = 0; j < g.k_w; ++j)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t f = 0; f < F; ++f)
+          wf[sz((((g.k_h - 1 - i) * g.k_w + (g.k_w - 1 - j)) * F + f) * C + c)] =
+              W[((i * g.k_w + j) * C + c) * F + f];
+  const index_t per = samples_per_call<T>(t, n), calls = ceil_div(n, per);
+  parallel_for(calls, calls > 1 && use_threads(n * P * K * C / 4), [&](index_t c) {
+    const index_t s0 = c * per, ns = std::min(per, n - s0);
+    gemm<T>(false, false, ns * P, C, K, patches(t, dz, s0, ns), K, wf.data(), C, dx + s0 * P * C, C,
+            false);
+  });
+}
+
 }  // namespace
 
 template <class T>
@@ -177,7 +206,9 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
     }
   }
 
-  if (dx) {
+  if (dx && g.stride_h == 1 && g.stride_w == 1 && !g.pointwise()) {
+    input_gradient_as_conv(g, F, W, dz, dx, n);
+  } else if (dx) {
     // Wᵀ once (F × patch), so every call is a plain product.
     std::vector<T> wt(sz(K * F));
     for (index_t k = 0; k < K; ++k)
