@@ -151,11 +151,65 @@ void select_affine(index_t total, const std::uint32_t* bits, const T* x, T* y, T
   }
 }
 
+namespace {
+// The one axis a per-sample mask varies along when every other axis is broadcast (spatial
+// dropout: channels last or first), or -1.
+int single_mask_axis(const MaskGeometry& g) {
+  if (!g.noise_batch) return -1;
+  int axis = -1;
+  for (int d = 0; d < g.rank; ++d) {
+    if (g.noise[d] == 1 || g.shape[d] == 1) continue;
+    if (g.noise[d] != g.shape[d] || axis >= 0) return -1;
+    axis = d;
+  }
+  return axis;
+}
+
+}  // namespace
+
 template <class T>
 void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob, T dropped,
                    const T* x, T* y) {
   if (elementwise(g)) {
     if (dropped == T(0)) return select_affine<T>(g.n * g.sample_size(), bits, x, y, keep_prob, T(1), T(0), T(0));
+  }
+  const int axis = single_mask_axis(g);
+  if (axis >= 0) {
+    // Sample r is outer × mid × inner elements with mid mask bits r·mid + m: whole runs of
+    // `inner` elements share a bit (channels first), or each position's `mid` channels
+    // take the sample's keep flags (channels last).
+    const index_t size = g.sample_size(), mid = g.shape[axis];
+    index_t inner = 1;
+    for (int d = axis + 1; d < g.rank; ++d) inner *= g.shape[d];
+    const index_t outer = size / (mid * inner);
+    parallel_for(g.n, use_threads(g.n * size), [&](index_t r) {
+      const T* xs = x + r * size;
+      T* ys = y + r * size;
+      if (inner > 1) {
+        for (index_t o = 0; o < outer; ++o)
+          for (index_t m = 0; m < mid; ++m) {
+            const index_t off = (o * mid + m) * inner;
+            if (bit(bits, r * mid + m)) {
+#pragma omp simd
+              for (index_t k = 0; k < inner; ++k) ys[off + k] = xs[off + k] / keep_prob;
+            } else {
+              std::fill(ys + off, ys + off + inner, dropped);
+            }
+          }
+        return;
+      }
+      static thread_local std::vector<unsigned char> keep;
+      keep.resize(sz(mid));
+      for (index_t m = 0; m < mid; ++m) keep[sz(m)] = bit(bits, r * mid + m);
+      const unsigned char* kp = keep.data();
+      for (index_t o = 0; o < outer; ++o) {
+        const T* xo = xs + o * mid;
+        T* yo = ys + o * mid;
+#pragma omp simd
+        for (index_t m = 0; m < mid; ++m) yo[m] = kp[m] ? xo[m] / keep_prob : dropped;
+      }
+    });
+    return;
   }
   for_each_element<T>(g, [&](index_t i, index_t m) { y[i] = bit(bits, m) ? x[i] / keep_prob : dropped; });
 }

@@ -223,6 +223,13 @@ class NetworkImpl final : public Network<T> {
     const LayerSpec& l = s_.layers[i];
     return has_params(l) && (activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size()));
   }
+  // Layer i - 1 is a Dense or Conv with a fused ReLU whose derivative layer i's backward
+  // can apply on the way (pooling reads that ReLU's output anyway).
+  bool relu_below(std::size_t i) const {
+    if (i == 0) return false;
+    const LayerSpec& p = s_.layers[i - 1];
+    return (p.kind == LayerKind::conv || p.kind == LayerKind::dense) && p.act == Act::relu;
+  }
   static PoolKind pool_kind(const LayerSpec& l) {
     return l.kind == LayerKind::max_pool ? PoolKind::max : PoolKind::avg;
   }
@@ -459,6 +466,7 @@ class NetworkImpl final : public Network<T> {
   void backward(index_t n, T* dx_out) {
     const T* dy = head_grad_.data();
     bool fused_pending = fused_;
+    bool relu_done = false;  // a pooling layer already applied the ReLU below it
     T* bufs[2] = {g0_.data(), g1_.data()};
     int which = 0;
     // Without an input gradient to return, layers before the first one with parameters
@@ -473,7 +481,7 @@ class NetworkImpl final : public Network<T> {
       switch (l.kind) {
         case LayerKind::dense: {
           // The fused loss head already gives the gradient of the pre-activation.
-          const bool dz_given = fused_pending || l.act == Act::linear;
+          const bool dz_given = fused_pending || relu_done || l.act == Act::linear;
           T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
           T* dW = grads_[sz(l.kernel)].data();
           T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
@@ -485,7 +493,7 @@ class NetworkImpl final : public Network<T> {
           break;
         }
         case LayerKind::conv: {
-          const bool dz_given = fused_pending || l.act == Act::linear;
+          const bool dz_given = fused_pending || relu_done || l.act == Act::linear;
           T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
           T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
           const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
@@ -496,7 +504,7 @@ class NetworkImpl final : public Network<T> {
         }
         case LayerKind::max_pool:
         case LayerKind::avg_pool:
-          pool_backward<T>(pool_kind(l), l.window, r.x, dy, dx, n);
+          pool_backward<T>(pool_kind(l), l.window, r.x, dy, dx, n, relu_below(ii));
           break;
         case LayerKind::lstm:
           lstm_backward<T>(r.lstm, s_.params[sz(l.kernel)].value, s_.params[sz(l.recurrent)].value,
@@ -537,6 +545,7 @@ class NetworkImpl final : public Network<T> {
         }
       }
       fused_pending = false;
+      relu_done = (l.kind == LayerKind::max_pool || l.kind == LayerKind::avg_pool) && relu_below(ii);
       dy = dx;
       which ^= 1;
     }

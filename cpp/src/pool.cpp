@@ -70,10 +70,11 @@ void pool_sample(PoolKind kind, const WindowGeometry& g, const T* x, T* y) {
     }
 }
 
-// dx of one sample; best/arg are per-channel scratch for max pooling.
+// dx of one sample; best/arg are per-channel scratch for max pooling. With relu_input, x
+// is a ReLU's output and the ReLU's derivative (x > 0) is applied too.
 template <class T>
 void pool_sample_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
-                          std::vector<T>& best, std::vector<index_t>& arg) {
+                          bool relu_input, std::vector<T>& best, std::vector<index_t>& arg) {
   const index_t C = g.channels;
   std::fill(dx, dx + g.in_size(), T(0));
   for (index_t oh = 0; oh < g.out_h; ++oh)
@@ -84,9 +85,16 @@ void pool_sample_backward(PoolKind kind, const WindowGeometry& g, const T* x, co
         const T count = T((s.i1 - s.i0) * (s.j1 - s.j0));
         for (index_t i = s.i0; i < s.i1; ++i)
           for (index_t j = s.j0; j < s.j1; ++j) {
-            T* out = dx + cell(g, oh, ow, i, j);
+            const index_t off = cell(g, oh, ow, i, j);
+            T* out = dx + off;
+            if (relu_input) {
+              const T* in = x + off;
 #pragma omp simd
-            for (index_t c = 0; c < C; ++c) out[c] += d[c] / count;
+              for (index_t c = 0; c < C; ++c) out[c] += in[c] > T(0) ? d[c] / count : T(0);
+            } else {
+#pragma omp simd
+              for (index_t c = 0; c < C; ++c) out[c] += d[c] / count;
+            }
           }
         continue;
       }
@@ -96,22 +104,36 @@ void pool_sample_backward(PoolKind kind, const WindowGeometry& g, const T* x, co
         for (index_t j = s.j0; j < s.j1; ++j) {
           const index_t off = cell(g, oh, ow, i, j);
           const T* in = x + off;
+          T* bv = best.data();
+          index_t* av = arg.data();
           if (first) {
+#pragma omp simd
             for (index_t c = 0; c < C; ++c) {
-              best[sz(c)] = in[c];
-              arg[sz(c)] = off;
+              bv[c] = in[c];
+              av[c] = off;
             }
             first = false;
             continue;
           }
-          for (index_t c = 0; c < C; ++c)
-            if (in[c] > best[sz(c)]) {
-              best[sz(c)] = in[c];
-              arg[sz(c)] = off;
-            }
+#pragma omp simd
+          for (index_t c = 0; c < C; ++c) {
+            const bool gt = in[c] > bv[c];
+            bv[c] = gt ? in[c] : bv[c];
+            av[c] = gt ? off : av[c];
+          }
         }
-      if (!first)
-        for (index_t c = 0; c < C; ++c) dx[arg[sz(c)] + c] += d[c];
+      // Each cell takes the gradient of the channels whose maximum it holds: a second
+      // pass over the window, contiguous along channels (a scatter would not vectorize).
+      const T* bv = best.data();
+      const index_t* av = arg.data();
+      for (index_t i = s.i0; i < s.i1; ++i)
+        for (index_t j = s.j0; j < s.j1; ++j) {
+          const index_t off = cell(g, oh, ow, i, j);
+          T* out = dx + off;
+#pragma omp simd
+          for (index_t c = 0; c < C; ++c)
+            out[c] += (av[c] == off && (!relu_input || bv[c] > T(0))) ? d[c] : T(0);
+        }
     }
 }
 
@@ -127,7 +149,7 @@ void pool_forward(PoolKind kind, const WindowGeometry& g, const T* x, T* y, inde
 
 template <class T>
 void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
-                   index_t n) {
+                   index_t n, bool relu_input) {
   const index_t work = n * g.positions() * g.patch();
   const index_t O = g.positions() * g.channels;
   parallel_for(n, n > 1 && use_threads(work), [&](index_t s) {
@@ -137,14 +159,15 @@ void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* 
       best.resize(sz(g.channels));
       arg.resize(sz(g.channels));
     }
-    pool_sample_backward(kind, g, x + s * g.in_size(), dy + s * O, dx + s * g.in_size(), best, arg);
+    pool_sample_backward(kind, g, x + s * g.in_size(), dy + s * O, dx + s * g.in_size(), relu_input,
+                         best, arg);
   });
 }
 
 #define DROPNET_INSTANTIATE_POOL(T)                                                           \
   template void pool_forward<T>(PoolKind, const WindowGeometry&, const T*, T*, index_t);      \
   template void pool_backward<T>(PoolKind, const WindowGeometry&, const T*, const T*, T*,     \
-                                 index_t);
+                                 index_t, bool);
 DROPNET_INSTANTIATE_POOL(float)
 DROPNET_INSTANTIATE_POOL(double)
 

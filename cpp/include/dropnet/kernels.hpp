@@ -73,12 +73,13 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
 
 // ---- pooling (pool.cpp): max ignores padded cells and routes its gradient to the first
 // maximum of each window in scan order; average divides by the window's real cells.
+// relu_input: x is a ReLU's output, and backward also applies its derivative (x > 0).
 enum class PoolKind : int { max, avg };
 template <class T>
 void pool_forward(PoolKind kind, const WindowGeometry& g, const T* x, T* y, index_t n);
 template <class T>
 void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
-                   index_t n);
+                   index_t n, bool relu_input);
 
 // ---- LSTM (lstm.cpp). x (n, steps, features); W (features, 4U), R (U, 4U), b (4U) or
 // null, gate blocks i, f, c, o; masks pre-scaled (0 or 1/(1-rate)): in_mask (n,
