@@ -58,34 +58,6 @@ inline float tanh_gate(float x) {
 }
 inline double tanh_gate(double x) { return std::tanh(x); }
 
-// act(x) and act'(x) written through y = act(x), for the activations an LSTM accepts.
-template <class T>
-inline T gate(Act a, T x) {
-  switch (a) {
-    case Act::sigmoid:
-      return sigmoid_gate(x);
-    case Act::tanh:
-      return tanh_gate(x);
-    case Act::relu:
-      return x > T(0) ? x : T(0);
-    default:
-      return x;
-  }
-}
-template <class T>
-inline T gate_grad(Act a, T y) {
-  switch (a) {
-    case Act::sigmoid:
-      return y * (T(1) - y);
-    case Act::tanh:
-      return T(1) - y * y;
-    case Act::relu:
-      return y > T(0) ? T(1) : T(0);
-    default:
-      return T(1);
-  }
-}
-
 // y[0, n) = act(x[0, n)), in place allowed; the switch is outside the loop so each case
 // vectorizes.
 template <class T>
@@ -105,6 +77,27 @@ void gate_span(Act a, const T* x, T* y, index_t n) {
       return;
     default:
       if (y != x) std::copy(x, x + n, y);
+  }
+}
+
+// d[0, n) = act'(x) through y = act(x) values in y[0, n).
+template <class T>
+void gate_grad_span(Act a, const T* y, T* d, index_t n) {
+  switch (a) {
+    case Act::sigmoid:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) d[k] = y[k] * (T(1) - y[k]);
+      return;
+    case Act::tanh:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) d[k] = T(1) - y[k] * y[k];
+      return;
+    case Act::relu:
+#pragma omp simd
+      for (index_t k = 0; k < n; ++k) d[k] = y[k] > T(0) ? T(1) : T(0);
+      return;
+    default:
+      std::fill(d, d + n, T(1));
   }
 }
 
@@ -231,6 +224,7 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
   for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
     const index_t nb = s1 - s0;
     std::vector<T> dh(sz(nb * U), T(0)), dc(sz(nb * U), T(0)), tmp(rec_mask ? sz(nb * U) : 0);
+    std::vector<T> w(sz(6 * U));
     for (index_t t = Tn - 1; t >= 0; --t) {
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r, o = (s * Tn + t) * U;
@@ -240,15 +234,25 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         const T* dyr = g.return_sequences ? dy + o : (t == Tn - 1 ? dy + s * U : nullptr);
         T* dhr = dh.data() + r * U;
         T* dcr = dc.data() + r * U;
+        // Derivatives through the saved activations, each a vector pass (w: 6 spans of U).
+        T* tc = w.data();
+        T* dtc = tc + U;
+        T* dgate = dtc + U;  // 4U: i, f, candidate, o
+        gate_span<T>(g.act, c, tc, U);
+        gate_grad_span<T>(g.act, tc, dtc, U);
+        gate_grad_span<T>(g.recurrent_act, zr, dgate, 2 * U);
+        gate_grad_span<T>(g.act, zr + 2 * U, dgate + 2 * U, U);
+        gate_grad_span<T>(g.recurrent_act, zr + 3 * U, dgate + 3 * U, U);
+        const T zero = T(0);
+#pragma omp simd
         for (index_t k = 0; k < U; ++k) {
           const T i = zr[k], f = zr[U + k], cand = zr[2 * U + k], og = zr[3 * U + k];
-          const T tc = gate(g.act, c[k]);
-          const T dhk = dhr[k] + (dyr ? dyr[k] : T(0));
-          const T dck = dcr[k] + dhk * og * gate_grad(g.act, tc);
-          zr[k] = dck * cand * gate_grad(g.recurrent_act, i);
-          zr[U + k] = (cp ? dck * cp[k] : T(0)) * gate_grad(g.recurrent_act, f);
-          zr[2 * U + k] = dck * i * gate_grad(g.act, cand);
-          zr[3 * U + k] = dhk * tc * gate_grad(g.recurrent_act, og);
+          const T dhk = dhr[k] + (dyr ? dyr[k] : zero);
+          const T dck = dcr[k] + dhk * og * dtc[k];
+          zr[k] = dck * cand * dgate[k];
+          zr[U + k] = (cp ? dck * cp[k] : zero) * dgate[U + k];
+          zr[2 * U + k] = dck * i * dgate[2 * U + k];
+          zr[3 * U + k] = dhk * tc[k] * dgate[3 * U + k];
           dcr[k] = dck * f;
         }
       }
@@ -274,11 +278,16 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
 
   const T* dz = v.z;
   if (db) {
-    std::fill(db, db + G4, T(0));
-    for (index_t r = 0; r < rows; ++r) {
+    // Columns split across threads; each sums its rows in order.
+    constexpr index_t kCols = 32;
+    parallel_for((G4 + kCols - 1) / kCols, use_threads(rows * G4), [&](index_t blk) {
+      const index_t j0 = blk * kCols, j1 = std::min(G4, j0 + kCols);
+      std::fill(db + j0, db + j1, T(0));
+      for (index_t r = 0; r < rows; ++r) {
 #pragma omp simd
-      for (index_t j = 0; j < G4; ++j) db[j] += dz[r * G4 + j];
-    }
+        for (index_t j = j0; j < j1; ++j) db[j] += dz[r * G4 + j];
+      }
+    });
   }
   // Kernel: masked inputs ᵀ · dz over every (sample, step) row.
   if (dW) {
@@ -308,33 +317,30 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         gemm<T>(true, false, U, G4, rows, hp.data(), U, dz, G4, dR, G4, false);
     }
   }
-  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time order.
+  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time
+  // order. Computed transposed, W·dzᵀ (features × rows): features are few, and as the
+  // narrow side of a product they would leave most of each register tile idle.
   if (dx) {
-    std::vector<T> wt(sz(G4 * D)), dxm(sz(rows * D)), part(G > 1 ? sz(rows * D) : 0);
-    for (index_t k = 0; k < D; ++k)
-      for (index_t j = 0; j < G4; ++j) wt[sz(j * D + k)] = W[k * G4 + j];
-    if (G == 1) {
-      gemm<T>(false, false, rows, D, G4, dz, G4, wt.data(), D, dxm.data(), D, false);
-    } else {
-      std::fill(dxm.begin(), dxm.end(), T(0));
-      for (index_t q = 0; q < 4; ++q) {
-        gemm<T>(false, false, rows, D, U, dz + q * U, G4, wt.data() + q * U * D, D, part.data(), D,
-                false);
-        for (index_t s = 0; s < n; ++s) {
-          const T* m = in_mask + (s * 4 + q) * D;
-          for (index_t t = 0; t < Tn; ++t)
-            for (index_t k = 0; k < D; ++k) dxm[sz((s * Tn + t) * D + k)] += part[sz((s * Tn + t) * D + k)] * m[k];
+    const index_t passes = G == 1 ? 1 : 4, width = G == 1 ? G4 : U;
+    std::vector<T> pt(sz(passes * D * rows));
+    for (index_t q = 0; q < passes; ++q)
+      gemm<T>(false, true, D, rows, width, W + q * width, G4, dz + q * width, G4,
+              pt.data() + q * D * rows, rows, false);
+    parallel_for(n, use_threads(rows * D * passes), [&](index_t s) {
+      for (index_t t = 0; t < Tn; ++t) {
+        const index_t row = s * Tn + t;
+        T* dst = dx + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
+        for (index_t k = 0; k < D; ++k) {
+          T acc = T(0);
+          for (index_t q = 0; q < passes; ++q) {
+            const T v = pt[sz((q * D + k) * rows + row)];
+            const T* m = in_mask ? in_mask + (s * g.input_masks + (G == 1 ? 0 : q)) * D : nullptr;
+            acc += m ? v * m[k] : v;
+          }
+          dst[k] = acc;
         }
       }
-    }
-    for (index_t s = 0; s < n; ++s) {
-      const T* m = (in_mask && G == 1) ? in_mask + s * D : nullptr;
-      for (index_t t = 0; t < Tn; ++t) {
-        const T* src = dxm.data() + (s * Tn + t) * D;
-        T* dst = dx + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
-        for (index_t k = 0; k < D; ++k) dst[k] = m ? src[k] * m[k] : src[k];
-      }
-    }
+    });
   }
 }
 
