@@ -1,4 +1,5 @@
-"""Data sets of the case studies: the two-circles problem and the UCI Sonar table."""
+"""Data sets of the case studies: the two-circles problem, the UCI Sonar table and the daily
+minimum temperatures series (or a synthetic stand-in for it)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,46 @@ def load_sonar(path: str | os.PathLike = "sonar.csv"):
     if not rows:
         raise ValueError(f"{path}: no rows; expected {SONAR_SOURCE}")
     return np.asarray(rows), np.asarray(labels)
+
+
+TEMPERATURES_SOURCE = (
+    'the "Daily minimum temperatures in Melbourne, Australia, 1981-1990" series (Australian Bureau '
+    "of Meteorology; widely distributed as daily-min-temperatures.csv): a header line, then "
+    '3650 rows "YYYY-MM-DD",temperature'
+)
+
+
+def load_daily_min_temperatures(path: str | os.PathLike = "daily-min-temperatures.csv") -> np.ndarray:
+    """The temperatures (float64, in °C, chronological) of the daily-minimum-temperatures CSV."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"temperature data not found at {path!r}. Expected {TEMPERATURES_SOURCE}; "
+                                "or pass --data synthetic for a generated series.")
+    values = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or (lineno == 1 and not line[:1].isdigit() and not line.startswith('"1')):
+                continue  # blank lines and the header
+            parts = line.rsplit(",", 1)
+            try:
+                values.append(float(parts[-1].strip().strip('"').lstrip("?")))
+            except (ValueError, IndexError):
+                raise ValueError(f"{path}:{lineno}: expected a date and a temperature; {TEMPERATURES_SOURCE}") from None
+    if len(values) < 2:
+        raise ValueError(f"{path}: too few rows; expected {TEMPERATURES_SOURCE}")
+    return np.asarray(values)
+
+
+def synthetic_temperatures(days: int = 3650, seed: int = 0) -> np.ndarray:
+    """A noisy seasonal series shaped like the daily minimum temperatures: a yearly cycle
+    around 11 °C with amplitude 4 °C, day-to-day persistence (AR(1), 0.7) and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days)
+    season = 11.0 + 4.0 * np.cos(2 * np.pi * (t - 15) / 365.25)
+    noise = np.empty(days)
+    noise[0] = 0.0
+    shocks = rng.normal(0.0, 2.2, days)
+    for i in range(1, days):
+        noise[i] = 0.7 * noise[i - 1] + shocks[i]
+    return season + noise

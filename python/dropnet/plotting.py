@@ -31,7 +31,7 @@ def plot_learning_curves(histories: dict, path: str | os.PathLike, metric: str =
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     axes[0][0].set_ylabel(metric)
     if title:
         fig.suptitle(title)

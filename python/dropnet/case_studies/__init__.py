@@ -10,6 +10,7 @@ _MODULES = (
     "circles_maxnorm",
     "circles_repeats",
     "circles_rate_grid",
+    "lstm",
     "mc_dropout",
     "sonar",
     "sonar_rate_grid",
