@@ -10,6 +10,7 @@ _MODULES = (
     "circles_maxnorm",
     "circles_repeats",
     "circles_rate_grid",
+    "cnn_digits",
     "lstm",
     "mc_dropout",
     "sonar",
