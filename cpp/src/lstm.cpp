@@ -317,15 +317,15 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         gemm<T>(true, false, U, G4, rows, hp.data(), U, dz, G4, dR, G4, false);
     }
   }
-  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time
-  // order. Computed transposed, W·dzᵀ (features × rows): features are few, and as the
-  // narrow side of a product they would leave most of each register tile idle.
+  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time order.
   if (dx) {
     const index_t passes = G == 1 ? 1 : 4, width = G == 1 ? G4 : U;
-    std::vector<T> pt(sz(passes * D * rows));
+    std::vector<T> wt(sz(G4 * D)), part(sz(passes * rows * D));
+    for (index_t k = 0; k < D; ++k)
+      for (index_t j = 0; j < G4; ++j) wt[sz(j * D + k)] = W[k * G4 + j];
     for (index_t q = 0; q < passes; ++q)
-      gemm<T>(false, true, D, rows, width, W + q * width, G4, dz + q * width, G4,
-              pt.data() + q * D * rows, rows, false);
+      gemm<T>(false, false, rows, D, width, dz + q * width, G4, wt.data() + q * width * D, D,
+              part.data() + q * rows * D, D, false);
     parallel_for(n, use_threads(rows * D * passes), [&](index_t s) {
       for (index_t t = 0; t < Tn; ++t) {
         const index_t row = s * Tn + t;
@@ -333,7 +333,7 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         for (index_t k = 0; k < D; ++k) {
           T acc = T(0);
           for (index_t q = 0; q < passes; ++q) {
-            const T v = pt[sz((q * D + k) * rows + row)];
+            const T v = part[sz((q * rows + row) * D + k)];
             const T* m = in_mask ? in_mask + (s * g.input_masks + (G == 1 ? 0 : q)) * D : nullptr;
             acc += m ? v * m[k] : v;
           }
