@@ -7,10 +7,11 @@ from .base import Workload
 from .circles import CirclesWorkload
 from .cnn import CnnWorkload
 from .gemm import GemmWorkload
+from .lstm import LstmWorkload
 from .sonar import SonarWorkload
 
 REGISTRY: dict[str, Workload] = {
-    w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload())
+    w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload(), LstmWorkload())
 }
 
 
