@@ -10,7 +10,7 @@ from dropnet.case_studies import cnn_digits
 
 
 def test_split_is_stratified_and_scaled():
-    xtr, xte, ytr, yte = cnn_digits.load_split(300)
+    xtr, xte, ytr, _ = cnn_digits.load_split(300)
     assert xtr.shape == (300, 8, 8, 1) and xte.shape == (1497, 8, 8, 1)
     assert xtr.dtype == np.float32 and 0.0 <= xtr.min() and xtr.max() <= 1.0
     assert np.all(np.bincount(ytr, minlength=10) >= 29)

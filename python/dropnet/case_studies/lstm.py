@@ -63,7 +63,7 @@ def make_windows(series: np.ndarray, window: int = WINDOW, test_fraction: float 
     if len(series) < window + 10:
         raise ValueError(f"expected a series of at least {window + 10} values, received {len(series)}")
     n = len(series) - window
-    split = int(round(n * (1 - test_fraction)))
+    split = round(n * (1 - test_fraction))
     mean, std = series[: split + window].mean(), series[: split + window].std()
     z = ((series - mean) / std).astype(np.float32)
     idx = np.arange(window)[None, :] + np.arange(n)[:, None]
@@ -76,7 +76,7 @@ def run(data: str = "daily-min-temperatures.csv", epochs: int = 30, seeds: int =
     """Returns {variant: {"rmse": array over seeds (°C), "history": mean curves}}."""
     check_positive(epochs, "--epochs")
     check_positive(seeds, "--seeds")
-    (xtr, ytr), (xte, yte), (mean, std) = make_windows(load_series(data))
+    (xtr, ytr), (xte, yte), (_, std) = make_windows(load_series(data))
     persistence = float(np.sqrt(np.mean((xte[:, -1, 0] - yte) ** 2)) * std)
     results = {}
     for variant in VARIANTS:

@@ -12,7 +12,6 @@ from .dropout import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
-from .recurrent import LSTM
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -31,8 +30,10 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from .recurrent import LSTM
 
 __all__ = [
+    "LSTM",
     "Activation",
     "AlphaDropout",
     "AveragePooling1D",
@@ -58,7 +59,6 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
-    "LSTM",
     "Layer",
     "LeakyReLU",
     "MaxPool1D",

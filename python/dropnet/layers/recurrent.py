@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
+from .base import Layer
 from .core import positive_int
 from .dropout import _rate, _seed
-from .base import Layer
 
 # Activations the core's LSTM cell evaluates (each differentiable through its output).
 LSTM_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
