@@ -17,6 +17,7 @@ from dropnet.layers import (
     Dropout,
     GaussianDropout,
     GaussianNoise,
+    Input,
     SpatialDropout1D,
     SpatialDropout2D,
     SpatialDropout3D,
@@ -332,3 +333,12 @@ def test_dropout_invalid_rate_raises_value_error_naming_layer_and_value(make, te
 def test_dropout_non_numeric_rate_raises_type_error(layer):
     with pytest.raises(TypeError, match=layer.__name__):
         layer("0.5")
+
+
+def test_gaussian_noise_stddev_above_one_trains_and_predicts():
+    """stddev is not a rate: values above 1 are valid (the core once rejected them)."""
+    x = np.ones((64, 3), dtype=np.float32)
+    m = Sequential([Input((3,)), GaussianNoise(2.5)])
+    np.testing.assert_array_equal(m.predict(x, verbose=0), x)
+    noisy = m.predict(x, training=True, verbose=0)
+    assert 2.0 < float(np.std(noisy - x)) < 3.0

@@ -3,6 +3,7 @@
 // without the GIL.
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <mutex>
 
 #include "common.hpp"
@@ -62,7 +63,7 @@ WindowGeometry parse_window(const py::dict& d) {
   const index_t limit = index_t(1) << 31;
   for (index_t v : {g.in_h, g.in_w, g.channels, g.out_h, g.out_w, g.k_h, g.k_w, g.stride_h,
                     g.stride_w, g.dil_h, g.dil_w})
-    if (v < 1 || v > limit) throw py::value_error("window sizes must be positive");
+    if (v < 1 || v > limit) throw py::value_error("window sizes must lie in [1, 2^31]");
   product_checked({g.in_h, g.in_w, g.channels}, "window input");
   product_checked({g.k_h, g.k_w, g.channels}, "window patch");
   product_checked({g.out_h, g.out_w, g.k_h, g.k_w, g.channels}, "window work");
@@ -265,7 +266,11 @@ class NetBindingT final : public NetBinding {
           if (l.noise_shape[k] != 1 && l.noise_shape[k] != l.in_shape[k])
             throw py::value_error("noise_shape entries must be 1 or the input size");
       }
-      if (l.rate < 0.0 || l.rate > 1.0) throw py::value_error("dropout rate out of [0, 1]");
+      // GaussianNoise carries its stddev in rate: any finite value >= 0.
+      if (l.kind == LayerKind::gaussian_noise ? !(l.rate >= 0.0 && std::isfinite(l.rate))
+                                              : !(l.rate >= 0.0 && l.rate <= 1.0))
+        throw py::value_error(l.kind == LayerKind::gaussian_noise ? "noise stddev must be finite and >= 0"
+                                                                  : "dropout rate out of [0, 1]");
       cur = l.out_shape;
       s.layers.push_back(std::move(l));
     }

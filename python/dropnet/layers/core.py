@@ -8,11 +8,16 @@ from .. import activations, constraints, initializers, regularizers
 from .base import Layer, check_shape
 
 
+# Largest size a layer argument (units, filters, kernel or pool size, stride, dilation) may
+# take: the core indexes windows with 32-bit-safe arithmetic.
+MAX_SIZE = 2**31 - 1
+
+
 def positive_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{what}: expected a positive int, received {value!r}")
-    if value < 1:
-        raise ValueError(f"{what}: expected a positive int, received {value}")
+    if not 1 <= value <= MAX_SIZE:
+        raise ValueError(f"{what}: expected a positive int of at most {MAX_SIZE}, received {value}")
     return int(value)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .core import MAX_SIZE
+
 
 def int_tuple(value, rank: int, what: str) -> tuple[int, ...]:
     """An int or a sequence of ``rank`` ints, each >= 1, as a tuple (Keras's normalization
@@ -19,8 +21,8 @@ def int_tuple(value, rank: int, what: str) -> tuple[int, ...]:
             raise TypeError(f"{what}: expected an int or a tuple of {rank} ints, received {value!r}") from None
     if len(out) != rank or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in out):
         raise ValueError(f"{what}: expected an int or a tuple of {rank} ints, received {value!r}")
-    if any(v < 1 for v in out):
-        raise ValueError(f"{what}: expected positive sizes, received {value!r}")
+    if any(not 1 <= v <= MAX_SIZE for v in out):
+        raise ValueError(f"{what}: expected positive sizes of at most {MAX_SIZE}, received {value!r}")
     return tuple(int(v) for v in out)
 
 
