@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 
 import numpy as np
 
@@ -39,6 +40,10 @@ class Sequential:
         self._net_training = False
         self._seed: int | None = None
         self._mc_calls = 0
+        # _lock guards the core network's creation and the Monte-Carlo call counter;
+        # _training is held for a whole fit, so a second one fails instead of racing.
+        self._lock = threading.RLock()
+        self._training = threading.Lock()
         self.stop_training = False
         self.history = None
         self.compiled = False
@@ -185,6 +190,10 @@ class Sequential:
         return out
 
     def _network(self, training: bool):
+        with self._lock:
+            return self._make_network(training)
+
+    def _make_network(self, training: bool):
         if training:
             if not self.compiled:
                 raise ValueError(f"{self.name}: call compile() before fit/evaluate/train_on_batch")
@@ -309,6 +318,16 @@ class Sequential:
             raise ValueError("fit: steps_per_epoch, validation_steps and validation_freq are not supported")
         if not self.compiled:
             raise ValueError(f"{self.name}: call compile() before fit()")
+        if not self._training.acquire(blocking=False):
+            raise ValueError(f"{self.name}.fit: this model is already being trained by another thread")
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                             shuffle, class_weight, sample_weight, initial_epoch)
+        finally:
+            self._training.release()
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+             class_weight, sample_weight, initial_epoch):
         batch_size = 32 if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
@@ -389,9 +408,14 @@ class Sequential:
         xa = self._x(x)
         ya = self._y(y, xa.shape[0])
         w = self._weights_array(sample_weight, class_weight, ya, xa.shape[0])
-        net = self._network(training=True)
-        net.set_learning_rate(self._base_lr())
-        out, self.optimizer.iterations = net.train_on_batch(xa, ya, w, self.optimizer.iterations)
+        if not self._training.acquire(blocking=False):
+            raise ValueError(f"{self.name}.train_on_batch: this model is already being trained by another thread")
+        try:
+            net = self._network(training=True)
+            net.set_learning_rate(self._base_lr())
+            out, self.optimizer.iterations = net.train_on_batch(xa, ya, w, self.optimizer.iterations)
+        finally:
+            self._training.release()
         return self._results(out, return_dict)
 
     def _results(self, values, return_dict):
@@ -426,12 +450,16 @@ class Sequential:
             check_int(batch_size, "predict(batch_size)", 1)
         xa = self._x(x)
         net = self._network(training=False)
-        mc = -1
-        if training:
-            mc = self._mc_calls
-            self._mc_calls += 1
+        mc = self._next_mc_calls(1) if training else -1
         out = net.predict(xa, mc)
         return out.reshape((xa.shape[0],) + tuple(self._layers[-1].output_shape))
+
+    def _next_mc_calls(self, n: int) -> int:
+        """Reserve n Monte-Carlo call numbers (each draws its own masks); returns the first."""
+        with self._lock:
+            first = self._mc_calls
+            self._mc_calls += n
+            return first
 
     def predict_on_batch(self, x):
         return self.predict(x)
@@ -449,9 +477,9 @@ class Sequential:
         # exactly zero spread when every pass agrees.
         mean = np.zeros(shape, np.float64)
         m2 = np.zeros(shape, np.float64)
+        first = self._next_mc_calls(n)
         for k in range(1, n + 1):
-            out = net.predict(xa, self._mc_calls).reshape(shape).astype(np.float64)
-            self._mc_calls += 1
+            out = net.predict(xa, first + k - 1).reshape(shape).astype(np.float64)
             delta = out - mean
             mean += delta / k
             m2 += delta * (out - mean)
