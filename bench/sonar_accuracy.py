@@ -20,18 +20,29 @@ from workloads.sonar import CONFIGS, FOLDS, cv_dropnet, cv_torch
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1,2,3,4", help="CV seeds, comma-separated (default 0,1,2,3,4)")
+    p.add_argument(
+        "--seeds", default="0,1,2,3,4", help="CV seeds, comma-separated (default 0,1,2,3,4)"
+    )
     p.add_argument("--epochs", type=int, default=300, help="epochs per fold (default 300)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     runners = {"dropnet": cv_dropnet, "torch": cv_torch}
-    print(f"{'config':<9} {'framework':<8} " + " ".join(f"seed {s:<3}" for s in seeds) + "   mean   (min-max)")
+    print(
+        f"{'config':<9} {'framework':<8} "
+        + " ".join(f"seed {s:<3}" for s in seeds)
+        + "   mean   (min-max)"
+    )
     for config in CONFIGS:
         for name, runner in runners.items():
-            means = [100 * float(np.mean(runner(config, args.epochs, FOLDS, s, 1)["fold_acc"])) for s in seeds]
+            means = [
+                100 * float(np.mean(runner(config, args.epochs, FOLDS, s, 1)["fold_acc"]))
+                for s in seeds
+            ]
             cells = " ".join(f"{m:7.2f}%" for m in means)
-            print(f"{config:<9} {name:<8} {cells}  {np.mean(means):6.2f}% ({min(means):.2f}-{max(means):.2f})",
-                  flush=True)
+            print(
+                f"{config:<9} {name:<8} {cells}  {np.mean(means):6.2f}% ({min(means):.2f}-{max(means):.2f})",
+                flush=True,
+            )
     return 0
 
 

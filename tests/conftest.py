@@ -42,4 +42,6 @@ def isa_levels() -> list[str]:
     rank = {"baseline": 0, "x86-64-v3": 1, "x86-64-v4": 2}
     cfg = _core.config()
     best = cfg["isa_best"].split()[0]
-    return [lv for lv in rank if rank[lv] <= rank[best] and (lv == "baseline" or lv in cfg["isa_built"])]
+    return [
+        lv for lv in rank if rank[lv] <= rank[best] and (lv == "baseline" or lv in cfg["isa_built"])
+    ]

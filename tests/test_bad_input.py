@@ -26,8 +26,19 @@ from dropnet.models import Sequential, load_model
 from dropnet.wrappers import SequentialClassifier
 
 ERRORS = (ValueError, TypeError, OverflowError, MemoryError)
-BAD_SCALARS = [None, "a", [1, 2], np.array([1, 2], dtype=object), float("nan"), float("inf"), -1, 0, 2**40,
-               1.5, True]
+BAD_SCALARS = [
+    None,
+    "a",
+    [1, 2],
+    np.array([1, 2], dtype=object),
+    float("nan"),
+    float("inf"),
+    -1,
+    0,
+    2**40,
+    1.5,
+    True,
+]
 
 
 def _raises_clearly(fn):
@@ -130,7 +141,9 @@ ENTRY = {
     "predict": lambda m, x: m.predict(x, verbose=0),
     "predict(training=True)": lambda m, x: m.predict(x, training=True, verbose=0),
     "predict_mc": lambda m, x: m.predict_mc(x, n=3),
-    "evaluate": lambda m, x: m.evaluate(x, GOOD_Y if x is None or len(x) == 5 else GOOD_Y[:0], verbose=0),
+    "evaluate": lambda m, x: m.evaluate(
+        x, GOOD_Y if x is None or len(x) == 5 else GOOD_Y[:0], verbose=0
+    ),
     "fit": lambda m, x: m.fit(x, GOOD_Y, epochs=1, verbose=0),
     "train_on_batch": lambda m, x: m.train_on_batch(x, GOOD_Y),
 }
@@ -162,15 +175,28 @@ def test_layout_and_dtype_variants_equal_float32(tmp_path, entry):
         np.testing.assert_array_equal(np.asarray(out), np.asarray(expect), err_msg=name)
 
 
-@pytest.mark.parametrize("y", [None, "y", np.array([0, 1]), np.array([0, 1, 0, 1, 7]), np.full(5, np.nan),
-                               np.array([0.5, 1, 0, 1, 1])], ids=repr)
+@pytest.mark.parametrize(
+    "y",
+    [
+        None,
+        "y",
+        np.array([0, 1]),
+        np.array([0, 1, 0, 1, 7]),
+        np.full(5, np.nan),
+        np.array([0.5, 1, 0, 1, 1]),
+    ],
+    ids=repr,
+)
 def test_bad_labels(y):
     m = _model()
     _raises_clearly(lambda: m.fit(GOOD_X, y, epochs=1, verbose=0))
 
 
-@pytest.mark.parametrize("weights", [None, "w", [np.zeros((4, 12))], [np.full((4, 12), np.nan)] * 3,
-                                     "wrong count"], ids=repr)
+@pytest.mark.parametrize(
+    "weights",
+    [None, "w", [np.zeros((4, 12))], [np.full((4, 12), np.nan)] * 3, "wrong count"],
+    ids=repr,
+)
 def test_bad_set_weights(weights):
     m = _model()
     if isinstance(weights, str) and weights == "wrong count":
@@ -178,22 +204,35 @@ def test_bad_set_weights(weights):
     _raises_clearly(lambda: m.set_weights(weights))
 
 
-@pytest.mark.parametrize("kwargs", [{"optimizer": "nope"}, {"optimizer": 3}, {"loss": "nope"}, {"loss": 3},
-                                    {"metrics": ["nope"]}, {"metrics": "accuracy!"}], ids=repr)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"optimizer": "nope"},
+        {"optimizer": 3},
+        {"loss": "nope"},
+        {"loss": 3},
+        {"metrics": ["nope"]},
+        {"metrics": "accuracy!"},
+    ],
+    ids=repr,
+)
 def test_bad_compile(kwargs):
     m = Sequential([Input((3,)), Dense(1)])
     args = {"optimizer": "adam", "loss": "mse", **kwargs}
     _raises_clearly(lambda: m.compile(**args))
 
 
-@pytest.mark.parametrize("source", [None, 123, 1.5, b"", b"DROPNET\x00" + b"\xff" * 8, "/nonexistent/m.keras"],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "source", [None, 123, 1.5, b"", b"DROPNET\x00" + b"\xff" * 8, "/nonexistent/m.keras"], ids=repr
+)
 def test_bad_load_model(source):
     with pytest.raises((ValueError, TypeError, FileNotFoundError)):
         load_model(source)
 
 
-@pytest.mark.parametrize("x", [None, "x", np.full((20, 3), np.nan), np.zeros((0, 3)), np.zeros((20,))], ids=repr)
+@pytest.mark.parametrize(
+    "x", [None, "x", np.full((20, 3), np.nan), np.zeros((0, 3)), np.zeros((20,))], ids=repr
+)
 def test_bad_estimator_input(x):
     def build():
         m = Sequential([Input((3,)), Dense(1, activation="sigmoid")])
@@ -202,7 +241,9 @@ def test_bad_estimator_input(x):
 
     est = SequentialClassifier(model=build, epochs=1, verbose=0)
     y = np.arange(20) % 2
-    _raises_clearly(lambda: est.fit(x, y if x is None or not hasattr(x, "__len__") or len(x) == 20 else y[:0]))
+    _raises_clearly(
+        lambda: est.fit(x, y if x is None or not hasattr(x, "__len__") or len(x) == 20 else y[:0])
+    )
 
 
 # ----------------------------------------------------------------------------- the bound core
@@ -210,8 +251,12 @@ def test_core_functions_refuse_bad_arrays():
     a = np.ones((4, 3), np.float32)
     b = np.ones((3, 5), np.float32)
     c = np.zeros((4, 5), np.float32)
-    bad_c = [np.zeros((4, 5), np.float64), np.zeros((5, 4), np.float32).T, np.zeros((4, 4), np.float32),
-             np.zeros((4, 10), np.float32)[:, ::2]]
+    bad_c = [
+        np.zeros((4, 5), np.float64),
+        np.zeros((5, 4), np.float32).T,
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 10), np.float32)[:, ::2],
+    ]
     ro = np.zeros((4, 5), np.float32)
     ro.setflags(write=False)
     for out in bad_c + [ro]:

@@ -17,7 +17,13 @@ from dropnet.case_studies import (
     mc_dropout,
 )
 
-EXTENSIONS = ["circles-input-dropout", "circles-maxnorm", "circles-repeats", "circles-rate-grid", "mc-dropout"]
+EXTENSIONS = [
+    "circles-input-dropout",
+    "circles-maxnorm",
+    "circles-repeats",
+    "circles-rate-grid",
+    "mc-dropout",
+]
 
 
 def _is_png(path) -> bool:
@@ -33,7 +39,12 @@ def test_shared_builder_adds_only_what_is_asked():
     plain = circles.build_model()
     assert [type(layer).__name__ for layer in plain.layers] == ["Dense", "Dense"]
     full = circles.build_model(dropout_rate=0.4, input_rate=0.2, max_norm=3.0)
-    assert [type(layer).__name__ for layer in full.layers] == ["Dropout", "Dense", "Dropout", "Dense"]
+    assert [type(layer).__name__ for layer in full.layers] == [
+        "Dropout",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert full.layers[1].kernel_constraint.max_value == 3.0
     assert full.input_shape == (None, 2)
 
@@ -78,7 +89,9 @@ def test_repeats_study(tmp_path, capsys):
 
 def test_rate_grid_study(tmp_path):
     plot = tmp_path / "grid.png"
-    res = circles_rate_grid.run(rates=[0.6, 0.0, 0.3], repeats=2, epochs=40, seed=1, plot=str(plot), verbose=False)
+    res = circles_rate_grid.run(
+        rates=[0.6, 0.0, 0.3], repeats=2, epochs=40, seed=1, plot=str(plot), verbose=False
+    )
     assert list(res["rates"]) == [0.0, 0.3, 0.6]
     assert res["test"].shape == (3, 2)
     assert np.allclose(res["mean"], res["test"].mean(axis=1)) and np.all(res["std"] >= 0)

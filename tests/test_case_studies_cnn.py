@@ -34,6 +34,9 @@ def test_three_variants(tmp_path, capsys):
 
 def test_command_line(tmp_path):
     plot = tmp_path / "c.png"
-    assert main(["run", "cnn", "--epochs", "2", "--seeds", "1", "--train", "100", "--plot", str(plot)]) == 0
+    assert (
+        main(["run", "cnn", "--epochs", "2", "--seeds", "1", "--train", "100", "--plot", str(plot)])
+        == 0
+    )
     assert plot.exists()
     assert main(["run", "cnn", "--epochs", "0"]) == 2

@@ -13,8 +13,9 @@ from dropnet.__main__ import main
 from dropnet.case_studies import lstm
 from dropnet.datasets import load_daily_min_temperatures
 
-TEMPERATURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                            "daily-min-temperatures.csv")
+TEMPERATURES = os.path.join(
+    os.path.dirname(__file__), "..", "..", "shared", "data", "daily-min-temperatures.csv"
+)
 
 
 def test_windows_are_chronological_and_scaled_on_train():
@@ -49,8 +50,23 @@ def test_real_series_three_variants(tmp_path, capsys):
 
 def test_synthetic_series_from_the_command_line(tmp_path, capsys):
     plot = tmp_path / "s.png"
-    assert main(["run", "lstm", "--data", "synthetic", "--epochs", "2", "--seeds", "1",
-                 "--plot", str(plot)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "lstm",
+                "--data",
+                "synthetic",
+                "--epochs",
+                "2",
+                "--seeds",
+                "1",
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     assert "synthetic seasonal series" in capsys.readouterr().out
     assert plot.exists()
 

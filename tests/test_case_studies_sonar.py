@@ -37,8 +37,16 @@ def test_sonar_study_runs_three_configurations(tmp_path, capsys):
 
 def test_sonar_rate_grid_study(tmp_path):
     plot = tmp_path / "grid.png"
-    res = sonar_rate_grid.run(data=SONAR, rates=[0.5, 0.0, 0.2], folds=3, epochs=10, seed=0, n_jobs=1,
-                              plot=str(plot), verbose=False)
+    res = sonar_rate_grid.run(
+        data=SONAR,
+        rates=[0.5, 0.0, 0.2],
+        folds=3,
+        epochs=10,
+        seed=0,
+        n_jobs=1,
+        plot=str(plot),
+        verbose=False,
+    )
     assert list(res["rates"]) == [0.0, 0.2, 0.5]
     assert res["mean"].shape == (3,) and np.all((res["mean"] > 0) & (res["mean"] <= 1))
     assert np.all(res["std"] >= 0) and res["best_rate"] in (0.0, 0.2, 0.5)
@@ -48,7 +56,9 @@ def test_sonar_rate_grid_study(tmp_path):
 
 
 def test_cli_runs_sonar_and_explains_missing_data(tmp_path, capsys):
-    assert main(["run", "sonar", "--data", SONAR, "--folds", "2", "--epochs", "2", "--plot", ""]) == 0
+    assert (
+        main(["run", "sonar", "--data", SONAR, "--folds", "2", "--epochs", "2", "--plot", ""]) == 0
+    )
     assert "Hidden: " in capsys.readouterr().out
     assert main(["run", "sonar", "--data", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err

@@ -39,12 +39,24 @@ def _pair(shape, conv, pool, head):
 
 
 CASES = {
-    "max2d": ((9, 7, 3), lambda **k: Conv2D(4, 3, padding="same", **k),
-              lambda: MaxPooling2D(2, padding="same"), lambda: [Flatten(), Dense(2)]),
-    "avg2d-overlapping": ((8, 8, 2), lambda **k: Conv2D(3, 2, **k),
-                          lambda: AveragePooling2D(3, strides=2, padding="same"), lambda: [Flatten(), Dense(2)]),
-    "max1d-global": ((17, 3), lambda **k: Conv1D(5, 3, padding="causal", **k),
-                     lambda: MaxPooling1D(3, strides=1), lambda: [GlobalMaxPooling1D(), Dense(2)]),
+    "max2d": (
+        (9, 7, 3),
+        lambda **k: Conv2D(4, 3, padding="same", **k),
+        lambda: MaxPooling2D(2, padding="same"),
+        lambda: [Flatten(), Dense(2)],
+    ),
+    "avg2d-overlapping": (
+        (8, 8, 2),
+        lambda **k: Conv2D(3, 2, **k),
+        lambda: AveragePooling2D(3, strides=2, padding="same"),
+        lambda: [Flatten(), Dense(2)],
+    ),
+    "max1d-global": (
+        (17, 3),
+        lambda **k: Conv1D(5, 3, padding="causal", **k),
+        lambda: MaxPooling1D(3, strides=1),
+        lambda: [GlobalMaxPooling1D(), Dense(2)],
+    ),
 }
 
 
@@ -71,9 +83,17 @@ def test_relu_inside_pooling_backward_is_bitwise_the_plain_chain(rng, dtype, cas
 
 def _cnn():
     dropnet.set_random_seed(4)
-    m = Sequential([Input((12, 12, 3)), Conv2D(8, 3, padding="same", activation="relu"),
-                    MaxPooling2D(), SpatialDropout2D(0.3), Conv2D(16, 3, strides=2, activation="tanh"),
-                    Flatten(), Dense(10, activation="softmax")])
+    m = Sequential(
+        [
+            Input((12, 12, 3)),
+            Conv2D(8, 3, padding="same", activation="relu"),
+            MaxPooling2D(),
+            SpatialDropout2D(0.3),
+            Conv2D(16, 3, strides=2, activation="tanh"),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ]
+    )
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return m
 
@@ -92,11 +112,14 @@ def test_simd_levels_agree(rng):
         np.testing.assert_allclose(out, base, atol=1e-5, err_msg=level)
 
 
-@pytest.mark.parametrize("layer,shape,axis", [
-    (lambda: SpatialDropout2D(0.5), (5, 6, 40), (1, 2)),
-    (lambda: SpatialDropout2D(0.5, data_format="channels_first"), (40, 5, 6), (2, 3)),
-    (lambda: SpatialDropout1D(0.5), (9, 40), (1,)),
-])
+@pytest.mark.parametrize(
+    "layer,shape,axis",
+    [
+        (lambda: SpatialDropout2D(0.5), (5, 6, 40), (1, 2)),
+        (lambda: SpatialDropout2D(0.5, data_format="channels_first"), (40, 5, 6), (2, 3)),
+        (lambda: SpatialDropout1D(0.5), (9, 40), (1,)),
+    ],
+)
 def test_spatial_masks_whole_maps(rng, layer, shape, axis):
     m = Sequential([Input(shape), layer()])
     x = rng.random((7,) + shape).astype(np.float32) + 0.5  # no zeros of its own

@@ -14,15 +14,33 @@ import pytest
 
 import dropnet
 from dropnet import _core
-from dropnet.layers import LSTM, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D, SpatialDropout2D
+from dropnet.layers import (
+    LSTM,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    MaxPooling2D,
+    SpatialDropout2D,
+)
 from dropnet.models import Sequential, load_model
 
 
 def _cnn(seed=0):
     dropnet.set_random_seed(seed)
-    m = Sequential([Input((12, 12, 2)), Conv2D(8, 3, padding="same", activation="relu"), MaxPooling2D(),
-                    SpatialDropout2D(0.2), Flatten(), Dense(16, activation="relu"), Dropout(0.3),
-                    Dense(3, activation="softmax")])
+    m = Sequential(
+        [
+            Input((12, 12, 2)),
+            Conv2D(8, 3, padding="same", activation="relu"),
+            MaxPooling2D(),
+            SpatialDropout2D(0.2),
+            Flatten(),
+            Dense(16, activation="relu"),
+            Dropout(0.3),
+            Dense(3, activation="softmax"),
+        ]
+    )
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return m
 
@@ -69,7 +87,9 @@ def test_eight_threads_predict_like_one(rng, build, shape):
 def test_concurrent_monte_carlo_calls_never_share_masks(rng):
     m = _cnn()
     x = rng.standard_normal((4, 12, 12, 2)).astype(np.float32)
-    results, errors = _run_threads(8, lambda i: [m.predict(x, training=True, verbose=0) for _ in range(4)])
+    results, errors = _run_threads(
+        8, lambda i: [m.predict(x, training=True, verbose=0) for _ in range(4)]
+    )
     assert not errors
     outs = [o.tobytes() for r in results for o in r]
     assert len(set(outs)) == len(outs) == 32
@@ -113,12 +133,18 @@ def test_joblib_fork_workers_after_threaded_kernels():
     m = _cnn()
     _core.set_num_threads(2)
     x = np.ones((8, 12, 12, 2), np.float32)
-    m.fit(np.random.default_rng(0).standard_normal((256, 12, 12, 2)).astype(np.float32),
-          np.arange(256) % 3, epochs=1, verbose=0)  # the parent's OpenMP team is now live
+    m.fit(
+        np.random.default_rng(0).standard_normal((256, 12, 12, 2)).astype(np.float32),
+        np.arange(256) % 3,
+        epochs=1,
+        verbose=0,
+    )  # the parent's OpenMP team is now live
     buf = io.BytesIO()
     m.save(buf)
     with joblib.parallel_backend("multiprocessing", n_jobs=2):
-        outs = joblib.Parallel()(joblib.delayed(_predict_in_child)(buf.getvalue()) for _ in range(4))
+        outs = joblib.Parallel()(
+            joblib.delayed(_predict_in_child)(buf.getvalue()) for _ in range(4)
+        )
     for out in outs:
         np.testing.assert_array_equal(out, m.predict(x, verbose=0))
 

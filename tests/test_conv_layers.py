@@ -54,7 +54,10 @@ def conv_reference(x, kernel, bias, strides, padding, dilation):
     for pos in np.ndindex(*[o for o, _ in geo]):
         acc = np.zeros((x.shape[0], kernel.shape[-1]))
         for kpos in np.ndindex(*ks):
-            src = [p * s - pad + kk * d for p, s, (_, pad), kk, d in zip(pos, strides, geo, kpos, dilation)]
+            src = [
+                p * s - pad + kk * d
+                for p, s, (_, pad), kk, d in zip(pos, strides, geo, kpos, dilation)
+            ]
             if all(0 <= v < n for v, n in zip(src, spatial)):
                 acc += x[(slice(None), *src)] @ kernel[kpos]
         out[(slice(None), *pos)] = acc + (0 if bias is None else bias)
@@ -94,8 +97,9 @@ def conv_cases(draw, rank):
 
 
 def _conv_model(rank, spatial, channels, filters, ks, strides, dilation, padding, rng, **kw):
-    layer = (Conv1D if rank == 1 else Conv2D)(filters, ks, strides=strides, dilation_rate=dilation,
-                                              padding=padding, **kw)
+    layer = (Conv1D if rank == 1 else Conv2D)(
+        filters, ks, strides=strides, dilation_rate=dilation, padding=padding, **kw
+    )
     m = Sequential([Input(spatial + (channels,)), layer])
     kernel, bias = m.get_weights()
     m.set_weights([kernel, rng.standard_normal(bias.shape)])
@@ -138,8 +142,12 @@ def pool_cases(draw, rank):
 def test_pooling_matches_reference(rank, kind, data):
     dropnet.backend.set_floatx("float64")
     spatial, channels, pool, strides, padding = data.draw(pool_cases(rank))
-    cls = {("max", 1): MaxPooling1D, ("max", 2): MaxPooling2D,
-           ("avg", 1): AveragePooling1D, ("avg", 2): AveragePooling2D}[kind, rank]
+    cls = {
+        ("max", 1): MaxPooling1D,
+        ("max", 2): MaxPooling2D,
+        ("avg", 1): AveragePooling1D,
+        ("avg", 2): AveragePooling2D,
+    }[kind, rank]
     m = Sequential([Input(spatial + (channels,)), cls(pool, strides=strides, padding=padding)])
     rng = np.random.default_rng(sum(spatial) + channels)
     x = rng.standard_normal((2,) + spatial + (channels,))
@@ -147,9 +155,15 @@ def test_pooling_matches_reference(rank, kind, data):
     np.testing.assert_allclose(m.predict(x, verbose=0), expect, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("cls,shape,axes", [
-    (GlobalMaxPooling1D, (7, 3), (1,)), (GlobalAveragePooling1D, (7, 3), (1,)),
-    (GlobalMaxPooling2D, (5, 4, 3), (1, 2)), (GlobalAveragePooling2D, (5, 4, 3), (1, 2))])
+@pytest.mark.parametrize(
+    "cls,shape,axes",
+    [
+        (GlobalMaxPooling1D, (7, 3), (1,)),
+        (GlobalAveragePooling1D, (7, 3), (1,)),
+        (GlobalMaxPooling2D, (5, 4, 3), (1, 2)),
+        (GlobalAveragePooling2D, (5, 4, 3), (1, 2)),
+    ],
+)
 def test_global_pooling(rng, float64, cls, shape, axes):
     x = rng.standard_normal((4,) + shape)
     fn = np.max if "Max" in cls.__name__ else np.mean
@@ -168,19 +182,38 @@ def _check_gradients(model, x, y):
         return net.gradients(x, y, None, 1, True)[0]
 
     for w, g in zip(model.weights, grads):
-        np.testing.assert_allclose(g, ref.central_difference(f, w.value), rtol=2e-6, atol=1e-9, err_msg=w.name)
-    np.testing.assert_allclose(dx.reshape(x.shape), ref.central_difference(f, x), rtol=2e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            g, ref.central_difference(f, w.value), rtol=2e-6, atol=1e-9, err_msg=w.name
+        )
+    np.testing.assert_allclose(
+        dx.reshape(x.shape), ref.central_difference(f, x), rtol=2e-6, atol=1e-9
+    )
 
 
 GRAD_CASES = {
     "conv2d-valid": ((7, 6, 2), lambda: [Conv2D(3, 3, activation="tanh")]),
-    "conv2d-same-stride2": ((7, 8, 2), lambda: [Conv2D(3, (3, 2), strides=2, padding="same", activation="tanh")]),
-    "conv2d-dilated": ((9, 9, 2), lambda: [Conv2D(2, 3, dilation_rate=2, padding="same", activation="softplus")]),
+    "conv2d-same-stride2": (
+        (7, 8, 2),
+        lambda: [Conv2D(3, (3, 2), strides=2, padding="same", activation="tanh")],
+    ),
+    "conv2d-dilated": (
+        (9, 9, 2),
+        lambda: [Conv2D(2, 3, dilation_rate=2, padding="same", activation="softplus")],
+    ),
     "conv2d-1x1": ((4, 4, 3), lambda: [Conv2D(2, 1, activation="sigmoid")]),
     "conv2d-stride-beyond-kernel": ((9, 9, 1), lambda: [Conv2D(2, 2, strides=3)]),
-    "conv1d-causal-dilated": ((11, 3), lambda: [Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh")]),
-    "conv1d-same-stride2": ((9, 2), lambda: [Conv1D(3, 4, strides=2, padding="same", activation="elu")]),
-    "maxpool2d-same": ((7, 5, 2), lambda: [Conv2D(2, 2, activation="tanh"), MaxPooling2D(2, padding="same")]),
+    "conv1d-causal-dilated": (
+        (11, 3),
+        lambda: [Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh")],
+    ),
+    "conv1d-same-stride2": (
+        (9, 2),
+        lambda: [Conv1D(3, 4, strides=2, padding="same", activation="elu")],
+    ),
+    "maxpool2d-same": (
+        (7, 5, 2),
+        lambda: [Conv2D(2, 2, activation="tanh"), MaxPooling2D(2, padding="same")],
+    ),
     "maxpool2d-overlap": ((8, 8, 1), lambda: [MaxPooling2D(3, strides=2)]),
     "avgpool2d-same": ((7, 7, 2), lambda: [AveragePooling2D(3, strides=2, padding="same")]),
     "maxpool1d": ((10, 3), lambda: [MaxPooling1D(3, strides=2, padding="same")]),
@@ -212,15 +245,31 @@ def test_max_pool_tie_goes_to_first_cell(float64):
     _, _, dx = m._network(training=True).gradients(x, np.zeros((1, 4)), None, 0, True)
     dx = dx.reshape(4, 4)
     expect = np.zeros((4, 4))
-    expect[::2, ::2] = 2 * 1 / 4  # d mse / d y = 2 (y - 0) / 4 outputs, routed to the window's first cell
+    expect[::2, ::2] = (
+        2 * 1 / 4
+    )  # d mse / d y = 2 (y - 0) / 4 outputs, routed to the window's first cell
     np.testing.assert_array_equal(dx, expect)
 
 
 # ----------------------------------------------------------------------------- Keras surface
 def test_shapes_parameters_and_summary():
-    m = Sequential([Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), MaxPooling2D(),
-                    Conv2D(64, (3, 3), strides=2, padding="same"), Flatten(), Dense(10)])
-    assert [layer.output_shape for layer in m.layers] == [(26, 26, 32), (13, 13, 32), (7, 7, 64), (3136,), (10,)]
+    m = Sequential(
+        [
+            Input((28, 28, 1)),
+            Conv2D(32, 3, activation="relu"),
+            MaxPooling2D(),
+            Conv2D(64, (3, 3), strides=2, padding="same"),
+            Flatten(),
+            Dense(10),
+        ]
+    )
+    assert [layer.output_shape for layer in m.layers] == [
+        (26, 26, 32),
+        (13, 13, 32),
+        (7, 7, 64),
+        (3136,),
+        (10,),
+    ]
     assert m.layers[0].kernel.shape == (3, 3, 1, 32)
     assert m.count_params() == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (3136 * 10 + 10)
     lines = []
@@ -231,22 +280,25 @@ def test_shapes_parameters_and_summary():
     assert c1.layers[0].output_shape == (100, 8) and c1.output_shape == (None, 8)
 
 
-@pytest.mark.parametrize("build,match", [
-    (lambda: Conv2D(0, 3), "filters"),
-    (lambda: Conv2D(4, 0), "kernel_size"),
-    (lambda: Conv2D(4, (3,)), "kernel_size"),
-    (lambda: Conv2D(4, 3, padding="causal"), "padding"),
-    (lambda: Conv1D(4, 3, padding="full"), "padding"),
-    (lambda: Conv2D(4, 3, strides=2, dilation_rate=2), "dilation"),
-    (lambda: Conv2D(4, 3, data_format="channels_first"), "channels_last"),
-    (lambda: MaxPooling2D(0), "pool_size"),
-    (lambda: AveragePooling1D(2, strides=-1), "strides"),
-    (lambda: Sequential([Input((8,)), Conv2D(2, 3)]), "rank 4"),
-    (lambda: Sequential([Input((8, 8, 1)), Conv1D(2, 3)]), "rank 3"),
-    (lambda: Sequential([Input((2, 2, 1)), Conv2D(2, 3)]), "output size would be 0"),
-    (lambda: Sequential([Input((1, 5)), MaxPooling1D(2)]), "output size would be 0"),
-    (lambda: Sequential([Input((5,)), GlobalAveragePooling1D()]), "rank 3"),
-])
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: Conv2D(0, 3), "filters"),
+        (lambda: Conv2D(4, 0), "kernel_size"),
+        (lambda: Conv2D(4, (3,)), "kernel_size"),
+        (lambda: Conv2D(4, 3, padding="causal"), "padding"),
+        (lambda: Conv1D(4, 3, padding="full"), "padding"),
+        (lambda: Conv2D(4, 3, strides=2, dilation_rate=2), "dilation"),
+        (lambda: Conv2D(4, 3, data_format="channels_first"), "channels_last"),
+        (lambda: MaxPooling2D(0), "pool_size"),
+        (lambda: AveragePooling1D(2, strides=-1), "strides"),
+        (lambda: Sequential([Input((8,)), Conv2D(2, 3)]), "rank 4"),
+        (lambda: Sequential([Input((8, 8, 1)), Conv1D(2, 3)]), "rank 3"),
+        (lambda: Sequential([Input((2, 2, 1)), Conv2D(2, 3)]), "output size would be 0"),
+        (lambda: Sequential([Input((1, 5)), MaxPooling1D(2)]), "output size would be 0"),
+        (lambda: Sequential([Input((5,)), GlobalAveragePooling1D()]), "rank 3"),
+    ],
+)
 def test_errors_name_the_problem(build, match):
     with pytest.raises((ValueError, TypeError), match=match):
         build()
@@ -257,8 +309,14 @@ def test_max_norm_over_conv_kernel_axes(rng):
     y = rng.integers(0, 3, 32)
     for axis in ([0, 1, 2], 0):
         dropnet.set_random_seed(1)
-        m = Sequential([Input((6, 6, 2)), Conv2D(4, 3, kernel_constraint=MaxNorm(0.2, axis=axis)),
-                        Flatten(), Dense(3, activation="softmax")])
+        m = Sequential(
+            [
+                Input((6, 6, 2)),
+                Conv2D(4, 3, kernel_constraint=MaxNorm(0.2, axis=axis)),
+                Flatten(),
+                Dense(3, activation="softmax"),
+            ]
+        )
         m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
         m.fit(x, y, epochs=3, verbose=0)
         k = m.layers[0].kernel.numpy()
@@ -274,8 +332,16 @@ def test_save_load_and_threads_bitwise(tmp_path, rng):
     for threads in (1, 2):
         _core.set_num_threads(threads)
         dropnet.set_random_seed(9)
-        m = Sequential([Input((10, 10, 3)), Conv2D(8, 3, padding="same", activation="relu"), MaxPooling2D(),
-                        Conv2D(8, 3, strides=2), GlobalAveragePooling2D(), Dense(4, activation="softmax")])
+        m = Sequential(
+            [
+                Input((10, 10, 3)),
+                Conv2D(8, 3, padding="same", activation="relu"),
+                MaxPooling2D(),
+                Conv2D(8, 3, strides=2),
+                GlobalAveragePooling2D(),
+                Dense(4, activation="softmax"),
+            ]
+        )
         m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         m.fit(x, y, epochs=2, batch_size=16, verbose=0)
         weights.append(m.get_weights())

@@ -30,7 +30,9 @@ EDGES = [1, 7, 8, 9, 63, 64, 65]
 
 @pytest.mark.parametrize("axis", ["M", "N", "K"])
 @pytest.mark.parametrize("size", EDGES)
-@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
 def test_gemm_edges(rng, axis, size, trans_a, trans_b):
     dims = {"M": 9, "N": 8, "K": 7, axis: size}
     M, N, K = dims["M"], dims["N"], dims["K"]
@@ -70,7 +72,9 @@ def _xy(rng, m, n, shape):
 @pytest.mark.parametrize("size", EDGES)
 def test_dense_and_dropout_edges(rng, axis, size):
     d = {"n": 5, "features": 6, "units": 9, axis: size}
-    m = _model((d["features"],), Dropout(0.3), Dense(d["units"], activation="relu"), Dropout(0.5), Dense(3))
+    m = _model(
+        (d["features"],), Dropout(0.3), Dense(d["units"], activation="relu"), Dropout(0.5), Dense(3)
+    )
     _run(m, *_xy(rng, m, d["n"], (d["features"],)))
 
 
@@ -82,10 +86,16 @@ def test_conv_pool_edges(rng, axis, size):
     shape = (d["height"], d["width"], d["channels"])
     if axis == "kernel":
         shape = (max(size, 9), max(size, 8), 2)
-    m = _model(shape, Conv2D(d["filters"], k, padding="same", activation="relu"),
-               MaxPooling2D(2, padding="same"), SpatialDropout2D(0.2),
-               Conv2D(4, min(k, 2), strides=2, padding="same"), AveragePooling2D(2, padding="same"),
-               Flatten(), Dense(2))
+    m = _model(
+        shape,
+        Conv2D(d["filters"], k, padding="same", activation="relu"),
+        MaxPooling2D(2, padding="same"),
+        SpatialDropout2D(0.2),
+        Conv2D(4, min(k, 2), strides=2, padding="same"),
+        AveragePooling2D(2, padding="same"),
+        Flatten(),
+        Dense(2),
+    )
     _run(m, *_xy(rng, m, d["n"], shape))
 
 
@@ -93,8 +103,12 @@ def test_conv_pool_edges(rng, axis, size):
 @pytest.mark.parametrize("size", EDGES)
 def test_conv1d_edges(rng, axis, size):
     d = {"steps": 10, "channels": 3, "filters": 4, axis: size}
-    m = _model((d["steps"], d["channels"]), Conv1D(d["filters"], 3, padding="causal", dilation_rate=2),
-               Flatten(), Dense(2))
+    m = _model(
+        (d["steps"], d["channels"]),
+        Conv1D(d["filters"], 3, padding="causal", dilation_rate=2),
+        Flatten(),
+        Dense(2),
+    )
     _run(m, *_xy(rng, m, 4, (d["steps"], d["channels"])))
 
 
@@ -102,7 +116,10 @@ def test_conv1d_edges(rng, axis, size):
 @pytest.mark.parametrize("size", EDGES)
 def test_lstm_edges(rng, axis, size):
     d = {"n": 4, "steps": 6, "features": 3, "units": 5, axis: size}
-    m = _model((d["steps"], d["features"]),
-               LSTM(d["units"], dropout=0.2, recurrent_dropout=0.3, return_sequences=True),
-               LSTM(3, dropout=0.1), Dense(1))
+    m = _model(
+        (d["steps"], d["features"]),
+        LSTM(d["units"], dropout=0.2, recurrent_dropout=0.3, return_sequences=True),
+        LSTM(3, dropout=0.1),
+        Dense(1),
+    )
     _run(m, *_xy(rng, m, d["n"], (d["steps"], d["features"])))

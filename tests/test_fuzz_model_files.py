@@ -34,22 +34,70 @@ from dropnet.layers import (
 )
 from dropnet.models import Sequential, load_model
 
-JUNK = [None, True, -1, 0, 1, 3, 2**31, 2**63, 10**30, -(2**40), 1.5, float("nan"), float("inf"), "",
-        "relu", "same", "causal", "float16", "Dense", "LSTM", "Conv2D", [], [0], [-1], [2**40],
-        [1, 2, 3, 4, 5, 6, 7, 8, 9], [[1]], {}, {"class_name": "Lambda"}, "__import__('os')"]
+JUNK = [
+    None,
+    True,
+    -1,
+    0,
+    1,
+    3,
+    2**31,
+    2**63,
+    10**30,
+    -(2**40),
+    1.5,
+    float("nan"),
+    float("inf"),
+    "",
+    "relu",
+    "same",
+    "causal",
+    "float16",
+    "Dense",
+    "LSTM",
+    "Conv2D",
+    [],
+    [0],
+    [-1],
+    [2**40],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [[1]],
+    {},
+    {"class_name": "Lambda"},
+    "__import__('os')",
+]
 
 
 def _models():
     dropnet.set_random_seed(0)
-    cnn = Sequential([Input((8, 8, 2)), Conv2D(4, 3, padding="same", activation="relu"), MaxPooling2D(),
-                      SpatialDropout2D(0.2), Conv2D(3, 2, strides=2), GlobalAveragePooling2D(),
-                      Dense(3, activation="softmax")])
+    cnn = Sequential(
+        [
+            Input((8, 8, 2)),
+            Conv2D(4, 3, padding="same", activation="relu"),
+            MaxPooling2D(),
+            SpatialDropout2D(0.2),
+            Conv2D(3, 2, strides=2),
+            GlobalAveragePooling2D(),
+            Dense(3, activation="softmax"),
+        ]
+    )
     cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     cnn.fit(np.random.default_rng(0).random((8, 8, 8, 2)), np.arange(8) % 3, epochs=1, verbose=0)
-    seq = Sequential([Input((6, 3)), Conv1D(4, 2, padding="causal"), AveragePooling1D(2),
-                      LSTM(5, dropout=0.1, recurrent_dropout=0.2, return_sequences=True),
-                      LSTM(3), GaussianNoise(0.1), AlphaDropout(0.1), Reshape((3, 1)), Flatten(),
-                      Dropout(0.3), Dense(1, activation="sigmoid")])
+    seq = Sequential(
+        [
+            Input((6, 3)),
+            Conv1D(4, 2, padding="causal"),
+            AveragePooling1D(2),
+            LSTM(5, dropout=0.1, recurrent_dropout=0.2, return_sequences=True),
+            LSTM(3),
+            GaussianNoise(0.1),
+            AlphaDropout(0.1),
+            Reshape((3, 1)),
+            Flatten(),
+            Dropout(0.3),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
     seq.compile(optimizer="rmsprop", loss="binary_crossentropy")
     return [cnn, seq]
 
@@ -66,7 +114,7 @@ def files():
 
 def _split(raw):
     (hlen,) = struct.unpack("<Q", raw[8:16])
-    return json.loads(raw[16:16 + hlen]), raw[16 + hlen:]
+    return json.loads(raw[16 : 16 + hlen]), raw[16 + hlen :]
 
 
 def _join(header, body):
@@ -103,8 +151,8 @@ def _mutants(raw, rng, count):
             b = bytearray(raw)
             i = int(rng.integers(16, 16 + hlen))
             run = rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes()
-            b[i:i + len(run)] = run
-            yield f"run at {i}", bytes(b[:len(raw)])
+            b[i : i + len(run)] = run
+            yield f"run at {i}", bytes(b[: len(raw)])
         elif kind == 3:  # one header field replaced (or deleted)
             h = copy.deepcopy(header)
             path = paths[int(rng.integers(len(paths)))]
@@ -120,7 +168,11 @@ def _mutants(raw, rng, count):
                 yield f"{list(path)} = {junk!r}", _join(h, body)
         else:  # a numeric field scaled or shifted (shapes, offsets, sizes, units, rates)
             h = copy.deepcopy(header)
-            numeric = [p for p in paths if isinstance(_get(h, p), (int, float)) and not isinstance(_get(h, p), bool)]
+            numeric = [
+                p
+                for p in paths
+                if isinstance(_get(h, p), (int, float)) and not isinstance(_get(h, p), bool)
+            ]
             path = numeric[int(rng.integers(len(numeric)))]
             node = _get(h, path[:-1])
             old = node[path[-1]]

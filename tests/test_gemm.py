@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import isa_levels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropnet import _core
-
-from conftest import isa_levels
 
 EDGE = [1, 2, 7, 8, 9, 16, 17, 33]
 DTYPES = [np.float32, np.float64]

@@ -35,8 +35,8 @@ def lstm_reference(x, W, R, b, act="tanh", rec_act="sigmoid", go_backwards=False
     hs, cs, gates = [], [], []
     for t in range(T):
         z = xs[:, t] @ W + h @ R + (0 if b is None else b)
-        i, f = f_rec(z[:, :U]), f_rec(z[:, U:2 * U])
-        g, o = f_act(z[:, 2 * U:3 * U]), f_rec(z[:, 3 * U:])
+        i, f = f_rec(z[:, :U]), f_rec(z[:, U : 2 * U])
+        g, o = f_act(z[:, 2 * U : 3 * U]), f_rec(z[:, 3 * U :])
         c = f * c + i * g
         h = o * f_act(c)
         hs.append(h)
@@ -62,8 +62,10 @@ def lstm_bptt_reference(x, W, R, b, dh_seq, act="tanh", rec_act="sigmoid", go_ba
         tc = f_act(cs[:, t])
         dh = dh_seq[:, t] + dh_next
         dc = dc_next + dh * o * d_act(tc)
-        dz = np.concatenate([dc * g * d_rec(i), dc * c_prev * d_rec(f), dc * i * d_act(g),
-                             dh * tc * d_rec(o)], axis=1)
+        dz = np.concatenate(
+            [dc * g * d_rec(i), dc * c_prev * d_rec(f), dc * i * d_act(g), dh * tc * d_rec(o)],
+            axis=1,
+        )
         dW += xs[:, t].T @ dz
         dR += h_prev.T @ dz
         db += dz.sum(0)
@@ -109,8 +111,12 @@ def test_forward_matches_reference(rng, case, return_sequences, go_backwards):
 @pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize("act,rec_act", [("relu", "sigmoid"), ("linear", "tanh"), ("tanh", "relu")])
 def test_other_activations_and_no_bias(rng, act, rec_act):
-    m = _model((6, 3), LSTM(5, activation=act, recurrent_activation=rec_act, use_bias=False,
-                            return_sequences=True))
+    m = _model(
+        (6, 3),
+        LSTM(
+            5, activation=act, recurrent_activation=rec_act, use_bias=False, return_sequences=True
+        ),
+    )
     W, R = m.get_weights()
     x = rng.standard_normal((4, 6, 3))
     hs, *_ = lstm_reference(x, W, R, None, act, rec_act)
@@ -146,17 +152,28 @@ def test_bptt_matches_reference(rng, case, return_sequences, go_backwards):
     dh = 2 * (h - y) / h.size
     dh_seq = dh if return_sequences else np.concatenate([np.zeros((n, T - 1, U)), dh[:, None]], 1)
     expect = lstm_bptt_reference(x, W, R, b, dh_seq, go_backwards=go_backwards)
-    for got, want, name in zip([*grads, dx.reshape(x.shape)], expect[:3] + (expect[3],),
-                               ["kernel", "recurrent_kernel", "bias", "x"]):
+    for got, want, name in zip(
+        [*grads, dx.reshape(x.shape)],
+        expect[:3] + (expect[3],),
+        ["kernel", "recurrent_kernel", "bias", "x"],
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.usefixtures("float64")
-@pytest.mark.parametrize("dropout,recurrent_dropout", [(0.0, 0.0), (0.3, 0.0), (0.3, 0.4), (0.0, 0.4)])
+@pytest.mark.parametrize(
+    "dropout,recurrent_dropout", [(0.0, 0.0), (0.3, 0.0), (0.3, 0.4), (0.0, 0.4)]
+)
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_gradients_with_masks_fixed(rng, dropout, recurrent_dropout, return_sequences):
-    layers = [LSTM(4, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                   return_sequences=return_sequences)]
+    layers = [
+        LSTM(
+            4,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            return_sequences=return_sequences,
+        )
+    ]
     if return_sequences:
         layers.append(LSTM(3, dropout=dropout, recurrent_dropout=recurrent_dropout))
     m = _model((5, 3), *layers, Dense(2))
@@ -169,8 +186,12 @@ def test_gradients_with_masks_fixed(rng, dropout, recurrent_dropout, return_sequ
         return net.gradients(x, y, None, 7, True)[0]
 
     for w, g in zip(m.weights, grads):
-        np.testing.assert_allclose(g, ref.central_difference(f, w.value), rtol=2e-6, atol=1e-9, err_msg=w.name)
-    np.testing.assert_allclose(dx.reshape(x.shape), ref.central_difference(f, x), rtol=2e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            g, ref.central_difference(f, w.value), rtol=2e-6, atol=1e-9, err_msg=w.name
+        )
+    np.testing.assert_allclose(
+        dx.reshape(x.shape), ref.central_difference(f, x), rtol=2e-6, atol=1e-9
+    )
     if dropout or recurrent_dropout:  # the masks are live: training differs from inference
         assert not np.isclose(loss, net.gradients(x, y, None, 7, False)[0])
 
@@ -211,7 +232,7 @@ def test_four_input_and_four_recurrent_masks(rng):
     x = rng.standard_normal((1, 5, D))
     _, (dW, dR, _), _ = _grads(m, x)
     for grad, p, rows in ((dW, rate, D), (dR, rec, U)):
-        patterns = [np.all(grad[:, q * U:(q + 1) * U] == 0, axis=1) for q in range(4)]
+        patterns = [np.all(grad[:, q * U : (q + 1) * U] == 0, axis=1) for q in range(4)]
         for pat in patterns:
             assert pat.shape == (rows,)
             assert abs(pat.mean() - p) < 0.1
@@ -236,8 +257,13 @@ def test_training_bitwise_on_1_and_2_threads(rng):
     weights = []
     for threads in (1, 2):
         _core.set_num_threads(threads)
-        m = _model((12, 3), LSTM(16, dropout=0.2, recurrent_dropout=0.2, return_sequences=True),
-                   LSTM(8, dropout=0.1), Dense(1, activation="sigmoid"), loss="binary_crossentropy")
+        m = _model(
+            (12, 3),
+            LSTM(16, dropout=0.2, recurrent_dropout=0.2, return_sequences=True),
+            LSTM(8, dropout=0.1),
+            Dense(1, activation="sigmoid"),
+            loss="binary_crossentropy",
+        )
         m.fit(x, y, epochs=2, batch_size=16, verbose=0)
         weights.append(m.get_weights())
     for a, b in zip(*weights):
@@ -247,8 +273,13 @@ def test_training_bitwise_on_1_and_2_threads(rng):
 def test_learns_and_round_trips(tmp_path, rng):
     x = rng.standard_normal((256, 10, 2)).astype(np.float32)
     y = (x[:, :, 0].sum(1) > 0).astype(np.float32)
-    m = _model((10, 2), LSTM(16, dropout=0.1, recurrent_dropout=0.1), Dropout(0.2),
-               Dense(1, activation="sigmoid"), loss="binary_crossentropy")
+    m = _model(
+        (10, 2),
+        LSTM(16, dropout=0.1, recurrent_dropout=0.1),
+        Dropout(0.2),
+        Dense(1, activation="sigmoid"),
+        loss="binary_crossentropy",
+    )
     m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     hist = m.fit(x, y, epochs=30, batch_size=32, verbose=0).history
     assert hist["loss"][-1] < 0.6 * hist["loss"][0]
@@ -273,16 +304,19 @@ def test_weights_and_summary_match_keras():
     assert seq.output_shape == (None, 30, 32)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"dropout": 1.0}, "dropout"),
-    ({"dropout": -0.1}, "dropout"),
-    ({"recurrent_dropout": 1.0}, "recurrent_dropout"),
-    ({"recurrent_dropout": float("nan")}, "recurrent_dropout"),
-    ({"return_state": True}, "return_state"),
-    ({"stateful": True}, "stateful"),
-    ({"activation": "softmax"}, "activation"),
-    ({"units": 0}, "units"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"recurrent_dropout": 1.0}, "recurrent_dropout"),
+        ({"recurrent_dropout": float("nan")}, "recurrent_dropout"),
+        ({"return_state": True}, "return_state"),
+        ({"stateful": True}, "stateful"),
+        ({"activation": "softmax"}, "activation"),
+        ({"units": 0}, "units"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     args = {"units": 4, **kwargs}
     with pytest.raises((ValueError, TypeError), match=match):

@@ -565,11 +565,21 @@ def test_model_different_seeds_give_different_weights():
     assert not np.array_equal(a, b)
 
 
-
 @pytest.mark.parametrize("level", isa_levels())
 @pytest.mark.parametrize("act", ["relu", "linear", "tanh"])
-@pytest.mark.parametrize("n, f, u", [(1, 3, 9), (16, 60, 60), (16, 60, 30), (30, 2, 500), (37, 70, 13),
-                                     (5, 400, 40), (200, 24, 24), (9, 8, 5)])
+@pytest.mark.parametrize(
+    "n, f, u",
+    [
+        (1, 3, 9),
+        (16, 60, 60),
+        (16, 60, 30),
+        (30, 2, 500),
+        (37, 70, 13),
+        (5, 400, 40),
+        (200, 24, 24),
+        (9, 8, 5),
+    ],
+)
 def test_dense_forward_is_gemm_chain_then_bias_then_activation(level, act, n, f, u):
     """Every Dense output is bitwise the reference chain over k, plus the bias, then the
     activation, whichever path (bias and relu in the GEMM epilogue, or a pass) runs."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import isa_levels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropnet import _core
-
-from conftest import isa_levels
 
 # Random123 kat_vectors: counter (4 words), key (2 words) -> output (4 words).
 KNOWN_ANSWERS = [

@@ -20,30 +20,51 @@ TOL = {np.float32: {"rtol": 2e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "at
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=40, deadline=None)
-@given(rows=st.integers(1, 70), cols=st.integers(1, 70), name=st.sampled_from(ref.ACTIVATIONS),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    rows=st.integers(1, 70),
+    cols=st.integers(1, 70),
+    name=st.sampled_from(ref.ACTIVATIONS),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_activations_match_reference(dtype, rows, cols, name, seed):
     z = (np.random.default_rng(seed).standard_normal((rows, cols)) * 3).astype(dtype)
     alpha = ref.default_alpha(name)
     y = _core.activation_forward(name, z, alpha)
-    np.testing.assert_allclose(y, ref.activation_forward(name, z.astype(np.float64), alpha), **TOL[dtype])
+    np.testing.assert_allclose(
+        y, ref.activation_forward(name, z.astype(np.float64), alpha), **TOL[dtype]
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=st.integers(1, 40), cols=st.integers(2, 70), seed=st.integers(0, 2**32 - 1),
-       shift=st.floats(-500, 500))
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(2, 70),
+    seed=st.integers(0, 2**32 - 1),
+    shift=st.floats(-500, 500),
+)
 def test_softmax_shift_invariance(rows, cols, seed, shift):
     z = np.random.default_rng(seed).standard_normal((rows, cols)) * 4
     y = _core.activation_forward("softmax", z)
-    np.testing.assert_allclose(_core.activation_forward("softmax", z + shift), y, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        _core.activation_forward("softmax", z + shift), y, rtol=1e-9, atol=1e-15
+    )
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-12)
 
 
 def _models():
     dropnet.set_random_seed(5)
-    dense = Sequential([Input((13,)), Dense(33, activation="relu"), Dropout(0.3), Dense(4, activation="softmax")])
-    conv = Sequential([Input((9, 9, 2)), Conv2D(6, 3, padding="same", activation="relu"), MaxPooling2D(),
-                       Flatten(), Dense(3)])
+    dense = Sequential(
+        [Input((13,)), Dense(33, activation="relu"), Dropout(0.3), Dense(4, activation="softmax")]
+    )
+    conv = Sequential(
+        [
+            Input((9, 9, 2)),
+            Conv2D(6, 3, padding="same", activation="relu"),
+            MaxPooling2D(),
+            Flatten(),
+            Dense(3),
+        ]
+    )
     lstm = Sequential([Input((7, 3)), LSTM(5, dropout=0.2, recurrent_dropout=0.2), Dense(2)])
     return {"dense": dense, "conv": conv, "lstm": lstm}
 
@@ -65,14 +86,20 @@ def test_rows_are_independent(kind, n, seed, training):
     full = net.predict(x, mc)
     k = int(rng.integers(0, n))
     if not training:  # inference: any single row alone gives the same bits
-        np.testing.assert_array_equal(net.predict(x[k:k + 1], mc), full[k:k + 1])
+        np.testing.assert_array_equal(net.predict(x[k : k + 1], mc), full[k : k + 1])
     # both modes: prefixes agree with the full batch
-    np.testing.assert_array_equal(net.predict(x[:k + 1], mc), full[:k + 1])
+    np.testing.assert_array_equal(net.predict(x[: k + 1], mc), full[: k + 1])
 
 
 @settings(max_examples=12, deadline=None)
-@given(m=st.integers(60, 300), n=st.integers(8, 200), k=st.integers(60, 400), seed=st.integers(0, 2**32 - 1),
-       trans_a=st.booleans(), trans_b=st.booleans())
+@given(
+    m=st.integers(60, 300),
+    n=st.integers(8, 200),
+    k=st.integers(60, 400),
+    seed=st.integers(0, 2**32 - 1),
+    trans_a=st.booleans(),
+    trans_b=st.booleans(),
+)
 def test_gemm_one_thread_equals_two(m, n, k, seed, trans_a, trans_b):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
@@ -88,7 +115,10 @@ def test_gemm_one_thread_equals_two(m, n, k, seed, trans_a, trans_b):
 
 
 def _ref_gemm(a, b, trans_a, trans_b):
-    c = np.zeros(((a.shape[1] if trans_a else a.shape[0]), (b.shape[0] if trans_b else b.shape[1])), np.float32)
+    c = np.zeros(
+        ((a.shape[1] if trans_a else a.shape[0]), (b.shape[0] if trans_b else b.shape[1])),
+        np.float32,
+    )
     _core.gemm(a, b, c, trans_a, trans_b, reference=True)
     return c
 
@@ -98,7 +128,11 @@ def _ref_gemm(a, b, trans_a, trans_b):
 @given(n=st.integers(20, 200), seed=st.integers(0, 2**32 - 1))
 def test_models_one_thread_equals_two(kind, n, seed):
     m = MODELS[kind]
-    x = np.random.default_rng(seed).standard_normal((n,) + tuple(m.input_shape[1:])).astype(np.float32)
+    x = (
+        np.random.default_rng(seed)
+        .standard_normal((n,) + tuple(m.input_shape[1:]))
+        .astype(np.float32)
+    )
     net = m._network(training=False)
     outs = []
     for threads in (1, 2):

@@ -58,8 +58,9 @@ def test_threads_forked_child_runs_after_parent_used_threads():
 def test_threads_omp_num_threads_environment_is_honoured():
     code = "import dropnet; print(dropnet.get_num_threads())"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd="/"
+    )
     assert out.stdout.strip() == "1"
 
 
@@ -78,10 +79,18 @@ def test_threads_baseline_capability_from_environment_matches_within_tolerance()
     )
     outs = {}
     for level in ("baseline", ""):
-        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"dropnet_isa_{level or 'best'}_{os.getpid()}.npy")
+        path = os.path.join(
+            os.environ.get("TMPDIR", "/tmp"), f"dropnet_isa_{level or 'best'}_{os.getpid()}.npy"
+        )
         env = dict(os.environ, DROPNET_CPU_CAPABILITY=level)
-        res = subprocess.run([sys.executable, "-c", code.replace("OUT", path)], env=env,
-                             capture_output=True, text=True, check=True, cwd="/")
+        res = subprocess.run(
+            [sys.executable, "-c", code.replace("OUT", path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd="/",
+        )
         outs[level] = (res.stdout.strip(), np.load(path))
         os.remove(path)
     assert outs["baseline"][0] == "baseline"

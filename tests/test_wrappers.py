@@ -24,7 +24,12 @@ from dropnet.datasets import load_sonar
 from dropnet.layers import Dense, Dropout
 from dropnet.models import Sequential
 from dropnet.optimizers import SGD, Adam
-from dropnet.wrappers import KerasClassifier, KerasRegressor, SequentialClassifier, SequentialRegressor
+from dropnet.wrappers import (
+    KerasClassifier,
+    KerasRegressor,
+    SequentialClassifier,
+    SequentialRegressor,
+)
 
 SONAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sonar.csv")
 
@@ -35,7 +40,12 @@ def build_classifier(meta, hidden=32, rate=0.1):
     model = Sequential()
     model.add(Dense(hidden, input_shape=meta["X_shape_"][1:], activation="relu"))
     model.add(Dropout(rate))
-    model.add(Dense(1 if n_classes <= 2 else n_classes, activation="sigmoid" if n_classes <= 2 else "softmax"))
+    model.add(
+        Dense(
+            1 if n_classes <= 2 else n_classes,
+            activation="sigmoid" if n_classes <= 2 else "softmax",
+        )
+    )
     return model
 
 
@@ -47,8 +57,10 @@ def build_regressor(meta, hidden=32):
 
 
 # Each expected failure names why; everything else in scikit-learn's suite must pass.
-MINIBATCH_REASON = ("minibatch SGD: a sample of weight k and k copies of it land in different "
-                    "batches, so the fits differ (as for scikit-learn's own SGD estimators)")
+MINIBATCH_REASON = (
+    "minibatch SGD: a sample of weight k and k copies of it land in different "
+    "batches, so the fits differ (as for scikit-learn's own SGD estimators)"
+)
 EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": MINIBATCH_REASON,
     "check_sample_weight_equivalence_on_sparse_data": MINIBATCH_REASON,
@@ -60,10 +72,24 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [SequentialClassifier(model=build_classifier, optimizer=Adam, optimizer__learning_rate=0.02,
-                          epochs=40, batch_size=16, random_state=0),
-     SequentialRegressor(model=build_regressor, optimizer=Adam, optimizer__learning_rate=0.02,
-                         epochs=60, batch_size=16, random_state=0)],
+    [
+        SequentialClassifier(
+            model=build_classifier,
+            optimizer=Adam,
+            optimizer__learning_rate=0.02,
+            epochs=40,
+            batch_size=16,
+            random_state=0,
+        ),
+        SequentialRegressor(
+            model=build_regressor,
+            optimizer=Adam,
+            optimizer__learning_rate=0.02,
+            epochs=60,
+            batch_size=16,
+            random_state=0,
+        ),
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -82,15 +108,32 @@ def sonar():
 
 
 def tutorial_pipeline(build=create_baseline, epochs=8, random_state=3, **kwargs):
-    return Pipeline([("standardize", StandardScaler()),
-                     ("mlp", KerasClassifier(model=build, epochs=epochs, batch_size=16, verbose=0,
-                                             random_state=random_state, **kwargs))])
+    return Pipeline(
+        [
+            ("standardize", StandardScaler()),
+            (
+                "mlp",
+                KerasClassifier(
+                    model=build,
+                    epochs=epochs,
+                    batch_size=16,
+                    verbose=0,
+                    random_state=random_state,
+                    **kwargs,
+                ),
+            ),
+        ]
+    )
 
 
 def test_tutorial_pipeline_cross_validates(sonar):
     X, y = sonar
-    scores = cross_val_score(tutorial_pipeline(epochs=40), X, y,
-                             cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=1))
+    scores = cross_val_score(
+        tutorial_pipeline(epochs=40),
+        X,
+        y,
+        cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=1),
+    )
     assert scores.shape == (5,)
     assert 0.6 < scores.mean() <= 1.0  # chance is 0.53; the tutorial reports 0.86 after 300 epochs
 
@@ -98,7 +141,9 @@ def test_tutorial_pipeline_cross_validates(sonar):
 def test_build_fn_alias_and_string_labels(sonar):
     X, y = sonar
     labels = np.where(y == 1, "M", "R")
-    est = KerasClassifier(build_fn=create_baseline, epochs=3, batch_size=16, random_state=0).fit(X, labels)
+    est = KerasClassifier(build_fn=create_baseline, epochs=3, batch_size=16, random_state=0).fit(
+        X, labels
+    )
     assert list(est.classes_) == ["M", "R"]
     assert set(est.predict(X)) <= {"M", "R"}
     proba = est.predict_proba(X[:7])
@@ -138,20 +183,37 @@ def test_routed_parameters_reach_their_targets(sonar):
 
     def build(rate, meta, compile_kwargs, hidden=8):
         seen.update(rate=rate, hidden=hidden, meta=meta, compile_kwargs=compile_kwargs)
-        model = Sequential([Dense(hidden, input_shape=(60,), activation="relu"), Dropout(rate),
-                            Dense(1, activation="sigmoid")])
+        model = Sequential(
+            [
+                Dense(hidden, input_shape=(60,), activation="relu"),
+                Dropout(rate),
+                Dense(1, activation="sigmoid"),
+            ]
+        )
         return model
 
-    est = SequentialClassifier(model=build, model__rate=0.3, hidden=5, optimizer="sgd",
-                               optimizer__learning_rate=0.05, optimizer__momentum=0.9,
-                               compile__metrics=["accuracy"], fit__shuffle=False, epochs=2,
-                               random_state=0)
+    est = SequentialClassifier(
+        model=build,
+        model__rate=0.3,
+        hidden=5,
+        optimizer="sgd",
+        optimizer__learning_rate=0.05,
+        optimizer__momentum=0.9,
+        compile__metrics=["accuracy"],
+        fit__shuffle=False,
+        epochs=2,
+        random_state=0,
+    )
     est.fit(X, y)
     assert seen["rate"] == 0.3 and seen["hidden"] == 5
     assert seen["meta"]["n_features_in_"] == 60 and seen["meta"]["n_classes_"] == 2
     assert list(seen["meta"]["classes_"]) == [0, 1]
     opt = est.model_.optimizer
-    assert isinstance(opt, SGD) and opt.momentum == 0.9 and float(opt.learning_rate) == pytest.approx(0.05)
+    assert (
+        isinstance(opt, SGD)
+        and opt.momentum == 0.9
+        and float(opt.learning_rate) == pytest.approx(0.05)
+    )
     assert est.model_._loss_name == "binary_crossentropy"
     assert "accuracy" in est.history_
     # set_params accepts routed names, and clone carries them.
@@ -169,7 +231,9 @@ def test_categorical_crossentropy_gets_one_hot_targets():
     def build(meta):
         return Sequential([Dense(3, input_shape=(4,), activation="softmax")])
 
-    est = SequentialClassifier(model=build, loss="categorical_crossentropy", epochs=2, random_state=0).fit(X, y)
+    est = SequentialClassifier(
+        model=build, loss="categorical_crossentropy", epochs=2, random_state=0
+    ).fit(X, y)
     assert est.model_._loss_name == "categorical_crossentropy"
     assert est.predict_proba(X).shape == (60, 3)
     sparse = SequentialClassifier(model=build, epochs=2, random_state=0).fit(X, y)
@@ -192,7 +256,9 @@ def test_random_state_makes_fits_identical_and_leaves_global_seed_alone(sonar):
 
 def test_warm_start_and_partial_fit_continue_training(sonar):
     X, y = sonar
-    est = SequentialClassifier(model=create_baseline, epochs=2, warm_start=True, random_state=0).fit(X, y)
+    est = SequentialClassifier(
+        model=create_baseline, epochs=2, warm_start=True, random_state=0
+    ).fit(X, y)
     model = est.model_
     est.fit(X, y)
     assert est.model_ is model and len(est.history_["loss"]) == 4
@@ -227,10 +293,15 @@ def test_clone_pickle_deepcopy_round_trip(sonar, tmp_path):
     path = tmp_path / "est.pkl"
     path.write_bytes(pickle.dumps(est))
     np.save(tmp_path / "x.npy", X)
-    code = ("import pickle, sys, numpy as np; est = pickle.load(open(sys.argv[1], 'rb')); "
-            "np.save(sys.argv[3], est.predict_proba(np.load(sys.argv[2])))")
-    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
-                   check=True, timeout=120)
+    code = (
+        "import pickle, sys, numpy as np; est = pickle.load(open(sys.argv[1], 'rb')); "
+        "np.save(sys.argv[3], est.predict_proba(np.load(sys.argv[2])))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+        check=True,
+        timeout=120,
+    )
     assert np.array_equal(np.load(tmp_path / "p.npy"), expected)
 
 
@@ -247,9 +318,15 @@ def test_grid_search_over_rate_in_processes_matches_serial(sonar):
     X, y = sonar
     cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
     grid = {"mlp__model__rate": [0.0, 0.4]}
-    serial = GridSearchCV(tutorial_pipeline(build=create_hidden, epochs=4), grid, cv=cv, n_jobs=1).fit(X, y)
-    parallel = GridSearchCV(tutorial_pipeline(build=create_hidden, epochs=4), grid, cv=cv, n_jobs=2).fit(X, y)
-    assert np.array_equal(serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"])
+    serial = GridSearchCV(
+        tutorial_pipeline(build=create_hidden, epochs=4), grid, cv=cv, n_jobs=1
+    ).fit(X, y)
+    parallel = GridSearchCV(
+        tutorial_pipeline(build=create_hidden, epochs=4), grid, cv=cv, n_jobs=2
+    ).fit(X, y)
+    assert np.array_equal(
+        serial.cv_results_["mean_test_score"], parallel.cv_results_["mean_test_score"]
+    )
     assert serial.best_params_ == parallel.best_params_
 
 
@@ -286,10 +363,16 @@ def test_dask_cluster_gives_local_scores(sonar):
     grid = {"mlp__model__rate": [0.1, 0.3]}
     local_scores = cross_val_score(pipe, X, y, cv=cv)
     local_grid = GridSearchCV(pipe, grid, cv=cv).fit(X, y).cv_results_["mean_test_score"]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
-        with joblib.parallel_backend("dask"):
-            remote_scores = cross_val_score(pipe, X, y, cv=cv, n_jobs=-1)
-            remote_grid = GridSearchCV(pipe, grid, cv=cv, n_jobs=-1).fit(X, y).cv_results_["mean_test_score"]
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        remote_scores = cross_val_score(pipe, X, y, cv=cv, n_jobs=-1)
+        remote_grid = (
+            GridSearchCV(pipe, grid, cv=cv, n_jobs=-1).fit(X, y).cv_results_["mean_test_score"]
+        )
     assert np.array_equal(local_scores, remote_scores)
     assert np.array_equal(local_grid, remote_grid)

@@ -11,7 +11,8 @@ from .lstm import LstmWorkload
 from .sonar import SonarWorkload
 
 REGISTRY: dict[str, Workload] = {
-    w.name: w for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload(), LstmWorkload())
+    w.name: w
+    for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload(), LstmWorkload())
 }
 
 

@@ -45,7 +45,9 @@ class Metric:
     higher_is_better: bool = False
 
 
-def pick_epochs(framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]) -> int:
+def pick_epochs(
+    framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]
+) -> int:
     """Epochs for one framework: its --epochs override, else the peers' '*' override (never
     applied to dropnet), else the workload's quick or default count."""
     if framework in opts.epochs:

@@ -49,8 +49,14 @@ def load_data(n: int) -> Data:
 
 def _record(case: str, n: int, epochs: int, res: dict[str, Any]) -> dict[str, Any]:
     steady = res["steady_seconds_per_epoch"]
-    return {"case": case, "seconds": steady / n, "sequences": n, "epochs": epochs,
-            "sequences_per_second": n / steady, **res}
+    return {
+        "case": case,
+        "seconds": steady / n,
+        "sequences": n,
+        "epochs": epochs,
+        "sequences_per_second": n / steady,
+        **res,
+    }
 
 
 # ----------------------------------------------------------------------------- dropnet
@@ -75,13 +81,26 @@ def fit_dropnet(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
             epoch_ends.append(time.perf_counter())
 
     start = time.perf_counter()
-    model = Sequential([Input((STEPS, FEATURES)), LSTM(UNITS, dropout=RATE, recurrent_dropout=RATE),
-                        Dense(1, activation="sigmoid")])
-    model.compile(optimizer=Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    hist = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]).history
-    res = {"final_loss": float(hist["loss"][-1]), "final_acc": float(hist["accuracy"][-1]),
-           **steady_epochs(epoch_ends, start)}
+    model = Sequential(
+        [
+            Input((STEPS, FEATURES)),
+            LSTM(UNITS, dropout=RATE, recurrent_dropout=RATE),
+            Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    hist = model.fit(
+        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+    ).history
+    res = {
+        "final_loss": float(hist["loss"][-1]),
+        "final_acc": float(hist["accuracy"][-1]),
+        **steady_epochs(epoch_ends, start),
+    }
     return [_record(CASE, len(x), epochs, res)]
 
 
@@ -113,14 +132,26 @@ def fit_keras(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
             epoch_ends.append(time.perf_counter())
 
     start = time.perf_counter()
-    model = keras.Sequential([keras.Input((STEPS, FEATURES)),
-                              keras.layers.LSTM(UNITS, dropout=RATE, recurrent_dropout=RATE),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    hist = model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]).history
-    res = {"final_loss": float(hist["loss"][-1]), "final_acc": float(hist["accuracy"][-1]),
-           **steady_epochs(epoch_ends, start)}
+    model = keras.Sequential(
+        [
+            keras.Input((STEPS, FEATURES)),
+            keras.layers.LSTM(UNITS, dropout=RATE, recurrent_dropout=RATE),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    hist = model.fit(
+        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+    ).history
+    res = {
+        "final_loss": float(hist["loss"][-1]),
+        "final_acc": float(hist["accuracy"][-1]),
+        **steady_epochs(epoch_ends, start),
+    }
     return [_record(CASE, len(x), epochs, res)]
 
 
@@ -128,8 +159,11 @@ def info_keras() -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    return {"keras": keras.__version__, "tensorflow": tf.__version__,
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
+    return {
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+    }
 
 
 # ----------------------------------------------------------------------------- torch
@@ -147,11 +181,12 @@ def _keras_init(weight_ih: Any, weight_hh: Any, bias: Any) -> None:
     with torch.no_grad():
         weight_hh.copy_(rt.T)
         bias.zero_()
-        bias[UNITS:2 * UNITS] = 1.0
+        bias[UNITS : 2 * UNITS] = 1.0
 
 
-def _torch_loop(torch: Any, x: Any, y: Any, epochs: int, step: Callable[[Any, Any], Any],
-                params: list[Any]) -> dict[str, Any]:
+def _torch_loop(
+    torch: Any, x: Any, y: Any, epochs: int, step: Callable[[Any, Any], Any], params: list[Any]
+) -> dict[str, Any]:
     """Adam over shuffled batches of BATCH; step(xb, yb) returns the batch loss."""
     optimizer = torch.optim.Adam(params, lr=LEARNING_RATE, eps=EPSILON)
     n = x.shape[0]
@@ -162,7 +197,7 @@ def _torch_loop(torch: Any, x: Any, y: Any, epochs: int, step: Callable[[Any, An
         perm = torch.randperm(n)
         loss_sum = 0.0
         for i in range(0, n, BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             optimizer.zero_grad()
             loss = step(x[idx], y[idx])
             loss.backward()
@@ -205,7 +240,12 @@ def fit_torch(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
             # (4, n, D) @ (4, D, U) + (4, n, U) @ (4, U, U): each gate's masked products
             z = torch.bmm(xb[:, t].unsqueeze(0) * mx, wi.transpose(1, 2))
             z = z + torch.bmm(h.unsqueeze(0) * mh, wh.transpose(1, 2)) + bb
-            i, f, g, o = torch.sigmoid(z[0]), torch.sigmoid(z[1]), torch.tanh(z[2]), torch.sigmoid(z[3])
+            i, f, g, o = (
+                torch.sigmoid(z[0]),
+                torch.sigmoid(z[1]),
+                torch.tanh(z[2]),
+                torch.sigmoid(z[3]),
+            )
             c = f * c + i * g
             h = o * torch.tanh(c)
         return bce(head(h).squeeze(1), yb)
@@ -259,8 +299,14 @@ class LstmWorkload(Workload):
         for t in threads:
             for fw in frameworks:
                 epochs = pick_epochs(fw, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
-                jobs.append(Job(fw, t, {"sequences": n, "epochs": epochs},
-                                label=f"{n} sequences x {epochs} epochs"))
+                jobs.append(
+                    Job(
+                        fw,
+                        t,
+                        {"sequences": n, "epochs": epochs},
+                        label=f"{n} sequences x {epochs} epochs",
+                    )
+                )
         return jobs
 
     def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -281,13 +327,21 @@ class LstmWorkload(Workload):
                 continue
             fused = value.get((FUSED_CASE, "torch", threads))
             loop = value.get((CASE, "torch", threads))
-            entry = {"threads": threads, "dropnet": v, "vs_fused": v / fused if fused else None,
-                     "vs_loop": v / loop if loop else None}
+            entry = {
+                "threads": threads,
+                "dropnet": v,
+                "vs_fused": v / fused if fused else None,
+                "vs_loop": v / loop if loop else None,
+            }
             data.append(entry)
             if fused:
-                lines.append(f"threads {threads}: dropnet (variational) / PyTorch fused nn.LSTM without "
-                             f"recurrent dropout = {entry['vs_fused']:.2f} (target >= 1)")
+                lines.append(
+                    f"threads {threads}: dropnet (variational) / PyTorch fused nn.LSTM without "
+                    f"recurrent dropout = {entry['vs_fused']:.2f} (target >= 1)"
+                )
             if loop:
-                lines.append(f"threads {threads}: dropnet / PyTorch step loop with the same masks = "
-                             f"{entry['vs_loop']:.2f} (target >= 5)")
+                lines.append(
+                    f"threads {threads}: dropnet / PyTorch step loop with the same masks = "
+                    f"{entry['vs_loop']:.2f} (target >= 5)"
+                )
         return "\n".join(lines), {"targets": data}

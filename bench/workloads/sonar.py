@@ -53,7 +53,9 @@ def folds_of(y: np.ndarray, seed: int, count: int) -> list[tuple[np.ndarray, np.
     """The first ``count`` of the tutorial's StratifiedKFold(10, shuffle=True) splits."""
     from sklearn.model_selection import StratifiedKFold
 
-    splits = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    splits = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed).split(
+        np.zeros(len(y)), y
+    )
     return list(splits)[:count]
 
 
@@ -61,7 +63,10 @@ def scaled(x: np.ndarray, train: np.ndarray, test: np.ndarray):
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x[train])
-    return (scaler.transform(x[train]).astype(np.float32), scaler.transform(x[test]).astype(np.float32))
+    return (
+        scaler.transform(x[train]).astype(np.float32),
+        scaler.transform(x[test]).astype(np.float32),
+    )
 
 
 # ----------------------------------------------------------------------------- dropnet
@@ -77,11 +82,16 @@ def cv_dropnet(config: str, epochs: int, folds: int, seed: int, threads: int) ->
 
     dropnet.set_num_threads(threads)
     x, y = load_data()
-    build = {"baseline": sonar.create_baseline, "visible": sonar.create_visible,
-             "hidden": sonar.create_hidden}[config]
+    build = {
+        "baseline": sonar.create_baseline,
+        "visible": sonar.create_visible,
+        "hidden": sonar.create_hidden,
+    }[config]
     splits = folds_of(y, seed, folds)
     start = time.perf_counter()
-    scores = cross_val_score(sonar.make_pipeline(build, epochs=epochs, random_state=seed), x, y, cv=splits)
+    scores = cross_val_score(
+        sonar.make_pipeline(build, epochs=epochs, random_state=seed), x, y, cv=splits
+    )
     return {"fit_seconds": time.perf_counter() - start, "fold_acc": [float(s) for s in scores]}
 
 
@@ -177,8 +187,11 @@ def cv_keras(config: str, epochs: int, folds: int, seed: int, threads: int) -> d
             if hid_rate:
                 model.add(keras.layers.Dropout(hid_rate))
         model.add(keras.layers.Dense(1, activation="sigmoid"))
-        model.compile(loss="binary_crossentropy", metrics=["accuracy"],
-                      optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum))
+        model.compile(
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+            optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
+        )
         model.fit(x_tr, y[train], epochs=epochs, batch_size=BATCH, verbose=0)
         accs.append(float(model.evaluate(x_te, y[test], verbose=0)[1]))
     return {"fit_seconds": time.perf_counter() - start, "fold_acc": accs}
@@ -224,9 +237,14 @@ class SonarWorkload(Workload):
             for t in threads:
                 for fw in frameworks:
                     epochs, folds = self.work_for(fw, opts)
-                    jobs.append(Job(fw, t, {"config": config, "epochs": epochs, "folds": folds,
-                                            "seed": opts.seed},
-                                    label=f"{config}, {folds} folds x {epochs} epochs"))
+                    jobs.append(
+                        Job(
+                            fw,
+                            t,
+                            {"config": config, "epochs": epochs, "folds": folds, "seed": opts.seed},
+                            label=f"{config}, {folds} folds x {epochs} epochs",
+                        )
+                    )
         return jobs
 
     def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -236,15 +254,22 @@ class SonarWorkload(Workload):
         runner(config, 1, 1, seed, threads)  # untimed warm-up: imports, first-call setup
         res = runner(config, epochs, folds, seed, threads)
         scale = (FOLDS / folds) * (FULL_EPOCHS / epochs)
-        record = {"case": config, "seconds": res["fit_seconds"] * scale, "epochs": epochs,
-                  "folds": folds, "projected": scale != 1.0, **res}
+        record = {
+            "case": config,
+            "seconds": res["fit_seconds"] * scale,
+            "epochs": epochs,
+            "folds": folds,
+            "projected": scale != 1.0,
+            **res,
+        }
         return {"records": [record], "info": info()}
 
     def metric(self, case: str) -> Metric:
         return Metric("time per configuration (10 folds x 300 epochs)", "s", lambda s: s)
 
-    def extra_report(self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-                     ) -> tuple[str, dict[str, Any]]:
+    def extra_report(
+        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
         from common import fmt_num, format_table
 
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -258,19 +283,49 @@ class SonarWorkload(Workload):
             totals[(fw, threads)] = totals.get((fw, threads), 0.0) + full
             accs = [a for r in recs for a in r["fold_acc"]]
             projected = recs[0]["projected"]
-            rows.append([fw, case, str(threads), f"{recs[0]['folds']} x {recs[0]['epochs']}",
-                         fmt_num(full) + (" (proj.)" if projected else ""),
-                         f"{100 * np.mean(accs):.2f}% ({100 * np.std(accs):.2f}%)"])
-            data.append({"framework": fw, "case": case, "threads": threads, "full_seconds": full,
-                         "projected": projected, "fold_acc": accs})
+            rows.append(
+                [
+                    fw,
+                    case,
+                    str(threads),
+                    f"{recs[0]['folds']} x {recs[0]['epochs']}",
+                    fmt_num(full) + (" (proj.)" if projected else ""),
+                    f"{100 * np.mean(accs):.2f}% ({100 * np.std(accs):.2f}%)",
+                ]
+            )
+            data.append(
+                {
+                    "framework": fw,
+                    "case": case,
+                    "threads": threads,
+                    "full_seconds": full,
+                    "projected": projected,
+                    "fold_acc": accs,
+                }
+            )
         base = {t: s for (fw, t), s in totals.items() if fw == "dropnet"}
         for (fw, threads), total in totals.items():
-            ratio = f"{total / base[threads]:.1f}x dropnet" if threads in base and fw != "dropnet" else ""
+            ratio = (
+                f"{total / base[threads]:.1f}x dropnet"
+                if threads in base and fw != "dropnet"
+                else ""
+            )
             rows.append([fw, "all three", str(threads), "", fmt_num(total), ratio])
-        text = format_table(["framework", "config", "thr", "folds x epochs", "s (full work)",
-                             "fold accuracy mean (std)"], rows,
-                            right=[False, False, True, True, True, False])
-        text += ("\ns (full work): median seconds for 10 folds x 300 epochs; '(proj.)' where the "
-                 "framework ran fewer folds or epochs and the time is scaled linearly. Accuracy "
-                 "is over every fold of every repeat (of the folds actually run).")
+        text = format_table(
+            [
+                "framework",
+                "config",
+                "thr",
+                "folds x epochs",
+                "s (full work)",
+                "fold accuracy mean (std)",
+            ],
+            rows,
+            right=[False, False, True, True, True, False],
+        )
+        text += (
+            "\ns (full work): median seconds for 10 folds x 300 epochs; '(proj.)' where the "
+            "framework ran fewer folds or epochs and the time is scaled linearly. Accuracy "
+            "is over every fold of every repeat (of the folds actually run)."
+        )
         return text, {"groups": data, "totals": {f"{fw}@{t}": s for (fw, t), s in totals.items()}}

@@ -41,7 +41,9 @@ def to_float_array(x, dtype: str, what: str, allow_empty: bool = False) -> np.nd
     out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
-        raise ValueError(f"{what}: contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
+        raise ValueError(
+            f"{what}: contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})"
+        )
     return out
 
 

@@ -31,7 +31,8 @@ class HistoryDict(dict):
         return dict.__contains__(self, key) or self._alias(key) is not None
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        # (dict.get would miss the Keras 2 alias keys that __getitem__ resolves)
+        return self[key] if key in self else default  # noqa: SIM401
 
 
 class Callback:
@@ -94,7 +95,9 @@ class ProgbarLogger(Callback):
         self._t0 = time.perf_counter()
         out = self.file or sys.stdout
         if self.verbose and self.params.get("epochs", 1) >= 1:
-            print(f"Epoch {epoch + 1}/{self.params.get('epochs')}", file=out, flush=self.verbose == 1)
+            print(
+                f"Epoch {epoch + 1}/{self.params.get('epochs')}", file=out, flush=self.verbose == 1
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         out = self.file or sys.stdout
@@ -102,7 +105,9 @@ class ProgbarLogger(Callback):
         steps = self.params.get("steps", 1) or 1
         metrics = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
         per_step = dt / steps
-        step_txt = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+        step_txt = (
+            f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+        )
         if self.verbose == 1:
             bar = "━" * 20
             print(f"{steps}/{steps} {bar} {dt:.0f}s {step_txt} - {metrics}", file=out, flush=True)
@@ -121,8 +126,17 @@ def _better_fn(monitor: str, mode: str, owner: str):
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         super().__init__()
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
@@ -149,8 +163,11 @@ class EarlyStopping(Callback):
             if self.monitor in KEY_ALIASES and logs:
                 current = logs.get(KEY_ALIASES[self.monitor])
             if current is None:
-                print(f"EarlyStopping: metric {self.monitor!r} is not available; available: "
-                      f"{', '.join(logs or {})}", file=sys.stderr)
+                print(
+                    f"EarlyStopping: metric {self.monitor!r} is not available; available: "
+                    f"{', '.join(logs or {})}",
+                    file=sys.stderr,
+                )
                 return
         if epoch < self.start_from_epoch:
             return
@@ -174,7 +191,9 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print(
+                    f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}."
+                )
             self.model.set_weights(self.best_weights)
 
 
@@ -182,8 +201,17 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) after epochs, optionally only when ``monitor`` improves.
     ``filepath`` may hold format fields such as ``{epoch:02d}`` and ``{val_loss:.2f}``."""
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
         super().__init__()
         if save_freq != "epoch":
             raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported")
@@ -202,17 +230,23 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                print(f"ModelCheckpoint: can save best model only with {self.monitor} available",
-                      file=sys.stderr)
+                print(
+                    f"ModelCheckpoint: can save best model only with {self.monitor} available",
+                    file=sys.stderr,
+                )
                 return
             if self.best is not None and not self._op(current, self.best):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}"
+                    )
                 return
             if self.verbose > 0:
                 prev = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to {current:.5f}, "
-                      f"saving model to {path}")
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to {current:.5f}, "
+                    f"saving model to {path}"
+                )
             self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
@@ -239,7 +273,9 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch)
         lr = float(lr)
         if not math.isfinite(lr) or lr < 0:
-            raise ValueError(f"LearningRateScheduler: the schedule returned {lr}; expected a finite rate >= 0")
+            raise ValueError(
+                f"LearningRateScheduler: the schedule returned {lr}; expected a finite rate >= 0"
+            )
         opt.learning_rate = lr
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
@@ -270,15 +306,20 @@ class CSVLogger(Callback):
         self._keys = None
 
     def on_train_begin(self, logs=None):
-        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
-        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        exists = (
+            self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        )
+        # open for the whole fit, closed in on_train_end
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._header = not exists
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self._keys is None:
             self._keys = sorted(logs)
-            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys, delimiter=self.sep)
+            self._writer = csv.DictWriter(
+                self._file, fieldnames=["epoch"] + self._keys, delimiter=self.sep
+            )
             if self._header:
                 self._writer.writeheader()
         self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})

@@ -92,7 +92,11 @@ class MinMaxNorm(_Norm):
                 f"MinMaxNorm: expected 0 <= min_value <= max_value, received {min_value}, {max_value}"
             )
         self.min_value, self.max_value, self.rate, self.axis = (
-            float(min_value), float(max_value), float(rate), axis)
+            float(min_value),
+            float(max_value),
+            float(rate),
+            axis,
+        )
         _axes(axis)
 
     def __call__(self, w):
@@ -101,7 +105,12 @@ class MinMaxNorm(_Norm):
         return w * (desired / (1e-7 + n))
 
     def get_config(self):
-        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
+        }
 
 
 class NonNeg(Constraint):
@@ -112,8 +121,14 @@ class NonNeg(Constraint):
 
 
 max_norm, unit_norm, min_max_norm, non_neg = MaxNorm, UnitNorm, MinMaxNorm, NonNeg
-_BY_NAME = {"max_norm": MaxNorm, "maxnorm": MaxNorm, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
-            "non_neg": NonNeg, "nonneg": NonNeg}
+_BY_NAME = {
+    "max_norm": MaxNorm,
+    "maxnorm": MaxNorm,
+    "unit_norm": UnitNorm,
+    "min_max_norm": MinMaxNorm,
+    "non_neg": NonNeg,
+    "nonneg": NonNeg,
+}
 _BY_CLASS = {c.__name__: c for c in (MaxNorm, UnitNorm, MinMaxNorm, NonNeg)}
 
 
@@ -127,7 +142,9 @@ def get(identifier) -> Constraint | None:
             return _BY_CLASS[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
         return _BY_CLASS[identifier["class_name"]](**identifier.get("config", {}))
-    raise ValueError(f"unknown constraint: expected one of {', '.join(_BY_NAME)}, received {identifier!r}")
+    raise ValueError(
+        f"unknown constraint: expected one of {', '.join(_BY_NAME)}, received {identifier!r}"
+    )
 
 
 def serialize(c: Constraint | None):

@@ -14,7 +14,9 @@ SONAR_SOURCE = (
 )
 
 
-def load_circles(n_samples: int = 100, noise: float = 0.1, random_state: int = 1, n_train: int = 30):
+def load_circles(
+    n_samples: int = 100, noise: float = 0.1, random_state: int = 1, n_train: int = 30
+):
     """The tutorial's split of scikit-learn's make_circles: first ``n_train`` rows train."""
     from sklearn.datasets import make_circles
 
@@ -35,7 +37,9 @@ def load_sonar(path: str | os.PathLike = "sonar.csv"):
                 continue
             parts = line.split(",")
             if len(parts) != 61 or parts[60] not in ("R", "M"):
-                raise ValueError(f"{path}:{lineno}: expected 60 numbers then R or M; {SONAR_SOURCE}")
+                raise ValueError(
+                    f"{path}:{lineno}: expected 60 numbers then R or M; {SONAR_SOURCE}"
+                )
             try:
                 rows.append([float(v) for v in parts[:60]])
             except ValueError:
@@ -53,12 +57,16 @@ TEMPERATURES_SOURCE = (
 )
 
 
-def load_daily_min_temperatures(path: str | os.PathLike = "daily-min-temperatures.csv") -> np.ndarray:
+def load_daily_min_temperatures(
+    path: str | os.PathLike = "daily-min-temperatures.csv",
+) -> np.ndarray:
     """The temperatures (float64, in °C, chronological) of the daily-minimum-temperatures CSV."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"temperature data not found at {path!r}. Expected {TEMPERATURES_SOURCE}; "
-                                "or pass --data synthetic for a generated series.")
+        raise FileNotFoundError(
+            f"temperature data not found at {path!r}. Expected {TEMPERATURES_SOURCE}; "
+            "or pass --data synthetic for a generated series."
+        )
     values = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
@@ -69,7 +77,9 @@ def load_daily_min_temperatures(path: str | os.PathLike = "daily-min-temperature
             try:
                 values.append(float(parts[-1].strip().strip('"').lstrip("?")))
             except (ValueError, IndexError):
-                raise ValueError(f"{path}:{lineno}: expected a date and a temperature; {TEMPERATURES_SOURCE}") from None
+                raise ValueError(
+                    f"{path}:{lineno}: expected a date and a temperature; {TEMPERATURES_SOURCE}"
+                ) from None
     if len(values) < 2:
         raise ValueError(f"{path}: too few rows; expected {TEMPERATURES_SOURCE}")
     return np.asarray(values)

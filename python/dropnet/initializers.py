@@ -85,7 +85,12 @@ class VarianceScaling(_Seeded):
         return np.ascontiguousarray(out, dtype=dtype)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
 
 def _preset(name, scale, mode, distribution):
@@ -114,7 +119,9 @@ class RandomUniform(_Seeded):
         self.minval, self.maxval = float(minval), float(maxval)
 
     def __call__(self, shape, dtype="float32"):
-        return np.ascontiguousarray(self._rng().uniform(self.minval, self.maxval, shape), dtype=dtype)
+        return np.ascontiguousarray(
+            self._rng().uniform(self.minval, self.maxval, shape), dtype=dtype
+        )
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}

@@ -20,7 +20,9 @@ class Loss:
 
     def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size"):
         if reduction not in ("sum_over_batch_size", "auto", None):
-            raise ValueError(f"{type(self).__name__}: only reduction='sum_over_batch_size' is supported")
+            raise ValueError(
+                f"{type(self).__name__}: only reduction='sum_over_batch_size' is supported"
+            )
         self.from_logits = bool(from_logits)
         if name is not None:
             self.name = name
@@ -58,9 +60,13 @@ sparse_categorical_crossentropy = "sparse_categorical_crossentropy"
 mean_squared_error = mse = "mean_squared_error"
 mean_absolute_error = mae = "mean_absolute_error"
 
-_CLASS_TO_NAME = {BinaryCrossentropy: "binary_crossentropy", CategoricalCrossentropy: "categorical_crossentropy",
-                  SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
-                  MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error"}
+_CLASS_TO_NAME = {
+    BinaryCrossentropy: "binary_crossentropy",
+    CategoricalCrossentropy: "categorical_crossentropy",
+    SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
+    MeanSquaredError: "mean_squared_error",
+    MeanAbsoluteError: "mean_absolute_error",
+}
 
 
 def get(identifier) -> tuple[str, bool]:
@@ -76,4 +82,5 @@ def get(identifier) -> tuple[str, bool]:
         return _CANONICAL[name.lower()], False
     raise ValueError(
         "unknown loss: expected one of binary_crossentropy, categorical_crossentropy, "
-        f"sparse_categorical_crossentropy, mse, mae, received {identifier!r}")
+        f"sparse_categorical_crossentropy, mse, mae, received {identifier!r}"
+    )

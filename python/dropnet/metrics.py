@@ -17,7 +17,7 @@ def resolve(identifier, loss: str, output_dim: int) -> tuple[str, str]:
     """(history key, core metric) for one entry of ``compile(metrics=...)``."""
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
     if not isinstance(name, str):
-        raise ValueError(f"unknown metric {identifier!r}")
+        raise TypeError(f"expected a metric name or a function, received {identifier!r}")
     if name in ("accuracy", "acc"):
         if loss == "binary_crossentropy":
             kind = "binary_accuracy"
@@ -32,8 +32,14 @@ def resolve(identifier, loss: str, output_dim: int) -> tuple[str, str]:
         return name, _ALIASES[name.lower()]
     raise ValueError(
         "unknown metric: expected accuracy, acc, binary_accuracy, categorical_accuracy, "
-        f"sparse_categorical_accuracy, mse or mae, received {identifier!r}")
+        f"sparse_categorical_accuracy, mse or mae, received {identifier!r}"
+    )
 
 
 # Keys that read the same list in History (Keras 2 and Keras 3 spellings).
-KEY_ALIASES = {"acc": "accuracy", "accuracy": "acc", "val_acc": "val_accuracy", "val_accuracy": "val_acc"}
+KEY_ALIASES = {
+    "acc": "accuracy",
+    "accuracy": "acc",
+    "val_acc": "val_accuracy",
+    "val_accuracy": "val_acc",
+}

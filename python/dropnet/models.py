@@ -13,8 +13,9 @@ import threading
 
 import numpy as np
 
-from . import _core, backend, callbacks as callbacks_module, losses, metrics as metrics_module
-from . import optimizers, saving
+from . import _core, backend, losses, optimizers, saving
+from . import callbacks as callbacks_module
+from . import metrics as metrics_module
 from ._data import check_int, shape_str, to_float_array
 from .layers.base import Layer, check_shape, unique_name
 from .layers.core import InputLayer
@@ -64,7 +65,9 @@ class Sequential:
                 self.add(inner)
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"{self.name}.add: expected a dropnet layer, received {type(layer).__name__}")
+            raise TypeError(
+                f"{self.name}.add: expected a dropnet layer, received {type(layer).__name__}"
+            )
         if any(layer is other for other in self._layers):
             raise ValueError(f"{self.name}.add: layer {layer.name!r} is already in the model")
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
@@ -115,7 +118,9 @@ class Sequential:
             except (ValueError, TypeError) as exc:
                 msg = str(exc)
                 if layer.name not in msg:
-                    msg = f"{layer.name} ({type(layer).__name__}) on input {shape_str(shape)}: {msg}"
+                    msg = (
+                        f"{layer.name} ({type(layer).__name__}) on input {shape_str(shape)}: {msg}"
+                    )
                 raise type(exc)(msg) from None
             total = int(np.prod(shape, dtype=np.float64))
             if total >= 2**50:
@@ -145,17 +150,30 @@ class Sequential:
         elif x.shape[1:] != tuple(self._input_shape):
             expected = shape_str(self._input_shape)
             raise ValueError(
-                f"{self.name}.{what}: expected input shape {expected}, received {shape_str(x.shape[1:])}")
+                f"{self.name}.{what}: expected input shape {expected}, received {shape_str(x.shape[1:])}"
+            )
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        loss_weights=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+        **kwargs,
+    ):
         """Configure training. ``loss`` and ``metrics`` take Keras's names."""
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
         if loss_weights is not None or weighted_metrics is not None:
-            raise ValueError("compile: loss_weights and weighted_metrics are not supported (one output)")
+            raise ValueError(
+                "compile: loss_weights and weighted_metrics are not supported (one output)"
+            )
         self.optimizer = optimizers.get(optimizer)
         if loss is None:
             self._loss_name, self._from_logits = None, False
@@ -175,7 +193,9 @@ class Sequential:
 
     def _metric_specs(self) -> list[tuple[str, str]]:
         out_dim = int(self._layers[-1].output_shape[-1]) if self._layers else 1
-        return [metrics_module.resolve(m, self._loss_name or "", out_dim) for m in self._metric_args]
+        return [
+            metrics_module.resolve(m, self._loss_name or "", out_dim) for m in self._metric_args
+        ]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -213,16 +233,22 @@ class Sequential:
                 if id(w) not in self._slots:
                     self._slots[id(w)] = self.optimizer._make_slots(w.value)
                 slots = self._slots[id(w)]
-            params_desc.append({
-                "value": w.value,
-                "slots": slots,
-                "trainable": bool(self.trainable and layer.trainable and w.trainable),
-                "constraint": None if w.constraint is None else w.constraint._spec(w.value.ndim),
-                "regularizer": None if w.regularizer is None else w.regularizer._spec(),
-            })
+            params_desc.append(
+                {
+                    "value": w.value,
+                    "slots": slots,
+                    "trainable": bool(self.trainable and layer.trainable and w.trainable),
+                    "constraint": None
+                    if w.constraint is None
+                    else w.constraint._spec(w.value.ndim),
+                    "regularizer": None if w.regularizer is None else w.regularizer._spec(),
+                }
+            )
         for i, layer in enumerate(self._layers):
             d = layer._core_layer()
-            d.update(in_shape=list(layer.input_shape), out_shape=list(layer.output_shape), layer_id=i + 1)
+            d.update(
+                in_shape=list(layer.input_shape), out_shape=list(layer.output_shape), layer_id=i + 1
+            )
             ws = layer.weights
             if d["kind"] in ("dense", "conv"):
                 d["kernel"] = index[id(ws[0])]
@@ -235,11 +261,15 @@ class Sequential:
             "dtype": self.dtype,
             "seed": int(self._seed),
             "in_shape": list(self._input_shape),
-            "out_shape": list(self._layers[-1].output_shape) if self._layers else list(self._input_shape),
+            "out_shape": list(self._layers[-1].output_shape)
+            if self._layers
+            else list(self._input_shape),
             "loss": self._loss_name if use_opt else "mean_squared_error",
             "from_logits": bool(self._from_logits) if use_opt else False,
             "metrics": [kind for _, kind in self._metric_specs()] if use_opt else [],
-            "optimizer": self.optimizer._spec() if use_opt else {"kind": "sgd", "lr": {"kind": "constant", "initial": 0.0}},
+            "optimizer": self.optimizer._spec()
+            if use_opt
+            else {"kind": "sgd", "lr": {"kind": "constant", "initial": 0.0}},
             "params": params_desc,
             "layers": layers_desc,
         }
@@ -250,7 +280,12 @@ class Sequential:
     # ------------------------------------------------------------------ data
     def _x(self, x, what="x") -> np.ndarray:
         arr = to_float_array(x, self.dtype, f"{self.name}.{what}")
-        if arr.ndim == 1 and self._input_shape is not None and len(self._input_shape) == 1 and self._input_shape[0] == 1:
+        if (
+            arr.ndim == 1
+            and self._input_shape is not None
+            and len(self._input_shape) == 1
+            and self._input_shape[0] == 1
+        ):
             arr = arr.reshape(-1, 1)
         self._require_built(arr, what)
         return arr
@@ -258,19 +293,23 @@ class Sequential:
     def _y(self, y, n: int, what="y") -> np.ndarray:
         arr = to_float_array(y, self.dtype, f"{self.name}.{what}")
         if arr.shape[0] != n:
-            raise ValueError(f"{self.name}.{what}: expected {n} samples (as in x), received {arr.shape[0]}")
+            raise ValueError(
+                f"{self.name}.{what}: expected {n} samples (as in x), received {arr.shape[0]}"
+            )
         out_shape = tuple(self._layers[-1].output_shape)
         if self._loss_name == "sparse_categorical_crossentropy":
             if arr.size != n:
                 raise ValueError(
                     f"{self.name}.{what}: sparse_categorical_crossentropy expects one class id per sample, "
-                    f"received shape {arr.shape}")
+                    f"received shape {arr.shape}"
+                )
             arr = arr.reshape(n, 1)
             classes = out_shape[-1]
             if np.any(arr != np.round(arr)) or np.any(arr < 0) or np.any(arr >= classes):
                 raise ValueError(
                     f"{self.name}.{what}: expected integer class ids in [0, {classes}), received values "
-                    f"from {arr.min()} to {arr.max()}")
+                    f"from {arr.min()} to {arr.max()}"
+                )
             return arr
         if arr.shape[1:] == out_shape:
             return arr
@@ -283,14 +322,17 @@ class Sequential:
             hint = " (integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them)"
         raise ValueError(
             f"{self.name}.{what}: expected targets of shape {shape_str(out_shape)}, received "
-            f"{shape_str(arr.shape[1:])}{hint}")
+            f"{shape_str(arr.shape[1:])}{hint}"
+        )
 
     def _weights_array(self, sample_weight, class_weight, y: np.ndarray, n: int):
         w = None
         if sample_weight is not None:
             w = to_float_array(sample_weight, self.dtype, f"{self.name}.sample_weight")
             if w.size != n:
-                raise ValueError(f"{self.name}.sample_weight: expected {n} weights, received shape {w.shape}")
+                raise ValueError(
+                    f"{self.name}.sample_weight: expected {n} weights, received shape {w.shape}"
+                )
             w = np.ascontiguousarray(w.reshape(n))
             if np.any(w < 0):
                 raise ValueError(f"{self.name}.sample_weight: expected weights >= 0")
@@ -308,26 +350,70 @@ class Sequential:
         return w
 
     # ------------------------------------------------------------------ training
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the loss,
         the metrics and their ``val_`` forms per epoch."""
         if steps_per_epoch is not None or validation_steps is not None or validation_freq != 1:
-            raise ValueError("fit: steps_per_epoch, validation_steps and validation_freq are not supported")
+            raise ValueError(
+                "fit: steps_per_epoch, validation_steps and validation_freq are not supported"
+            )
         if not self.compiled:
             raise ValueError(f"{self.name}: call compile() before fit()")
         if not self._training.acquire(blocking=False):
-            raise ValueError(f"{self.name}.fit: this model is already being trained by another thread")
+            raise ValueError(
+                f"{self.name}.fit: this model is already being trained by another thread"
+            )
         try:
-            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-                             shuffle, class_weight, sample_weight, initial_epoch)
+            return self._fit(
+                x,
+                y,
+                batch_size,
+                epochs,
+                verbose,
+                callbacks,
+                validation_split,
+                validation_data,
+                shuffle,
+                class_weight,
+                sample_weight,
+                initial_epoch,
+            )
         finally:
             self._training.release()
 
-    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-             class_weight, sample_weight, initial_epoch):
+    def _fit(
+        self,
+        x,
+        y,
+        batch_size,
+        epochs,
+        verbose,
+        callbacks,
+        validation_split,
+        validation_data,
+        shuffle,
+        class_weight,
+        sample_weight,
+        initial_epoch,
+    ):
         batch_size = 32 if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
@@ -339,17 +425,23 @@ class Sequential:
         xv = yv = wv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: expected validation_data as (x_val, y_val) or (x_val, y_val, sample_weight)")
+                raise ValueError(
+                    "fit: expected validation_data as (x_val, y_val) or (x_val, y_val, sample_weight)"
+                )
             xv = self._x(validation_data[0], "validation_data[0]")
             yv = self._y(validation_data[1], xv.shape[0], "validation_data[1]")
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = self._weights_array(validation_data[2], None, yv, xv.shape[0])
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(f"fit: expected 0 < validation_split < 1, received {validation_split}")
+                raise ValueError(
+                    f"fit: expected 0 < validation_split < 1, received {validation_split}"
+                )
             split = int(n * (1.0 - float(validation_split)))
             if split < 1 or split >= n:
-                raise ValueError(f"fit: validation_split={validation_split} leaves no training or validation rows of {n}")
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves no training or validation rows of {n}"
+                )
             xa, xv = np.ascontiguousarray(xa[:split]), np.ascontiguousarray(xa[split:])
             ya, yv = np.ascontiguousarray(ya[:split]), np.ascontiguousarray(ya[split:])
             if w is not None:
@@ -383,7 +475,18 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
             net.set_learning_rate(self._base_lr())
             rows, self.optimizer.iterations = net.fit(
-                xa, ya, w, xv, yv, wv, batch_size, count, bool(shuffle), False, self.optimizer.iterations)
+                xa,
+                ya,
+                w,
+                xv,
+                yv,
+                wv,
+                batch_size,
+                count,
+                bool(shuffle),
+                False,
+                self.optimizer.iterations,
+            )
             if per_epoch:
                 for row in rows:
                     logs = {k: float(v) for k, v in zip(keys, row)}
@@ -409,11 +512,15 @@ class Sequential:
         ya = self._y(y, xa.shape[0])
         w = self._weights_array(sample_weight, class_weight, ya, xa.shape[0])
         if not self._training.acquire(blocking=False):
-            raise ValueError(f"{self.name}.train_on_batch: this model is already being trained by another thread")
+            raise ValueError(
+                f"{self.name}.train_on_batch: this model is already being trained by another thread"
+            )
         try:
             net = self._network(training=True)
             net.set_learning_rate(self._base_lr())
-            out, self.optimizer.iterations = net.train_on_batch(xa, ya, w, self.optimizer.iterations)
+            out, self.optimizer.iterations = net.train_on_batch(
+                xa, ya, w, self.optimizer.iterations
+            )
         finally:
             self._training.release()
         return self._results(out, return_dict)
@@ -425,8 +532,17 @@ class Sequential:
             return dict(zip(names, values))
         return values[0] if len(values) == 1 else values
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """Loss (and metrics) in inference mode: ``[loss, *metrics]`` or the loss alone."""
         if batch_size is not None:
             check_int(batch_size, "evaluate(batch_size)", 1)
@@ -443,7 +559,9 @@ class Sequential:
         return self.evaluate(x, y, sample_weight=sample_weight, verbose=0, return_dict=return_dict)
 
     # ------------------------------------------------------------------ inference
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, training=False):
+    def predict(
+        self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, training=False
+    ):
         """Outputs for ``x``. ``training=True`` keeps dropout on (Monte-Carlo dropout): new
         masks on every call, from the model's seed."""
         if batch_size is not None:
@@ -492,7 +610,9 @@ class Sequential:
 
     @property
     def trainable_weights(self):
-        return [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
+        return (
+            [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
+        )
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -501,13 +621,17 @@ class Sequential:
         weights = list(weights)
         own = self.weights
         if len(weights) != len(own):
-            raise ValueError(f"{self.name}.set_weights: expected {len(own)} arrays, received {len(weights)}")
+            raise ValueError(
+                f"{self.name}.set_weights: expected {len(own)} arrays, received {len(weights)}"
+            )
         for w, new in zip(own, weights):
             w.assign(new)
 
     def count_params(self) -> int:
         if not self.built:
-            raise ValueError(f"{self.name}: the model is not built yet; give the first layer an input_shape")
+            raise ValueError(
+                f"{self.name}: the model is not built yet; give the first layer an input_shape"
+            )
         return int(sum(layer.count_params() for layer in self._layers))
 
     # ------------------------------------------------------------------ description
@@ -540,18 +664,23 @@ class Sequential:
         itemsize = np.dtype(self.dtype).itemsize
         pf(f" Total params: {total:,} ({_bytes(total * itemsize)})")
         pf(f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})")
-        pf(f" Non-trainable params: {total - trainable:,} ({_bytes((total - trainable) * itemsize)})")
+        pf(
+            f" Non-trainable params: {total - trainable:,} ({_bytes((total - trainable) * itemsize)})"
+        )
 
     def get_config(self) -> dict:
         return {
             "name": self.name,
             "input_shape": None if self._input_shape is None else list(self._input_shape),
             "dtype": self._dtype,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self._layers
+            ],
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Sequential":
+    def from_config(cls, config: dict) -> Sequential:
         return saving.model_from_config(config)
 
     # ------------------------------------------------------------------ saving

@@ -7,6 +7,7 @@ hyperparameters, the step count, and the slot arrays (moments, accumulators).
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,7 +30,9 @@ class LearningRateSchedule:
 
 class _Decay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self.initial_learning_rate = _positive(type(self).__name__, "initial_learning_rate", initial_learning_rate)
+        self.initial_learning_rate = _positive(
+            type(self).__name__, "initial_learning_rate", initial_learning_rate
+        )
         self.decay_steps = _positive(type(self).__name__, "decay_steps", decay_steps, strict=True)
         self.decay_rate = _positive(type(self).__name__, "decay_rate", decay_rate)
         self.staircase = bool(staircase)
@@ -40,12 +43,22 @@ class _Decay(LearningRateSchedule):
         return np.floor(p) if self.staircase else p
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
 
     def _spec(self):
-        return {"kind": self.kind, "initial": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "kind": self.kind,
+            "initial": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class ExponentialDecay(_Decay):
@@ -80,10 +93,20 @@ class Optimizer:
 
     kind = "sgd"
     n_slots = 0
-    _defaults: dict = {}
+    _defaults: ClassVar[dict] = {}
 
-    def __init__(self, learning_rate=0.001, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name=None, lr=None, decay=None, weight_decay=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        lr=None,
+        decay=None,
+        weight_decay=None,
+        **kwargs,
+    ):
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
@@ -93,11 +116,16 @@ class Optimizer:
             learning_rate = lr
         clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
         if len(clips) > 1:
-            raise ValueError(f"{cls}: only one of clipnorm, clipvalue and global_clipnorm can be set")
+            raise ValueError(
+                f"{cls}: only one of clipnorm, clipvalue and global_clipnorm can be set"
+            )
         self.clipnorm = None if clipnorm is None else _positive(cls, "clipnorm", clipnorm, True)
         self.clipvalue = None if clipvalue is None else _positive(cls, "clipvalue", clipvalue, True)
-        self.global_clipnorm = (None if global_clipnorm is None
-                                else _positive(cls, "global_clipnorm", global_clipnorm, True))
+        self.global_clipnorm = (
+            None
+            if global_clipnorm is None
+            else _positive(cls, "global_clipnorm", global_clipnorm, True)
+        )
         self.decay = 0.0 if decay is None else _positive(cls, "decay", decay)
         self.name = name or cls.lower()
         self.iterations = 0
@@ -111,7 +139,9 @@ class Optimizer:
     def learning_rate(self, value):
         if isinstance(value, LearningRateSchedule):
             if self.decay:
-                raise ValueError(f"{type(self).__name__}: decay= cannot be combined with a schedule")
+                raise ValueError(
+                    f"{type(self).__name__}: decay= cannot be combined with a schedule"
+                )
             self._learning_rate = value
         else:
             self._learning_rate = _positive(type(self).__name__, "learning_rate", value)
@@ -137,9 +167,14 @@ class Optimizer:
         return {}
 
     def _spec(self) -> dict:
-        return {"kind": self.kind, "lr": self._lr_spec(), "clipnorm": self.clipnorm or 0.0,
-                "clipvalue": self.clipvalue or 0.0, "global_clipnorm": self.global_clipnorm or 0.0,
-                **self._hyper()}
+        return {
+            "kind": self.kind,
+            "lr": self._lr_spec(),
+            "clipnorm": self.clipnorm or 0.0,
+            "clipvalue": self.clipvalue or 0.0,
+            "global_clipnorm": self.global_clipnorm or 0.0,
+            **self._hyper(),
+        }
 
     def _make_slots(self, value: np.ndarray) -> list[np.ndarray]:
         return [np.zeros_like(value) for _ in range(self.n_slots)]
@@ -148,8 +183,13 @@ class Optimizer:
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             lr = {"class_name": type(lr).__name__, "config": lr.get_config()}
-        cfg = {"name": self.name, "learning_rate": lr, "clipnorm": self.clipnorm,
-               "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        cfg = {
+            "name": self.name,
+            "learning_rate": lr,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
         if self.decay:
             cfg["decay"] = self.decay
         return {**cfg, **self._hyper()}
@@ -159,7 +199,9 @@ class Optimizer:
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            sched = {"ExponentialDecay": ExponentialDecay, "InverseTimeDecay": InverseTimeDecay}[lr["class_name"]]
+            sched = {"ExponentialDecay": ExponentialDecay, "InverseTimeDecay": InverseTimeDecay}[
+                lr["class_name"]
+            ]
             config["learning_rate"] = sched.from_config(lr["config"])
         return cls(**config)
 
@@ -185,7 +227,9 @@ class Adam(Optimizer):
     kind = "adam"
     n_slots = 3
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
+    ):
         super().__init__(learning_rate, **kwargs)
         for what, v in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0 <= _positive("Adam", what, v) < 1:
@@ -196,14 +240,21 @@ class Adam(Optimizer):
         self.n_slots = 3 if self.amsgrad else 2
 
     def _hyper(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
 class RMSprop(Optimizer):
     kind = "rmsprop"
     n_slots = 3
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
+    ):
         super().__init__(learning_rate, **kwargs)
         self.rho = _positive("RMSprop", "rho", rho)
         self.momentum = _positive("RMSprop", "momentum", momentum)
@@ -211,7 +262,12 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def _hyper(self):
-        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+        return {
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -220,14 +276,19 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = _positive("Adagrad", "initial_accumulator_value", initial_accumulator_value)
+        self.initial_accumulator_value = _positive(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value
+        )
         self.epsilon = _positive("Adagrad", "epsilon", epsilon)
 
     def _make_slots(self, value):
         return [np.full_like(value, self.initial_accumulator_value)]
 
     def _hyper(self):
-        return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+        return {
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 class Adadelta(Optimizer):
@@ -254,13 +315,21 @@ def get(identifier) -> Optimizer:
         return _BY_NAME[identifier.lower()]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
         return _BY_CLASS[identifier["class_name"]].from_config(identifier.get("config", {}))
-    raise ValueError(f"unknown optimizer: expected one of {', '.join(_BY_NAME)}, received {identifier!r}")
+    raise ValueError(
+        f"unknown optimizer: expected one of {', '.join(_BY_NAME)}, received {identifier!r}"
+    )
 
 
 def serialize(opt: Optimizer) -> dict:
     return {"class_name": type(opt).__name__, "config": opt.get_config()}
 
 
-schedules = type("schedules", (), {"ExponentialDecay": ExponentialDecay,
-                                   "InverseTimeDecay": InverseTimeDecay,
-                                   "LearningRateSchedule": LearningRateSchedule})
+schedules = type(
+    "schedules",
+    (),
+    {
+        "ExponentialDecay": ExponentialDecay,
+        "InverseTimeDecay": InverseTimeDecay,
+        "LearningRateSchedule": LearningRateSchedule,
+    },
+)

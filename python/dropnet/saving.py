@@ -39,7 +39,9 @@ def _compile_config(model):
         "iterations": int(model.optimizer.iterations),
         "loss": model._loss_name,
         "from_logits": bool(model._from_logits),
-        "metrics": [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in model._metric_args],
+        "metrics": [
+            m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in model._metric_args
+        ],
     }
 
 
@@ -55,7 +57,15 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
     for name, arr in tensors:
         dt = np.dtype(arr.dtype).name
         nbytes = int(arr.nbytes)
-        entries.append({"name": name, "dtype": dt, "shape": list(arr.shape), "offset": offset, "nbytes": nbytes})
+        entries.append(
+            {
+                "name": name,
+                "dtype": dt,
+                "shape": list(arr.shape),
+                "offset": offset,
+                "nbytes": nbytes,
+            }
+        )
         offset += nbytes
     header = {
         "format": "dropnet",
@@ -67,7 +77,10 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
     }
     raw = json.dumps(header, allow_nan=False).encode("utf-8")
     blob = [MAGIC, struct.pack("<Q", len(raw)), raw]
-    blob += [np.ascontiguousarray(arr, dtype=_DTYPES[np.dtype(arr.dtype).name]).tobytes() for _, arr in tensors]
+    blob += [
+        np.ascontiguousarray(arr, dtype=_DTYPES[np.dtype(arr.dtype).name]).tobytes()
+        for _, arr in tensors
+    ]
     data = b"".join(blob)
     if isinstance(target, (str, os.PathLike)):
         path = os.fspath(target)
@@ -103,14 +116,16 @@ def _parse(data: bytes) -> tuple[dict, dict]:
     if hlen > MAX_HEADER or 16 + hlen > len(data):
         raise _bad(f"header length {hlen} exceeds the file")
     try:
-        header = json.loads(data[16:16 + hlen].decode("utf-8"))
+        header = json.loads(data[16 : 16 + hlen].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _bad(f"header is not valid JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != "dropnet":
         raise _bad("header does not describe a dropnet model")
     if header.get("format_version") != FORMAT_VERSION:
-        raise _bad(f"unsupported format_version {header.get('format_version')!r} (this dropnet reads {FORMAT_VERSION})")
-    body = memoryview(data)[16 + hlen:]
+        raise _bad(
+            f"unsupported format_version {header.get('format_version')!r} (this dropnet reads {FORMAT_VERSION})"
+        )
+    body = memoryview(data)[16 + hlen :]
     entries = header.get("tensors")
     if not isinstance(entries, list):
         raise _bad("tensors must be a list")
@@ -118,13 +133,20 @@ def _parse(data: bytes) -> tuple[dict, dict]:
     for e in entries:
         if not isinstance(e, dict):
             raise _bad("tensor entry must be an object")
-        name, dt, shape, off, nbytes = (e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes"))
+        name, dt, shape, off, nbytes = (
+            e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes")
+        )
         if not isinstance(name, str) or name in tensors:
             raise _bad(f"bad or repeated tensor name {name!r}")
         if not isinstance(dt, str) or dt not in _DTYPES:
             raise _bad(f"tensor {name}: unsupported dtype {dt!r}")
-        if (not isinstance(shape, list) or len(shape) > 8
-                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape
+            )
+        ):
             raise _bad(f"tensor {name}: bad shape {shape!r}")
         count = 1
         for d in shape:
@@ -133,9 +155,13 @@ def _parse(data: bytes) -> tuple[dict, dict]:
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (off, nbytes)):
             raise _bad(f"tensor {name}: offset and nbytes must be ints")
         if nbytes != count * itemsize or off != end or off + nbytes > len(body):
-            raise _bad(f"tensor {name}: byte range [{off}, {off + nbytes}) is inconsistent with the file")
+            raise _bad(
+                f"tensor {name}: byte range [{off}, {off + nbytes}) is inconsistent with the file"
+            )
         end = off + nbytes
-        tensors[name] = np.frombuffer(body[off:off + nbytes], dtype=_DTYPES[dt]).reshape(shape).astype(dt)
+        tensors[name] = (
+            np.frombuffer(body[off : off + nbytes], dtype=_DTYPES[dt]).reshape(shape).astype(dt)
+        )
     if end != len(body):
         raise _bad(f"{len(body) - end} trailing bytes after the last tensor")
     return header, tensors
@@ -173,7 +199,8 @@ def model_from_config(config: dict, max_weight_elements: int | None = None):
         model._layers.append(layer)
     if input_shape is not None:
         if not isinstance(input_shape, list) or not all(
-                isinstance(d, int) and not isinstance(d, bool) for d in input_shape):
+            isinstance(d, int) and not isinstance(d, bool) for d in input_shape
+        ):
             raise _bad(f"bad input_shape {input_shape!r}")
         try:
             with weight_budget(max_weight_elements):
@@ -214,8 +241,11 @@ def load_model(source, compile=True):
         from . import optimizers
 
         try:
-            model.compile(optimizer=optimizers.get(comp.get("optimizer")), loss=comp.get("loss"),
-                          metrics=comp.get("metrics") or [])
+            model.compile(
+                optimizer=optimizers.get(comp.get("optimizer")),
+                loss=comp.get("loss"),
+                metrics=comp.get("metrics") or [],
+            )
             if comp.get("from_logits"):
                 model._from_logits = True
             iterations = comp.get("iterations", 0)
@@ -236,13 +266,17 @@ def load_model(source, compile=True):
             if slots:
                 expected = len(model.optimizer._make_slots(w.value))
                 if len(slots) != expected:
-                    raise _bad(f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}")
+                    raise _bad(
+                        f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}"
+                    )
                 model._slots[id(w)] = slots
     return model
 
 
 def load_weights_into(model, source) -> None:
-    header, tensors = _parse(_read(source))
+    _, tensors = _parse(_read(source))
     if not model.built:
-        raise ValueError(f"{model.name}.load_weights: build the model (give it an input shape) first")
+        raise ValueError(
+            f"{model.name}.load_weights: build the model (give it an input shape) first"
+        )
     _assign_weights(model, tensors)

@@ -35,23 +35,45 @@ from .utils import seed_scope
 
 _ROUTES = ("model", "fit", "compile", "optimizer", "predict", "score")
 # Sequential.fit arguments the estimator sets itself from its own parameters.
-_FIT_PARAMS = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "shuffle",
-               "class_weight")
+_FIT_PARAMS = (
+    "batch_size",
+    "epochs",
+    "verbose",
+    "callbacks",
+    "validation_split",
+    "shuffle",
+    "class_weight",
+)
 
 
 def _prefixed(params: dict, prefix: str) -> dict:
     head = prefix + "__"
-    return {k[len(head):]: v for k, v in params.items() if k.startswith(head)}
+    return {k[len(head) :]: v for k, v in params.items() if k.startswith(head)}
 
 
 class _SequentialEstimator(BaseEstimator):
     """What the classifier and the regressor share: parameter routing, building,
     compiling, fitting (cold, warm or partial) and predicting."""
 
-    def __init__(self, model=None, *, build_fn=None, warm_start=False, random_state=None,
-                 optimizer="rmsprop", loss=None, metrics=None, batch_size=None, epochs=1,
-                 verbose=0, callbacks=None, validation_split=0.0, shuffle=True,
-                 class_weight=None, **kwargs):
+    def __init__(
+        self,
+        model=None,
+        *,
+        build_fn=None,
+        warm_start=False,
+        random_state=None,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        batch_size=None,
+        epochs=1,
+        verbose=0,
+        callbacks=None,
+        validation_split=0.0,
+        shuffle=True,
+        class_weight=None,
+        **kwargs,
+    ):
         self.model = model
         self.build_fn = build_fn
         self.warm_start = warm_start
@@ -95,14 +117,18 @@ class _SequentialEstimator(BaseEstimator):
                 raise ValueError(
                     f"Invalid parameter {key!r} for estimator {type(self).__name__}: expected one of "
                     f"{', '.join(sorted(self.get_params(deep=False)))} or a routed name such as "
-                    f"model__{key}")
+                    f"model__{key}"
+                )
         return self
 
     @classmethod
     def _init_names(cls) -> set:
         sig = inspect.signature(cls.__init__)
-        return {p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY or
-                (p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self")}
+        return {
+            p.name
+            for p in sig.parameters.values()
+            if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self")
+        }
 
     def _extra_params(self) -> dict:
         """Parameters given beyond the signature: routed (prefix__name) or bare."""
@@ -123,7 +149,8 @@ class _SequentialEstimator(BaseEstimator):
         if target is None:
             raise ValueError(
                 f"{type(self).__name__}: expected model= (a function returning a Sequential, or a "
-                "Sequential), received None")
+                "Sequential), received None"
+            )
         if self.model is not None and self.build_fn is not None:
             raise ValueError(f"{type(self).__name__}: give model= or build_fn=, not both")
         return target
@@ -137,11 +164,13 @@ class _SequentialEstimator(BaseEstimator):
         else:
             raise TypeError(
                 f"{type(self).__name__}: expected model= to be a function or a Sequential, received "
-                f"{type(target).__name__}")
+                f"{type(target).__name__}"
+            )
         if not isinstance(model, Sequential):
             raise TypeError(
                 f"{type(self).__name__}: the model function must return a dropnet Sequential, "
-                f"received {type(model).__name__}")
+                f"received {type(model).__name__}"
+            )
         if not model.compiled or model._loss_name is None:
             model.compile(**self._compile_kwargs(model, meta))
         return model
@@ -187,7 +216,8 @@ class _SequentialEstimator(BaseEstimator):
             return cls(**kwargs)
         raise TypeError(
             f"{type(self).__name__}: expected optimizer as a name, an Optimizer class or instance, "
-            f"received {type(opt).__name__}")
+            f"received {type(opt).__name__}"
+        )
 
     def _compile_kwargs(self, model, meta: dict) -> dict:
         kwargs = {"optimizer": self._optimizer(), "loss": self.loss, "metrics": self.metrics}
@@ -215,15 +245,23 @@ class _SequentialEstimator(BaseEstimator):
             if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
                 raise ValueError(
                     f"{type(self).__name__}.fit: expected sample_weight of shape ({X.shape[0]},), "
-                    f"received {sample_weight.shape}")
+                    f"received {sample_weight.shape}"
+                )
             if sample_weight.size and not np.any(sample_weight):
                 raise ValueError(
                     f"{type(self).__name__}.fit: sample weights must contain at least one non-zero "
-                    "number; all are zero")
+                    "number; all are zero"
+                )
         encoded = self._encode_targets(y, reset=not reuse)
-        run_kwargs = {"batch_size": self.batch_size, "epochs": self.epochs, "verbose": self.verbose,
-                      "callbacks": self.callbacks, "validation_split": self.validation_split,
-                      "shuffle": self.shuffle, "class_weight": self._class_weight(y)}
+        run_kwargs = {
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "verbose": self.verbose,
+            "callbacks": self.callbacks,
+            "validation_split": self.validation_split,
+            "shuffle": self.shuffle,
+            "class_weight": self._class_weight(y),
+        }
         run_kwargs.update(_prefixed(self._extra_params(), "fit"))
         run_kwargs.update(fit_kwargs)
         if run_kwargs.get("callbacks") is not None:
@@ -255,13 +293,23 @@ class _SequentialEstimator(BaseEstimator):
         dtype = (np.float64, np.float32)
         if y is None:
             if reset:
-                validate_data(self, X, y, reset=reset, allow_nd=True, dtype=dtype)  # raises: y needed
+                validate_data(
+                    self, X, y, reset=reset, allow_nd=True, dtype=dtype
+                )  # raises: y needed
             return validate_data(self, X, reset=reset, allow_nd=True, dtype=dtype), None
         y = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        X, y = validate_data(self, X, y, reset=reset, allow_nd=True, multi_output=True,
-                             y_numeric=isinstance(self, RegressorMixin), dtype=dtype)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            allow_nd=True,
+            multi_output=True,
+            y_numeric=isinstance(self, RegressorMixin),
+            dtype=dtype,
+        )
         if reset:
             self.X_shape_ = tuple(X.shape)
             self.X_dtype_ = X.dtype
@@ -283,7 +331,8 @@ class _SequentialEstimator(BaseEstimator):
         expected = tuple(self.X_shape_[1:])
         if X.shape[1:] != expected:
             raise ValueError(
-                f"{type(self).__name__}: expected samples of shape {expected}, received {X.shape[1:]}")
+                f"{type(self).__name__}: expected samples of shape {expected}, received {X.shape[1:]}"
+            )
         out = self.model_.predict(X, verbose=0)
         return np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1)
 
@@ -309,7 +358,8 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"{type(self).__name__}: expected one label per sample (binary or multiclass "
-                f"targets), received {target_type} targets of shape {np.shape(y)}")
+                f"targets), received {target_type} targets of shape {np.shape(y)}"
+            )
         if reset:
             classes = getattr(self, "_partial_classes", None)
             self.classes_ = np.unique(y) if classes is None else classes
@@ -322,7 +372,8 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
         if np.any(unknown):
             raise ValueError(
                 f"{type(self).__name__}: labels {np.unique(np.asarray(y)[unknown])[:5].tolist()} are "
-                f"not among the classes seen at the first fit {self.classes_.tolist()}")
+                f"not among the classes seen at the first fit {self.classes_.tolist()}"
+            )
         return ids
 
     def _class_weight(self, y):
@@ -332,16 +383,22 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
             return None
         if isinstance(cw, str):
             if cw != "balanced":
-                raise ValueError(f"{type(self).__name__}: expected class_weight 'balanced' or a dict, "
-                                 f"received {cw!r}")
+                raise ValueError(
+                    f"{type(self).__name__}: expected class_weight 'balanced' or a dict, "
+                    f"received {cw!r}"
+                )
             from sklearn.utils.class_weight import compute_class_weight
 
             present = np.unique(y)
             weights = compute_class_weight("balanced", classes=present, y=y)
-            return {int(np.searchsorted(self.classes_, c)): float(w) for c, w in zip(present, weights)}
+            return {
+                int(np.searchsorted(self.classes_, c)): float(w) for c, w in zip(present, weights)
+            }
         if not isinstance(cw, dict):
-            raise TypeError(f"{type(self).__name__}: expected class_weight 'balanced' or a dict, "
-                            f"received {type(cw).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: expected class_weight 'balanced' or a dict, "
+                f"received {type(cw).__name__}"
+            )
         out = {}
         for label, weight in cw.items():
             pos = np.flatnonzero(self.classes_ == label)
@@ -365,14 +422,18 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
                 raise ValueError(
                     f"{type(self).__name__}: the model has one output unit but the targets have "
                     f"{self.n_classes_} classes; give the last layer {self.n_classes_} units "
-                    "(meta['n_classes_'] tells the build function)")
+                    "(meta['n_classes_'] tells the build function)"
+                )
         elif units < self.n_classes_:
             raise ValueError(
                 f"{type(self).__name__}: the model has {units} output units but the targets have "
-                f"{self.n_classes_} classes")
+                f"{self.n_classes_} classes"
+            )
 
     def _default_loss(self, model, meta) -> str:
-        units = self._output_units(model) if model is not None else meta.get("n_outputs_expected_", 1)
+        units = (
+            self._output_units(model) if model is not None else meta.get("n_outputs_expected_", 1)
+        )
         return "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
 
     def fit(self, X, y, sample_weight=None, **kwargs):
@@ -434,7 +495,8 @@ class SequentialRegressor(RegressorMixin, _SequentialEstimator):
         if units != self.n_outputs_:
             raise ValueError(
                 f"{type(self).__name__}: the model has {units} output units but the targets have "
-                f"{self.n_outputs_} columns")
+                f"{self.n_outputs_} columns"
+            )
 
     def _default_loss(self, model, meta) -> str:
         return "mean_squared_error"

@@ -25,8 +25,11 @@ SUMMARY = "two-circles MLP: overfit model vs Dropout(0.4) (the Keras tutorial), 
 EPOCHS = 4000
 
 
-def build_model(dropout_rate: float | None = None, input_rate: float | None = None,
-                max_norm: float | None = None) -> Sequential:
+def build_model(
+    dropout_rate: float | None = None,
+    input_rate: float | None = None,
+    max_norm: float | None = None,
+) -> Sequential:
     """The tutorial's 2-500-1 MLP; optionally Dropout on the inputs, Dropout after the
     hidden layer and a MaxNorm constraint on the hidden layer's kernel."""
     model = Sequential()
@@ -56,8 +59,15 @@ def train_eval(seed: int | None, epochs: int = EPOCHS, **model_kwargs):
     return train_acc, test_acc, seconds, history, model
 
 
-def compare(variants: dict, epochs: int, seed: int, plot: str | None, title: str,
-            verbose: bool = True, reseed: bool = True) -> dict:
+def compare(
+    variants: dict,
+    epochs: int,
+    seed: int,
+    plot: str | None,
+    title: str,
+    verbose: bool = True,
+    reseed: bool = True,
+) -> dict:
     """Train each variant {name: build_model kwargs}, print its accuracies and draw the
     learning curves side by side. With ``reseed`` every variant starts from ``seed``;
     otherwise the seed is set once and the variants draw from it in turn.
@@ -67,16 +77,21 @@ def compare(variants: dict, epochs: int, seed: int, plot: str | None, title: str
     if not reseed:
         dropnet.set_random_seed(seed)
     for name, kwargs in variants.items():
-        train_acc, test_acc, seconds, history, _ = train_eval(seed if reseed else None, epochs, **kwargs)
+        train_acc, test_acc, seconds, history, _ = train_eval(
+            seed if reseed else None, epochs, **kwargs
+        )
         results[name] = (train_acc, test_acc, seconds, history)
         if verbose:
-            print(f"{name:>{width}}: Train: {train_acc:.3f}, Test: {test_acc:.3f}   "
-                  f"({epochs} epochs in {seconds:.2f} s)")
+            print(
+                f"{name:>{width}}: Train: {train_acc:.3f}, Test: {test_acc:.3f}   "
+                f"({epochs} epochs in {seconds:.2f} s)"
+            )
     if plot:
         from dropnet.plotting import plot_learning_curves
 
-        path = plot_learning_curves({k: v[3] for k, v in results.items()}, plot, metric="accuracy",
-                                    title=title)
+        path = plot_learning_curves(
+            {k: v[3] for k, v in results.items()}, plot, metric="accuracy", title=title
+        )
         if verbose:
             print(f"figure written to {path}")
     return results
@@ -87,21 +102,36 @@ def repeat_seeds(seed: int, repeats: int) -> list[int]:
     return [seed * 1000 + i for i in range(repeats)]
 
 
-def run(epochs: int = EPOCHS, seed: int = 1, plot: str | None = "circles.png", verbose: bool = True) -> dict:
+def run(
+    epochs: int = EPOCHS, seed: int = 1, plot: str | None = "circles.png", verbose: bool = True
+) -> dict:
     """Train both models; returns {model name: (train acc, test acc, seconds, history)}."""
     variants = {"overfit": {}, "dropout 0.4": {"dropout_rate": 0.4}}
-    results = compare(variants, epochs, seed, plot, "Two circles: 30 train / 70 test points, 500 hidden units",
-                      verbose=verbose, reseed=False)
+    results = compare(
+        variants,
+        epochs,
+        seed,
+        plot,
+        "Two circles: 30 train / 70 test points, 500 hidden units",
+        verbose=verbose,
+        reseed=False,
+    )
     if verbose:
-        print("   tutorial: overfit Train: 1.000, Test: 0.757; dropout Train: 0.967, Test: 0.814 "
-              "(results vary with the seed)")
+        print(
+            "   tutorial: overfit Train: 1.000, Test: 0.757; dropout Train: 0.967, Test: 0.814 "
+            "(results vary with the seed)"
+        )
     return results
 
 
 def add_common_arguments(parser, plot: str, epochs: int = EPOCHS) -> None:
     """--epochs, --seed and --plot, as every circles study takes them."""
-    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-    parser.add_argument("--seed", type=int, default=1, help="dropnet.set_random_seed value (default 1)")
+    parser.add_argument(
+        "--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="dropnet.set_random_seed value (default 1)"
+    )
     parser.add_argument("--plot", default=plot, help=f"figure path (default {plot}; '' for none)")
 
 

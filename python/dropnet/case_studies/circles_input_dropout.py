@@ -18,8 +18,13 @@ NAME = "circles-input-dropout"
 SUMMARY = "two-circles MLP: Dropout on the inputs vs none (tutorial extension), with a plot"
 
 
-def run(rate: float = 0.2, epochs: int = EPOCHS, seed: int = 1, plot: str | None = "circles-input-dropout.png",
-        verbose: bool = True) -> dict:
+def run(
+    rate: float = 0.2,
+    epochs: int = EPOCHS,
+    seed: int = 1,
+    plot: str | None = "circles-input-dropout.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {variant: (train acc, test acc, seconds, history)}."""
     if not 0.0 < rate < 1.0:
         raise ValueError(f"rate: expected a value in (0, 1), received {rate}")
@@ -28,7 +33,9 @@ def run(rate: float = 0.2, epochs: int = EPOCHS, seed: int = 1, plot: str | None
         f"input dropout {rate:g}": {"input_rate": rate},
         f"input {rate:g} + hidden 0.4": {"input_rate": rate, "dropout_rate": 0.4},
     }
-    return compare(variants, epochs, seed, plot, f"Two circles: Dropout({rate:g}) on the inputs", verbose)
+    return compare(
+        variants, epochs, seed, plot, f"Two circles: Dropout({rate:g}) on the inputs", verbose
+    )
 
 
 def add_arguments(parser) -> None:

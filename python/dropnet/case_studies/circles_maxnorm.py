@@ -14,8 +14,13 @@ NAME = "circles-maxnorm"
 SUMMARY = "two-circles MLP: MaxNorm on the hidden layer, with and without dropout, with a plot"
 
 
-def run(max_norm: float = 3.0, epochs: int = EPOCHS, seed: int = 1, plot: str | None = "circles-maxnorm.png",
-        verbose: bool = True) -> dict:
+def run(
+    max_norm: float = 3.0,
+    epochs: int = EPOCHS,
+    seed: int = 1,
+    plot: str | None = "circles-maxnorm.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {variant: (train acc, test acc, seconds, history)}."""
     if not max_norm > 0:
         raise ValueError(f"max_norm: expected a positive value, received {max_norm}")
@@ -25,8 +30,14 @@ def run(max_norm: float = 3.0, epochs: int = EPOCHS, seed: int = 1, plot: str | 
         "Dropout(0.4)": {"dropout_rate": 0.4},
         f"MaxNorm({max_norm:g}) + Dropout(0.4)": {"max_norm": max_norm, "dropout_rate": 0.4},
     }
-    return compare(variants, epochs, seed, plot, f"Two circles: MaxNorm({max_norm:g}) on the hidden layer",
-                   verbose)
+    return compare(
+        variants,
+        epochs,
+        seed,
+        plot,
+        f"Two circles: MaxNorm({max_norm:g}) on the hidden layer",
+        verbose,
+    )
 
 
 def add_arguments(parser) -> None:

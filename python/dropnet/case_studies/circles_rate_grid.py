@@ -22,8 +22,14 @@ NAME = "circles-rate-grid"
 SUMMARY = "two-circles MLP: test accuracy vs dropout rate 0.0-0.9 over repeats, with error bars"
 
 
-def run(rates=DEFAULT_RATES, repeats: int = 10, epochs: int = EPOCHS, seed: int = 1,
-        plot: str | None = "circles-rate-grid.png", verbose: bool = True) -> dict:
+def run(
+    rates=DEFAULT_RATES,
+    repeats: int = 10,
+    epochs: int = EPOCHS,
+    seed: int = 1,
+    plot: str | None = "circles-rate-grid.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {"rates", "mean", "std", "test": (rates × repeats) accuracies}."""
     check_positive(repeats, "repeats")
     rates = check_rates(rates)
@@ -38,20 +44,36 @@ def run(rates=DEFAULT_RATES, repeats: int = 10, epochs: int = EPOCHS, seed: int 
     if plot:
         from dropnet.plotting import plot_rate_curve
 
-        path = plot_rate_curve(rates, mean, std, plot,
-                               title=f"Two circles: test accuracy vs dropout rate ({repeats} seeds)")
+        path = plot_rate_curve(
+            rates,
+            mean,
+            std,
+            plot,
+            title=f"Two circles: test accuracy vs dropout rate ({repeats} seeds)",
+        )
         if verbose:
             print(f"figure written to {path}")
     return result
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--rates", type=float, nargs="+", default=list(DEFAULT_RATES),
-                        help="dropout rates (default 0.0 0.1 ... 0.9)")
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_RATES),
+        help="dropout rates (default 0.0 0.1 ... 0.9)",
+    )
     parser.add_argument("--repeats", type=int, default=10, help="seeds per rate (default 10)")
     add_common_arguments(parser, "circles-rate-grid.png")
 
 
 def main(args) -> None:
     check_positive(args.epochs, "--epochs")
-    run(rates=args.rates, repeats=args.repeats, epochs=args.epochs, seed=args.seed, plot=args.plot or None)
+    run(
+        rates=args.rates,
+        repeats=args.repeats,
+        epochs=args.epochs,
+        seed=args.seed,
+        plot=args.plot or None,
+    )

@@ -22,32 +22,47 @@ SUMMARY = "two-circles MLP: overfit vs Dropout(0.4) repeated N times, summary ta
 MODELS = {"overfit": {}, "dropout 0.4": {"dropout_rate": 0.4}}
 
 
-def run(repeats: int = 30, epochs: int = EPOCHS, seed: int = 1, plot: str | None = "circles-repeats.png",
-        verbose: bool = True) -> dict:
+def run(
+    repeats: int = 30,
+    epochs: int = EPOCHS,
+    seed: int = 1,
+    plot: str | None = "circles-repeats.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {model: {"train": array, "test": array}} of per-repeat accuracies."""
     check_positive(repeats, "repeats")
     seeds = repeat_seeds(seed, repeats)
     results = {}
     for name, kwargs in MODELS.items():
         runs = [train_eval(s, epochs, **kwargs) for s in seeds]
-        results[name] = {"train": np.array([r[0] for r in runs]), "test": np.array([r[1] for r in runs])}
+        results[name] = {
+            "train": np.array([r[0] for r in runs]),
+            "test": np.array([r[1] for r in runs]),
+        }
     if verbose:
         print(f"{repeats} runs of {epochs} epochs per model, seeds {seeds[0]}..{seeds[-1]}")
         print(f"{'model':>12}  {'split':>5}  {'mean':>6}  {'std':>6}  {'min':>6}  {'max':>6}")
         for name, accs in results.items():
             for split in ("train", "test"):
                 a = accs[split]
-                print(f"{name:>12}  {split:>5}  {a.mean():6.3f}  {a.std():6.3f}  {a.min():6.3f}  {a.max():6.3f}")
+                print(
+                    f"{name:>12}  {split:>5}  {a.mean():6.3f}  {a.std():6.3f}  {a.min():6.3f}  {a.max():6.3f}"
+                )
         gain = results["dropout 0.4"]["test"] - results["overfit"]["test"]
-        print(f"dropout's test-accuracy gain over the same seeds: {gain.mean():+.3f} "
-              f"(better in {int(np.sum(gain > 0))}, worse in {int(np.sum(gain < 0))} of {repeats})")
+        print(
+            f"dropout's test-accuracy gain over the same seeds: {gain.mean():+.3f} "
+            f"(better in {int(np.sum(gain > 0))}, worse in {int(np.sum(gain < 0))} of {repeats})"
+        )
     if plot:
         from dropnet.plotting import plot_fold_scores
 
-        path = plot_fold_scores({k: v["test"] for k, v in results.items()}, plot,
-                                reference={"overfit": 0.757, "dropout 0.4": 0.814},
-                                title=f"Two circles: test accuracy over {repeats} seeds",
-                                reference_label="tutorial (one run)")
+        path = plot_fold_scores(
+            {k: v["test"] for k, v in results.items()},
+            plot,
+            reference={"overfit": 0.757, "dropout 0.4": 0.814},
+            title=f"Two circles: test accuracy over {repeats} seeds",
+            reference_label="tutorial (one run)",
+        )
         if verbose:
             print(f"figure written to {path}")
     return results

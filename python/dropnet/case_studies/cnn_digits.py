@@ -26,16 +26,22 @@ from dropnet.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D,
 from dropnet.models import Sequential
 
 NAME = "cnn"
-SUMMARY = ("CNN on scikit-learn's 8x8 digits: SpatialDropout2D vs no dropout vs element-wise "
-           "Dropout, accuracy over seeds and learning curves")
+SUMMARY = (
+    "CNN on scikit-learn's 8x8 digits: SpatialDropout2D vs no dropout vs element-wise "
+    "Dropout, accuracy over seeds and learning curves"
+)
 VARIANTS = ("spatial dropout", "no dropout", "element-wise dropout")
 N_TRAIN = 300
 SPLIT_SEED = 0
 
 
 def build_model(variant: str) -> Sequential:
-    layers = [Input((8, 8, 1)), Conv2D(32, 3, padding="same", activation="relu"),
-              Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D()]
+    layers = [
+        Input((8, 8, 1)),
+        Conv2D(32, 3, padding="same", activation="relu"),
+        Conv2D(32, 3, padding="same", activation="relu"),
+        MaxPooling2D(),
+    ]
     if variant == "spatial dropout":
         layers.append(SpatialDropout2D(0.2))
     elif variant == "element-wise dropout":
@@ -57,12 +63,19 @@ def load_split(n_train: int = N_TRAIN):
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
-    return train_test_split(x, digits.target, train_size=n_train, stratify=digits.target,
-                            random_state=SPLIT_SEED)
+    return train_test_split(
+        x, digits.target, train_size=n_train, stratify=digits.target, random_state=SPLIT_SEED
+    )
 
 
-def run(epochs: int = 80, seeds: int = 3, seed: int = 1, n_train: int = N_TRAIN,
-        plot: str | None = "cnn.png", verbose: bool = True) -> dict:
+def run(
+    epochs: int = 80,
+    seeds: int = 3,
+    seed: int = 1,
+    n_train: int = N_TRAIN,
+    plot: str | None = "cnn.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {variant: {"test": accuracies over seeds, "train": ..., "history": mean curves}}."""
     check_positive(epochs, "--epochs")
     check_positive(seeds, "--seeds")
@@ -74,27 +87,40 @@ def run(epochs: int = 80, seeds: int = 3, seed: int = 1, n_train: int = N_TRAIN,
         for s in repeat_seeds(seed, seeds):
             dropnet.set_random_seed(s)
             model = build_model(variant)
-            hist = model.fit(xtr, ytr, validation_data=(xte, yte), epochs=epochs, batch_size=32, verbose=0)
+            hist = model.fit(
+                xtr, ytr, validation_data=(xte, yte), epochs=epochs, batch_size=32, verbose=0
+            )
             train.append(model.evaluate(xtr, ytr, verbose=0)[1])
             test.append(model.evaluate(xte, yte, verbose=0)[1])
             curves.append(hist.history)
         keys = ("accuracy", "val_accuracy", "loss", "val_loss")
-        results[variant] = {"test": np.array(test), "train": np.array(train),
-                            "history": {k: list(np.mean([c[k] for c in curves], axis=0)) for k in keys},
-                            "seconds": time.perf_counter() - start}
+        results[variant] = {
+            "test": np.array(test),
+            "train": np.array(train),
+            "history": {k: list(np.mean([c[k] for c in curves], axis=0)) for k in keys},
+            "seconds": time.perf_counter() - start,
+        }
     if verbose:
-        print(f"digits: {len(xtr)} training and {len(xte)} test images, {epochs} epochs, {seeds} seeds")
+        print(
+            f"digits: {len(xtr)} training and {len(xte)} test images, {epochs} epochs, {seeds} seeds"
+        )
         width = max(len(v) for v in VARIANTS)
         print(f"{'model':<{width}}  test accuracy: mean   std    min    max   train  (time)")
         for variant, r in results.items():
             t = r["test"]
-            print(f"{variant:<{width}}  {'':15}{t.mean():.3f}  {t.std():.3f}  {t.min():.3f}  {t.max():.3f}"
-                  f"  {r['train'].mean():.3f}  ({r['seconds']:.1f} s)")
+            print(
+                f"{variant:<{width}}  {'':15}{t.mean():.3f}  {t.std():.3f}  {t.min():.3f}  {t.max():.3f}"
+                f"  {r['train'].mean():.3f}  ({r['seconds']:.1f} s)"
+            )
     if plot:
         from dropnet.plotting import plot_learning_curves
 
-        path = plot_learning_curves({k: v["history"] for k, v in results.items()}, plot, metric="accuracy",
-                                    title=f"Digits CNN, {len(xtr)} training images (mean of {seeds} seeds)")
+        path = plot_learning_curves(
+            {k: v["history"] for k, v in results.items()},
+            plot,
+            metric="accuracy",
+            title=f"Digits CNN, {len(xtr)} training images (mean of {seeds} seeds)",
+        )
         if verbose:
             print(f"figure written to {path}")
     return results
@@ -103,11 +129,23 @@ def run(epochs: int = 80, seeds: int = 3, seed: int = 1, n_train: int = N_TRAIN,
 def add_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=80, help="training epochs (default 80)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per model (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="first dropnet.set_random_seed value (default 1)")
-    parser.add_argument("--train", type=int, default=N_TRAIN, help=f"training images (default {N_TRAIN})")
-    parser.add_argument("--plot", default="cnn.png", help="figure path (default cnn.png; '' for none)")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="first dropnet.set_random_seed value (default 1)"
+    )
+    parser.add_argument(
+        "--train", type=int, default=N_TRAIN, help=f"training images (default {N_TRAIN})"
+    )
+    parser.add_argument(
+        "--plot", default="cnn.png", help="figure path (default cnn.png; '' for none)"
+    )
 
 
 def main(args) -> None:
     check_positive(args.train, "--train")
-    run(epochs=args.epochs, seeds=args.seeds, seed=args.seed, n_train=args.train, plot=args.plot or None)
+    run(
+        epochs=args.epochs,
+        seeds=args.seeds,
+        seed=args.seed,
+        n_train=args.train,
+        plot=args.plot or None,
+    )

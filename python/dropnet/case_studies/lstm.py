@@ -29,8 +29,10 @@ from dropnet.layers import LSTM, Dense, Dropout, Input
 from dropnet.models import Sequential
 
 NAME = "lstm"
-SUMMARY = ("LSTM temperature forecaster: no dropout vs Dropout after the LSTM vs "
-           "dropout/recurrent_dropout inside it, test RMSE and learning curves")
+SUMMARY = (
+    "LSTM temperature forecaster: no dropout vs Dropout after the LSTM vs "
+    "dropout/recurrent_dropout inside it, test RMSE and learning curves"
+)
 WINDOW = 30
 TEST_FRACTION = 0.2
 VARIANTS = ("no dropout", "Dropout(0.5) after LSTM", "LSTM(dropout=0.5, recurrent_dropout=0.5)")
@@ -38,7 +40,8 @@ EXPLANATION = (
     "Why they differ: Dropout after the LSTM masks its final output once per example and "
     "leaves the recurrence untouched, while dropout=/recurrent_dropout= mask the inputs and "
     "the hidden state inside the recurrence with the same mask at every time step, so the "
-    "noise acts on the state that carries information across all 30 steps.")
+    "noise acts on the state that carries information across all 30 steps."
+)
 
 
 def build_model(variant: str, units: int = 32) -> Sequential:
@@ -61,7 +64,9 @@ def make_windows(series: np.ndarray, window: int = WINDOW, test_fraction: float 
     """Chronological split of (previous `window` days -> next day), scaled by the training
     part's mean and std: ((x_train, y_train), (x_test, y_test), (mean, std))."""
     if len(series) < window + 10:
-        raise ValueError(f"expected a series of at least {window + 10} values, received {len(series)}")
+        raise ValueError(
+            f"expected a series of at least {window + 10} values, received {len(series)}"
+        )
     n = len(series) - window
     split = round(n * (1 - test_fraction))
     mean, std = series[: split + window].mean(), series[: split + window].std()
@@ -71,8 +76,14 @@ def make_windows(series: np.ndarray, window: int = WINDOW, test_fraction: float 
     return (x[:split], y[:split]), (x[split:], y[split:]), (float(mean), float(std))
 
 
-def run(data: str = "daily-min-temperatures.csv", epochs: int = 30, seeds: int = 3, seed: int = 1,
-        plot: str | None = "lstm.png", verbose: bool = True) -> dict:
+def run(
+    data: str = "daily-min-temperatures.csv",
+    epochs: int = 30,
+    seeds: int = 3,
+    seed: int = 1,
+    plot: str | None = "lstm.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {variant: {"rmse": array over seeds (°C), "history": mean curves}}."""
     check_positive(epochs, "--epochs")
     check_positive(seeds, "--seeds")
@@ -85,7 +96,9 @@ def run(data: str = "daily-min-temperatures.csv", epochs: int = 30, seeds: int =
         for s in repeat_seeds(seed, seeds):
             dropnet.set_random_seed(s)
             model = build_model(variant)
-            hist = model.fit(xtr, ytr, validation_data=(xte, yte), epochs=epochs, batch_size=32, verbose=0)
+            hist = model.fit(
+                xtr, ytr, validation_data=(xte, yte), epochs=epochs, batch_size=32, verbose=0
+            )
             pred = model.predict(xte, verbose=0)[:, 0]
             rmses.append(float(np.sqrt(np.mean((pred - yte) ** 2)) * std))
             curves.append(hist.history)
@@ -94,35 +107,52 @@ def run(data: str = "daily-min-temperatures.csv", epochs: int = 30, seeds: int =
         results[variant] = {"rmse": np.array(rmses), "history": history, "seconds": seconds}
     if verbose:
         source = "synthetic seasonal series" if data == "synthetic" else data
-        print(f"{source}: {len(xtr)} training and {len(xte)} test windows of {WINDOW} days, "
-              f"{epochs} epochs, {seeds} seeds")
+        print(
+            f"{source}: {len(xtr)} training and {len(xte)} test windows of {WINDOW} days, "
+            f"{epochs} epochs, {seeds} seeds"
+        )
         width = max(len(v) for v in VARIANTS)
         print(f"{'model':<{width}}  test RMSE °C (mean ± std over seeds)  final train/test loss")
         for variant, r in results.items():
             h = r["history"]
-            print(f"{variant:<{width}}  {r['rmse'].mean():.3f} ± {r['rmse'].std():.3f}"
-                  f"{'':19}{h['loss'][-1]:.4f} / {h['val_loss'][-1]:.4f}   ({r['seconds']:.1f} s)")
+            print(
+                f"{variant:<{width}}  {r['rmse'].mean():.3f} ± {r['rmse'].std():.3f}"
+                f"{'':19}{h['loss'][-1]:.4f} / {h['val_loss'][-1]:.4f}   ({r['seconds']:.1f} s)"
+            )
         print(f"{'persistence (tomorrow = today)':<{width}}  {persistence:.3f}")
         print(EXPLANATION)
     if plot:
         from dropnet.plotting import plot_learning_curves
 
-        path = plot_learning_curves({k: v["history"] for k, v in results.items()}, plot, metric="loss",
-                                    title=f"LSTM(32) forecasting tomorrow's minimum temperature "
-                                          f"(mean of {seeds} seeds; scaled MSE)")
+        path = plot_learning_curves(
+            {k: v["history"] for k, v in results.items()},
+            plot,
+            metric="loss",
+            title=f"LSTM(32) forecasting tomorrow's minimum temperature "
+            f"(mean of {seeds} seeds; scaled MSE)",
+        )
         if verbose:
             print(f"figure written to {path}")
     return results
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", default="daily-min-temperatures.csv",
-                        help="path of the daily minimum temperatures CSV, or 'synthetic'")
+    parser.add_argument(
+        "--data",
+        default="daily-min-temperatures.csv",
+        help="path of the daily minimum temperatures CSV, or 'synthetic'",
+    )
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per model (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="first dropnet.set_random_seed value (default 1)")
-    parser.add_argument("--plot", default="lstm.png", help="figure path (default lstm.png; '' for none)")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="first dropnet.set_random_seed value (default 1)"
+    )
+    parser.add_argument(
+        "--plot", default="lstm.png", help="figure path (default lstm.png; '' for none)"
+    )
 
 
 def main(args) -> None:
-    run(data=args.data, epochs=args.epochs, seeds=args.seeds, seed=args.seed, plot=args.plot or None)
+    run(
+        data=args.data, epochs=args.epochs, seeds=args.seeds, seed=args.seed, plot=args.plot or None
+    )

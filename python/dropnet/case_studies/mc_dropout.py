@@ -15,11 +15,20 @@ from dropnet.case_studies.circles import EPOCHS, add_common_arguments, check_pos
 from dropnet.datasets import load_circles
 
 NAME = "mc-dropout"
-SUMMARY = "two-circles Dropout(0.4) model: Monte-Carlo dropout mean and uncertainty maps, with a plot"
+SUMMARY = (
+    "two-circles Dropout(0.4) model: Monte-Carlo dropout mean and uncertainty maps, with a plot"
+)
 
 
-def run(samples: int = 100, rate: float = 0.4, epochs: int = EPOCHS, seed: int = 1, grid: int = 121,
-        plot: str | None = "mc-dropout.png", verbose: bool = True) -> dict:
+def run(
+    samples: int = 100,
+    rate: float = 0.4,
+    epochs: int = EPOCHS,
+    seed: int = 1,
+    grid: int = 121,
+    plot: str | None = "mc-dropout.png",
+    verbose: bool = True,
+) -> dict:
     """Returns {"deterministic_acc", "mc_acc", "std_correct", "std_wrong", "xx", "yy",
     "mean", "std"} (the last four over the plotted grid)."""
     check_positive(samples, "samples")
@@ -43,14 +52,32 @@ def run(samples: int = 100, rate: float = 0.4, epochs: int = EPOCHS, seed: int =
     if verbose:
         print(f"Dropout({rate:g}) model, {epochs} epochs in {seconds:.2f} s; {samples} MC passes")
         print(f"test accuracy: deterministic {det_acc:.3f}, MC-averaged {mc_acc:.3f}")
-        print(f"mean MC std on test points: correct {std_correct:.3f}, misclassified {std_wrong:.3f}")
-    result = {"deterministic_acc": float(det_acc), "mc_acc": mc_acc, "std_correct": std_correct,
-              "std_wrong": std_wrong, "xx": xx, "yy": yy, "mean": mean, "std": std}
+        print(
+            f"mean MC std on test points: correct {std_correct:.3f}, misclassified {std_wrong:.3f}"
+        )
+    result = {
+        "deterministic_acc": float(det_acc),
+        "mc_acc": mc_acc,
+        "std_correct": std_correct,
+        "std_wrong": std_wrong,
+        "xx": xx,
+        "yy": yy,
+        "mean": mean,
+        "std": std,
+    }
     if plot:
         from dropnet.plotting import plot_mc_uncertainty
 
-        path = plot_mc_uncertainty(xx, yy, mean, std, (trainX, trainy), (testX, testy), plot,
-                                   title=f"Two circles, Dropout({rate:g}): {samples} Monte-Carlo dropout passes")
+        path = plot_mc_uncertainty(
+            xx,
+            yy,
+            mean,
+            std,
+            (trainX, trainy),
+            (testX, testy),
+            plot,
+            title=f"Two circles, Dropout({rate:g}): {samples} Monte-Carlo dropout passes",
+        )
         if verbose:
             print(f"figure written to {path}")
     return result
@@ -64,4 +91,10 @@ def add_arguments(parser) -> None:
 
 def main(args) -> None:
     check_positive(args.epochs, "--epochs")
-    run(samples=args.samples, rate=args.rate, epochs=args.epochs, seed=args.seed, plot=args.plot or None)
+    run(
+        samples=args.samples,
+        rate=args.rate,
+        epochs=args.epochs,
+        seed=args.seed,
+        plot=args.plot or None,
+    )

@@ -67,9 +67,19 @@ def make_pipeline(build, epochs: int = 300, batch_size: int = 16, random_state=N
 
     from dropnet.wrappers import SequentialClassifier
 
-    estimators = [("standardize", StandardScaler()),
-                  ("mlp", SequentialClassifier(model=build, epochs=epochs, batch_size=batch_size,
-                                               verbose=0, random_state=random_state))]
+    estimators = [
+        ("standardize", StandardScaler()),
+        (
+            "mlp",
+            SequentialClassifier(
+                model=build,
+                epochs=epochs,
+                batch_size=batch_size,
+                verbose=0,
+                random_state=random_state,
+            ),
+        ),
+    ]
     return Pipeline(estimators)
 
 
@@ -82,8 +92,15 @@ def cross_validate(build, X, y, folds: int = 10, epochs: int = 300, seed: int = 
     return cross_val_score(pipeline, X, y, cv=kfold, n_jobs=n_jobs)
 
 
-def run(data: str = "sonar.csv", folds: int = 10, epochs: int = 300, seed: int = 7, n_jobs=None,
-        plot: str | None = "sonar.png", verbose: bool = True) -> dict:
+def run(
+    data: str = "sonar.csv",
+    folds: int = 10,
+    epochs: int = 300,
+    seed: int = 7,
+    n_jobs=None,
+    plot: str | None = "sonar.png",
+    verbose: bool = True,
+) -> dict:
     """Cross-validate the three configurations; returns {name: (fold accuracies, seconds)}."""
     X, y = load_sonar(data)
     # scikit-learn's first imports take a second or two; keep them out of the timings.
@@ -100,20 +117,27 @@ def run(data: str = "sonar.csv", folds: int = 10, epochs: int = 300, seed: int =
         results[name] = (scores, seconds)
         if verbose:
             ref_mean, ref_std = TUTORIAL[name]
-            print(f"{name}: {scores.mean() * 100:.2f}% ({scores.std() * 100:.2f}%)   "
-                  f"tutorial: {ref_mean:.2f}% ({ref_std:.2f}%)   "
-                  f"[{folds} folds x {epochs} epochs in {seconds:.2f} s]")
+            print(
+                f"{name}: {scores.mean() * 100:.2f}% ({scores.std() * 100:.2f}%)   "
+                f"tutorial: {ref_mean:.2f}% ({ref_std:.2f}%)   "
+                f"[{folds} folds x {epochs} epochs in {seconds:.2f} s]"
+            )
     if verbose:
         total = sum(s for _, s in results.values())
-        print(f"all three configurations: {total:.2f} s (fold accuracy varies with the CV seed; "
-              "see --seed)")
+        print(
+            f"all three configurations: {total:.2f} s (fold accuracy varies with the CV seed; "
+            "see --seed)"
+        )
     if plot:
         from dropnet.plotting import plot_fold_scores
 
-        path = plot_fold_scores({k: v[0] for k, v in results.items()}, plot,
-                                reference={k: v[0] / 100 for k, v in TUTORIAL.items()},
-                                title=f"Sonar: {folds}-fold CV accuracy, {epochs} epochs",
-                                reference_label="tutorial (mean)")
+        path = plot_fold_scores(
+            {k: v[0] for k, v in results.items()},
+            plot,
+            reference={k: v[0] / 100 for k, v in TUTORIAL.items()},
+            title=f"Sonar: {folds}-fold CV accuracy, {epochs} epochs",
+            reference_label="tutorial (mean)",
+        )
         if verbose:
             print(f"figure written to {path}")
     return results
@@ -121,9 +145,13 @@ def run(data: str = "sonar.csv", folds: int = 10, epochs: int = 300, seed: int =
 
 def add_cv_arguments(parser, plot: str, jobs_default, jobs_help: str) -> None:
     """The options every Sonar study takes: data, folds, epochs, seed, jobs and plot."""
-    parser.add_argument("--data", default="sonar.csv", help="path of the UCI Sonar CSV (default ./sonar.csv)")
+    parser.add_argument(
+        "--data", default="sonar.csv", help="path of the UCI Sonar CSV (default ./sonar.csv)"
+    )
     parser.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
-    parser.add_argument("--epochs", type=int, default=300, help="training epochs per fit (default 300)")
+    parser.add_argument(
+        "--epochs", type=int, default=300, help="training epochs per fit (default 300)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="CV shuffle and model seed (default 7)")
     parser.add_argument("--jobs", type=int, default=jobs_default, help=jobs_help)
     parser.add_argument("--plot", default=plot, help=f"figure path (default {plot}; '' for none)")
@@ -137,10 +165,18 @@ def check_cv_arguments(args) -> None:
 
 
 def add_arguments(parser) -> None:
-    add_cv_arguments(parser, "sonar.png", None, "folds fitted in parallel processes (joblib n_jobs; default 1)")
+    add_cv_arguments(
+        parser, "sonar.png", None, "folds fitted in parallel processes (joblib n_jobs; default 1)"
+    )
 
 
 def main(args) -> None:
     check_cv_arguments(args)
-    run(data=args.data, folds=args.folds, epochs=args.epochs, seed=args.seed, n_jobs=args.jobs,
-        plot=args.plot or None)
+    run(
+        data=args.data,
+        folds=args.folds,
+        epochs=args.epochs,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        plot=args.plot or None,
+    )

@@ -72,8 +72,32 @@ __all__ = [
     "Weight",
 ]
 
-LAYER_CLASSES = {cls.__name__: cls for cls in (
-    Activation, AlphaDropout, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, Dropout,
-    Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LeakyReLU, LSTM, MaxPooling1D, MaxPooling2D,
-    Reshape, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)}
+LAYER_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Activation,
+        AlphaDropout,
+        AveragePooling1D,
+        AveragePooling2D,
+        Conv1D,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        GaussianDropout,
+        GaussianNoise,
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        GlobalMaxPooling1D,
+        GlobalMaxPooling2D,
+        InputLayer,
+        LeakyReLU,
+        LSTM,
+        MaxPooling1D,
+        MaxPooling2D,
+        Reshape,
+        SpatialDropout1D,
+        SpatialDropout2D,
+        SpatialDropout3D,
+    )
+}

@@ -31,7 +31,13 @@ def weight_budget(elements: int | None):
 
 def _snake(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower().replace("2_d", "2d").replace("1_d", "1d").replace("3_d", "3d")
+    return (
+        re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+        .lower()
+        .replace("2_d", "2d")
+        .replace("1_d", "1d")
+        .replace("3_d", "3d")
+    )
 
 
 def unique_name(base: str) -> str:
@@ -87,8 +93,18 @@ class Layer:
 
     kind = "reshape"
 
-    def __init__(self, *, name=None, input_shape=None, input_dim=None, batch_input_shape=None,
-                 batch_size=None, dtype=None, trainable=True, **kwargs):
+    def __init__(
+        self,
+        *,
+        name=None,
+        input_shape=None,
+        input_dim=None,
+        batch_input_shape=None,
+        batch_size=None,
+        dtype=None,
+        trainable=True,
+        **kwargs,
+    ):
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
@@ -100,7 +116,9 @@ class Layer:
         self._dtype_arg = None if dtype is None else backend.standardize_dtype(dtype)
         shape = None
         if batch_input_shape is not None:
-            shape = check_shape(tuple(batch_input_shape)[1:], f"{type(self).__name__}(batch_input_shape)")
+            shape = check_shape(
+                tuple(batch_input_shape)[1:], f"{type(self).__name__}(batch_input_shape)"
+            )
         if input_shape is not None:
             shape = check_shape(input_shape, f"{type(self).__name__}(input_shape)")
         if input_dim is not None:
@@ -137,12 +155,15 @@ class Layer:
         if count > MAX_WEIGHT_ELEMENTS:
             raise OverflowError(
                 f"{self.name}: weight {name!r} of shape {tuple(shape)} has {count} elements; "
-                f"expected at most {MAX_WEIGHT_ELEMENTS}")
+                f"expected at most {MAX_WEIGHT_ELEMENTS}"
+            )
         left = getattr(_BUDGET, "left", None)
         if left is not None:
             if count > left:
-                raise ValueError(f"{self.name}: weight {name!r} of shape {tuple(shape)} is larger "
-                                 f"than the tensors stored for it")
+                raise ValueError(
+                    f"{self.name}: weight {name!r} of shape {tuple(shape)} is larger "
+                    f"than the tensors stored for it"
+                )
             _BUDGET.left = left - count
         value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
         w = Weight(f"{self.name}/{name}", value, constraint, regularizer, self.trainable)
@@ -160,7 +181,9 @@ class Layer:
 
     @property
     def non_trainable_weights(self) -> list[Weight]:
-        return [w for w in self._weights if not w.trainable] if self.trainable else list(self._weights)
+        return (
+            [w for w in self._weights if not w.trainable] if self.trainable else list(self._weights)
+        )
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self._weights]

@@ -14,8 +14,18 @@ class Conv(KernelLayer):
     rank = 2
     paddings: tuple[str, ...] = ("valid", "same")
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        **kwargs,
+    ):
         super().__init__(activation=activation, **kwargs)
         cls = type(self).__name__
         self.filters = positive_int(filters, f"{cls}(filters={filters!r})")
@@ -29,8 +39,11 @@ class Conv(KernelLayer):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"{cls}: strides > 1 together with dilation_rate > 1 is not supported, received "
-                f"strides={self.strides}, dilation_rate={self.dilation_rate}")
-        self.window = Window(cls, self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding)
+                f"strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        self.window = Window(
+            cls, self.rank, self.kernel_size, self.strides, self.dilation_rate, self.padding
+        )
 
     def build(self, input_shape):
         self.window.output_spatial(self.name, input_shape)
@@ -41,8 +54,11 @@ class Conv(KernelLayer):
         return outs + (self.filters,)
 
     def _core_layer(self):
-        return {**super()._core_layer(), "filters": self.filters,
-                "window": self.window.core(self.name, self.input_shape)}
+        return {
+            **super()._core_layer(),
+            "filters": self.filters,
+            "window": self.window.core(self.name, self.input_shape),
+        }
 
     def get_config(self):
         return {

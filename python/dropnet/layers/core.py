@@ -7,7 +7,6 @@ import numpy as np
 from .. import activations, constraints, initializers, regularizers
 from .base import Layer, check_shape
 
-
 # Largest size a layer argument (units, filters, kernel or pool size, stride, dilation) may
 # take: the core indexes windows with 32-bit-safe arithmetic.
 MAX_SIZE = 2**31 - 1
@@ -24,7 +23,9 @@ def positive_int(value, what: str) -> int:
 class InputLayer(Layer):
     """Declares the per-sample input shape of a Sequential model."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+    def __init__(
+        self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs
+    ):
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("Input: expected shape=(...), received None")
@@ -44,9 +45,19 @@ class KernelLayer(Layer):
     """Base of layers with a kernel, an optional bias and a fused activation (Dense, Conv):
     Keras's initializer, regularizer and constraint arguments and their configuration."""
 
-    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -55,19 +66,34 @@ class KernelLayer(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         if activity_regularizer is not None:
-            raise ValueError(f"{type(self).__name__}: activity_regularizer is not supported; use kernel_regularizer")
+            raise ValueError(
+                f"{type(self).__name__}: activity_regularizer is not supported; use kernel_regularizer"
+            )
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 
     def _add_kernel_and_bias(self, kernel_shape, units: int) -> None:
-        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
-                                      self.kernel_constraint, self.kernel_regularizer)
-        self.bias = (self.add_weight("bias", (units,), self.bias_initializer,
-                                     self.bias_constraint, self.bias_regularizer)
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(
+            "kernel",
+            kernel_shape,
+            self.kernel_initializer,
+            self.kernel_constraint,
+            self.kernel_regularizer,
+        )
+        self.bias = (
+            self.add_weight(
+                "bias", (units,), self.bias_initializer, self.bias_constraint, self.bias_regularizer
+            )
+            if self.use_bias
+            else None
+        )
 
     def _core_layer(self):
-        return {"kind": self.kind, "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
+        return {
+            "kind": self.kind,
+            "act": self.activation,
+            "alpha": 1.0 if self.activation == "elu" else 0.2,
+        }
 
     def get_config(self):
         return {
@@ -97,7 +123,9 @@ class Dense(KernelLayer):
 
     def build(self, input_shape):
         if len(input_shape) < 1:
-            raise ValueError(f"{self.name}: expected an input with a feature axis, received shape {input_shape}")
+            raise ValueError(
+                f"{self.name}: expected an input with a feature axis, received shape {input_shape}"
+            )
         self._add_kernel_and_bias((input_shape[-1], self.units), self.units)
 
     def compute_output_shape(self, input_shape):
@@ -117,7 +145,11 @@ class Activation(Layer):
         self.activation = activations.get(activation)
 
     def _core_layer(self):
-        return {"kind": "activation", "act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
+        return {
+            "kind": "activation",
+            "act": self.activation,
+            "alpha": 1.0 if self.activation == "elu" else 0.2,
+        }
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
@@ -152,7 +184,9 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten: only data_format='channels_last' is supported, received {data_format!r}")
+            raise ValueError(
+                f"Flatten: only data_format='channels_last' is supported, received {data_format!r}"
+            )
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape, dtype=np.int64)),)
@@ -168,9 +202,13 @@ class Reshape(Layer):
         try:
             shape = tuple(int(d) for d in target_shape)
         except TypeError as exc:
-            raise TypeError(f"Reshape: expected a tuple of ints, received {target_shape!r}") from exc
+            raise TypeError(
+                f"Reshape: expected a tuple of ints, received {target_shape!r}"
+            ) from exc
         if sum(d == -1 for d in shape) > 1 or any(d < 1 and d != -1 for d in shape):
-            raise ValueError(f"Reshape: expected positive sizes and at most one -1, received {shape}")
+            raise ValueError(
+                f"Reshape: expected positive sizes and at most one -1, received {shape}"
+            )
         self.target_shape = shape
 
     def compute_output_shape(self, input_shape):

@@ -13,7 +13,9 @@ from .base import Layer
 
 def _rate(layer: str, rate, upper_inclusive=True, what="rate") -> float:
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"{layer}({what}={rate!r}): expected a number, received {type(rate).__name__}")
+        raise TypeError(
+            f"{layer}({what}={rate!r}): expected a number, received {type(rate).__name__}"
+        )
     r = float(rate)
     ok = 0.0 <= r <= 1.0 if upper_inclusive else 0.0 <= r < 1.0
     if not ok or not np.isfinite(r):
@@ -60,7 +62,8 @@ class Dropout(_Stochastic):
             except (TypeError, ValueError) as exc:
                 raise TypeError(
                     f"{type(self).__name__}: expected noise_shape as a tuple of ints or None, "
-                    f"received {noise_shape!r}") from exc
+                    f"received {noise_shape!r}"
+                ) from exc
         self.noise_shape = noise_shape
 
     def _resolved_noise(self, input_shape):
@@ -71,17 +74,21 @@ class Dropout(_Stochastic):
         if len(self.noise_shape) != len(full):
             raise ValueError(
                 f"{self.name}: noise_shape {self.noise_shape} must have the input's rank "
-                f"{len(full)} (batch axis included); input shape is (None, {', '.join(map(str, input_shape))})")
+                f"{len(full)} (batch axis included); input shape is (None, {', '.join(map(str, input_shape))})"
+            )
         out = []
         for i, (n, d) in enumerate(zip(self.noise_shape, full)):
             if i == 0:
                 if n not in (None, 1):
-                    raise ValueError(f"{self.name}: noise_shape batch entry must be None or 1, received {n}")
+                    raise ValueError(
+                        f"{self.name}: noise_shape batch entry must be None or 1, received {n}"
+                    )
                 continue
             n = d if n is None else n
             if n not in (1, d):
                 raise ValueError(
-                    f"{self.name}: noise_shape entry {i} must be 1 or {d} (the input size), received {n}")
+                    f"{self.name}: noise_shape entry {i} must be 1 or {d} (the input size), received {n}"
+                )
             out.append(n)
         return self.noise_shape[0] != 1, tuple(out)
 
@@ -93,8 +100,10 @@ class Dropout(_Stochastic):
         return {**super()._core_layer(), "noise_batch": batch, "noise_shape": list(noise)}
 
     def get_config(self):
-        return {**super().get_config(),
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+        return {
+            **super().get_config(),
+            "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+        }
 
 
 class _SpatialDropout(Dropout):
@@ -105,14 +114,16 @@ class _SpatialDropout(Dropout):
         if data_format not in (None, "channels_last", "channels_first"):
             raise ValueError(
                 f"{type(self).__name__}: expected data_format 'channels_last' or 'channels_first', "
-                f"received {data_format!r}")
+                f"received {data_format!r}"
+            )
         self.data_format = data_format or "channels_last"
 
     def _resolved_noise(self, input_shape):
         if len(input_shape) != self.rank + 1:
             raise ValueError(
                 f"{self.name}: expected inputs of rank {self.rank + 2} (batch included), "
-                f"received shape (None, {', '.join(map(str, input_shape))})")
+                f"received shape (None, {', '.join(map(str, input_shape))})"
+            )
         ones = (1,) * self.rank
         if self.data_format == "channels_last":
             return True, ones + (input_shape[-1],)
@@ -172,7 +183,12 @@ class GaussianNoise(Layer):
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real) or not np.isfinite(stddev) or stddev < 0:
+        if (
+            isinstance(stddev, bool)
+            or not isinstance(stddev, numbers.Real)
+            or not np.isfinite(stddev)
+            or stddev < 0
+        ):
             raise ValueError(f"GaussianNoise(stddev={stddev!r}): expected a finite number >= 0")
         self.stddev = float(stddev)
         self.seed = _seed("GaussianNoise", seed)

@@ -18,10 +18,14 @@ class Pooling(Layer):
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.pool_size = int_tuple(pool_size, self.rank, f"{cls}(pool_size)")
-        self.strides = self.pool_size if strides is None else int_tuple(strides, self.rank, f"{cls}(strides)")
+        self.strides = (
+            self.pool_size if strides is None else int_tuple(strides, self.rank, f"{cls}(strides)")
+        )
         self.padding = check_padding(padding, ("valid", "same"), f"{cls}(padding)")
         self.data_format = check_data_format(data_format, cls)
-        self.window = Window(cls, self.rank, self.pool_size, self.strides, (1,) * self.rank, self.padding)
+        self.window = Window(
+            cls, self.rank, self.pool_size, self.strides, (1,) * self.rank, self.padding
+        )
 
     def build(self, input_shape):
         self.window.output_spatial(self.name, input_shape)
@@ -34,8 +38,13 @@ class Pooling(Layer):
         return {"kind": self.kind, "window": self.window.core(self.name, self.input_shape)}
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
-                "padding": self.padding, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+        }
 
 
 class MaxPooling1D(Pooling):
@@ -79,8 +88,14 @@ class GlobalPooling(Layer):
         self.keepdims = bool(keepdims)
 
     def _window(self, input_shape) -> Window:
-        return Window(type(self).__name__, self.rank, tuple(input_shape[:-1]), (1,) * self.rank,
-                      (1,) * self.rank, "valid")
+        return Window(
+            type(self).__name__,
+            self.rank,
+            tuple(input_shape[:-1]),
+            (1,) * self.rank,
+            (1,) * self.rank,
+            "valid",
+        )
 
     def build(self, input_shape):
         check_rank(self.name, self.rank, input_shape)
@@ -90,7 +105,10 @@ class GlobalPooling(Layer):
         return ((1,) * self.rank if self.keepdims else ()) + (input_shape[-1],)
 
     def _core_layer(self):
-        return {"kind": self.kind, "window": self._window(self.input_shape).core(self.name, self.input_shape)}
+        return {
+            "kind": self.kind,
+            "window": self._window(self.input_shape).core(self.name, self.input_shape),
+        }
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

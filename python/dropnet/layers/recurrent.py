@@ -26,21 +26,46 @@ class LSTM(Layer):
 
     kind = "lstm"
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
-                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
-                 dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
-                 return_state=False, go_backwards=False, stateful=False, unroll=False, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.units = positive_int(units, f"{cls}(units={units!r})")
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
-        for what, name in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
+        for what, name in (
+            ("activation", self.activation),
+            ("recurrent_activation", self.recurrent_activation),
+        ):
             if name not in LSTM_ACTIVATIONS:
-                raise ValueError(f"{cls}({what}={name!r}): expected one of {', '.join(LSTM_ACTIVATIONS)}")
+                raise ValueError(
+                    f"{cls}({what}={name!r}): expected one of {', '.join(LSTM_ACTIVATIONS)}"
+                )
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
@@ -50,39 +75,65 @@ class LSTM(Layer):
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         if activity_regularizer is not None:
-            raise ValueError(f"{cls}: activity_regularizer is not supported; use kernel_regularizer")
+            raise ValueError(
+                f"{cls}: activity_regularizer is not supported; use kernel_regularizer"
+            )
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _rate(cls, dropout, upper_inclusive=False, what="dropout")
-        self.recurrent_dropout = _rate(cls, recurrent_dropout, upper_inclusive=False, what="recurrent_dropout")
+        self.recurrent_dropout = _rate(
+            cls, recurrent_dropout, upper_inclusive=False, what="recurrent_dropout"
+        )
         self.seed = _seed(cls, seed)
         self.return_sequences = bool(return_sequences)
         self.go_backwards = bool(go_backwards)
-        self.unroll = bool(unroll)  # accepted for compatibility: the core's time loop is always compiled
+        self.unroll = bool(
+            unroll
+        )  # accepted for compatibility: the core's time loop is always compiled
         if return_state:
             raise ValueError(
                 f"{cls}: return_state=True returns several tensors, which a Sequential model cannot "
-                "pass to its next layer; use return_sequences=True or the final output")
+                "pass to its next layer; use return_sequences=True or the final output"
+            )
         if stateful:
-            raise ValueError(f"{cls}: stateful=True is not supported; every batch starts from zero states")
+            raise ValueError(
+                f"{cls}: stateful=True is not supported; every batch starts from zero states"
+            )
 
     def build(self, input_shape):
         if len(input_shape) != 2:
             raise ValueError(
                 f"{self.name}: expected inputs of rank 3 (batch, steps, features), received shape "
-                f"(None, {', '.join(map(str, input_shape))})")
+                f"(None, {', '.join(map(str, input_shape))})"
+            )
         u = self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], 4 * u), self.kernel_initializer,
-                                      self.kernel_constraint, self.kernel_regularizer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, 4 * u), self.recurrent_initializer,
-                                                self.recurrent_constraint, self.recurrent_regularizer)
+        self.kernel = self.add_weight(
+            "kernel",
+            (input_shape[-1], 4 * u),
+            self.kernel_initializer,
+            self.kernel_constraint,
+            self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel",
+            (u, 4 * u),
+            self.recurrent_initializer,
+            self.recurrent_constraint,
+            self.recurrent_regularizer,
+        )
         if self.use_bias:
             init = self.bias_initializer
             if self.unit_forget_bias:
+
                 def init(shape, dtype, base=self.bias_initializer):
-                    return np.concatenate([base((u,), dtype), np.ones((u,), dtype), base((2 * u,), dtype)])
-            self.bias = self.add_weight("bias", (4 * u,), init, self.bias_constraint, self.bias_regularizer)
+                    return np.concatenate(
+                        [base((u,), dtype), np.ones((u,), dtype), base((2 * u,), dtype)]
+                    )
+
+            self.bias = self.add_weight(
+                "bias", (4 * u,), init, self.bias_constraint, self.bias_regularizer
+            )
         else:
             self.bias = None
 
@@ -90,10 +141,17 @@ class LSTM(Layer):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
     def _core_layer(self):
-        return {"kind": "lstm", "units": self.units, "lstm_act": self.activation,
-                "recurrent_act": self.recurrent_activation, "return_sequences": self.return_sequences,
-                "go_backwards": self.go_backwards, "rate": self.dropout,
-                "recurrent_rate": self.recurrent_dropout, "seed": self.seed}
+        return {
+            "kind": "lstm",
+            "units": self.units,
+            "lstm_act": self.activation,
+            "recurrent_act": self.recurrent_activation,
+            "return_sequences": self.return_sequences,
+            "go_backwards": self.go_backwards,
+            "rate": self.dropout,
+            "recurrent_rate": self.recurrent_dropout,
+            "seed": self.seed,
+        }
 
     def get_config(self):
         return {

@@ -18,11 +18,17 @@ def int_tuple(value, rank: int, what: str) -> tuple[int, ...]:
         try:
             out = tuple(value)
         except TypeError:
-            raise TypeError(f"{what}: expected an int or a tuple of {rank} ints, received {value!r}") from None
-    if len(out) != rank or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in out):
+            raise TypeError(
+                f"{what}: expected an int or a tuple of {rank} ints, received {value!r}"
+            ) from None
+    if len(out) != rank or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in out
+    ):
         raise ValueError(f"{what}: expected an int or a tuple of {rank} ints, received {value!r}")
     if any(not 1 <= v <= MAX_SIZE for v in out):
-        raise ValueError(f"{what}: expected positive sizes of at most {MAX_SIZE}, received {value!r}")
+        raise ValueError(
+            f"{what}: expected positive sizes of at most {MAX_SIZE}, received {value!r}"
+        )
     return tuple(int(v) for v in out)
 
 
@@ -35,7 +41,9 @@ def check_padding(padding, allowed: tuple[str, ...], what: str) -> str:
 
 def check_data_format(data_format, what: str) -> str:
     if data_format not in (None, "channels_last"):
-        raise ValueError(f"{what}: only data_format='channels_last' is supported, received {data_format!r}")
+        raise ValueError(
+            f"{what}: only data_format='channels_last' is supported, received {data_format!r}"
+        )
     return "channels_last"
 
 
@@ -57,7 +65,8 @@ def check_rank(name: str, rank: int, input_shape) -> None:
         axes = "steps, channels" if rank == 1 else "height, width, channels"
         raise ValueError(
             f"{name}: expected inputs of rank {rank + 2} (batch, {axes}), received shape "
-            f"(None, {', '.join(map(str, input_shape))})")
+            f"(None, {', '.join(map(str, input_shape))})"
+        )
 
 
 class Window:
@@ -78,7 +87,8 @@ class Window:
                 raise ValueError(
                     f"{name}: a window of {self.size}{dilated} does not fit the input "
                     f"of shape (None, {', '.join(map(str, input_shape))}) with padding='{self.padding}'; "
-                    f"the output size would be {out}")
+                    f"the output size would be {out}"
+                )
             outs.append(out)
             pads.append(pad)
         return tuple(outs), tuple(pads)
