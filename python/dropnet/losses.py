@@ -72,9 +72,9 @@ _CLASS_TO_NAME = {
 def get(identifier) -> tuple[str, bool]:
     """(canonical name, from_logits)."""
     if isinstance(identifier, Loss):
-        for cls, name in _CLASS_TO_NAME.items():
+        for cls, canonical in _CLASS_TO_NAME.items():
             if type(identifier) is cls:
-                return name, identifier.from_logits
+                return canonical, identifier.from_logits
     if isinstance(identifier, type) and identifier in _CLASS_TO_NAME:
         return _CLASS_TO_NAME[identifier], False
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)

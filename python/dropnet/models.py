@@ -192,7 +192,7 @@ class Sequential:
         self.compiled = True
 
     def _metric_specs(self) -> list[tuple[str, str]]:
-        out_dim = int(self._layers[-1].output_shape[-1]) if self._layers else 1
+        out_dim = int(self._layers[-1].built_shapes()[1][-1]) if self._layers else 1
         return [
             metrics_module.resolve(m, self._loss_name or "", out_dim) for m in self._metric_args
         ]
@@ -223,15 +223,22 @@ class Sequential:
             return self._net
         if self._seed is None:
             self._seed = next_seed()
-        params_desc, layers_desc = [], []
+        if self._input_shape is None:
+            raise ValueError(f"{self.name}: the model has no input shape yet")
+        in_shape = list(self._input_shape)
+        params_desc: list[dict] = []
+        layers_desc: list[dict] = []
         index = {}
         use_opt = self.compiled and self._loss_name is not None
+        opt = self.optimizer
+        if use_opt and opt is None:
+            raise ValueError(f"{self.name}: call compile() with an optimizer first")
         for layer, w in self._params():
             index[id(w)] = len(params_desc)
             slots = []
-            if use_opt:
+            if opt is not None and use_opt:
                 if id(w) not in self._slots:
-                    self._slots[id(w)] = self.optimizer._make_slots(w.value)
+                    self._slots[id(w)] = opt._make_slots(w.value)
                 slots = self._slots[id(w)]
             params_desc.append(
                 {
@@ -246,9 +253,8 @@ class Sequential:
             )
         for i, layer in enumerate(self._layers):
             d = layer._core_layer()
-            d.update(
-                in_shape=list(layer.input_shape), out_shape=list(layer.output_shape), layer_id=i + 1
-            )
+            ins, outs = layer.built_shapes()
+            d.update(in_shape=list(ins), out_shape=list(outs), layer_id=i + 1)
             ws = layer.weights
             if d["kind"] in ("dense", "conv"):
                 d["kernel"] = index[id(ws[0])]
@@ -260,15 +266,13 @@ class Sequential:
         desc = {
             "dtype": self.dtype,
             "seed": int(self._seed),
-            "in_shape": list(self._input_shape),
-            "out_shape": list(self._layers[-1].output_shape)
-            if self._layers
-            else list(self._input_shape),
+            "in_shape": in_shape,
+            "out_shape": list(self._layers[-1].built_shapes()[1]) if self._layers else in_shape,
             "loss": self._loss_name if use_opt else "mean_squared_error",
             "from_logits": bool(self._from_logits) if use_opt else False,
             "metrics": [kind for _, kind in self._metric_specs()] if use_opt else [],
-            "optimizer": self.optimizer._spec()
-            if use_opt
+            "optimizer": opt._spec()
+            if opt is not None and use_opt
             else {"kind": "sgd", "lr": {"kind": "constant", "initial": 0.0}},
             "params": params_desc,
             "layers": layers_desc,
@@ -296,7 +300,7 @@ class Sequential:
             raise ValueError(
                 f"{self.name}.{what}: expected {n} samples (as in x), received {arr.shape[0]}"
             )
-        out_shape = tuple(self._layers[-1].output_shape)
+        out_shape = self._layers[-1].built_shapes()[1]
         if self._loss_name == "sparse_categorical_crossentropy":
             if arr.size != n:
                 raise ValueError(
@@ -501,6 +505,8 @@ class Sequential:
         return history
 
     def _base_lr(self) -> float:
+        if self.optimizer is None:
+            raise ValueError(f"{self.name}: call compile() first")
         lr = self.optimizer.learning_rate
         if isinstance(lr, optimizers.LearningRateSchedule):
             return lr.initial_learning_rate
@@ -710,7 +716,7 @@ class Sequential:
         return f"<Sequential name={self.name}, layers={len(self._layers)}>"
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.2f} {unit}" if unit != "B" else f"{n} B"

@@ -16,8 +16,13 @@ class LearningRateSchedule:
     """Base class: ``schedule(step)`` gives the rate at a step counted from 0."""
 
     kind = "constant"
+    initial_learning_rate: float
 
     def __call__(self, step):
+        raise NotImplementedError
+
+    def _spec(self) -> dict:
+        """The core's description of the schedule."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -305,7 +310,7 @@ class Adadelta(Optimizer):
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
-_BY_CLASS = {c.__name__: c for c in _BY_NAME.values()}
+_BY_CLASS: dict[str, type[Optimizer]] = {c.__name__: c for c in _BY_NAME.values()}
 
 
 def get(identifier) -> Optimizer:

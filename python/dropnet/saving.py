@@ -152,7 +152,11 @@ def _parse(data: bytes) -> tuple[dict, dict]:
         for d in shape:
             count *= d
         itemsize = np.dtype(_DTYPES[dt]).itemsize
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (off, nbytes)):
+        if (
+            not (isinstance(off, int) and isinstance(nbytes, int))
+            or isinstance(off, bool)
+            or isinstance(nbytes, bool)
+        ):
             raise _bad(f"tensor {name}: offset and nbytes must be ints")
         if nbytes != count * itemsize or off != end or off + nbytes > len(body):
             raise _bad(

@@ -17,6 +17,7 @@ Test accuracy is averaged over seeds; the figure shows the mean learning curves.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def run(
     check_positive(epochs, "--epochs")
     check_positive(seeds, "--seeds")
     xtr, xte, ytr, yte = load_split(n_train)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         test, train, curves = [], [], []
         start = time.perf_counter()

@@ -19,13 +19,14 @@ persistence forecast (tomorrow = today); the figure shows the mean learning curv
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 import dropnet
 from dropnet.case_studies.circles import check_positive, repeat_seeds
 from dropnet.datasets import load_daily_min_temperatures, synthetic_temperatures
-from dropnet.layers import LSTM, Dense, Dropout, Input
+from dropnet.layers import LSTM, Dense, Dropout, Input, Layer
 from dropnet.models import Sequential
 
 NAME = "lstm"
@@ -45,6 +46,7 @@ EXPLANATION = (
 
 
 def build_model(variant: str, units: int = 32) -> Sequential:
+    layers: list[Layer]
     if variant == VARIANTS[2]:
         layers = [LSTM(units, dropout=0.5, recurrent_dropout=0.5)]
     elif variant == VARIANTS[1]:
@@ -89,7 +91,7 @@ def run(
     check_positive(seeds, "--seeds")
     (xtr, ytr), (xte, yte), (_, std) = make_windows(load_series(data))
     persistence = float(np.sqrt(np.mean((xte[:, -1, 0] - yte) ** 2)) * std)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         rmses, curves = [], []
         start = time.perf_counter()

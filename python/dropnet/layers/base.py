@@ -170,6 +170,12 @@ class Layer:
         self._weights.append(w)
         return w
 
+    def built_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(input shape, output shape) per sample; ValueError before the layer is built."""
+        if self.input_shape is None or self.output_shape is None:
+            raise ValueError(f"{self.name}: the layer is not built yet (it needs an input shape)")
+        return self.input_shape, self.output_shape
+
     # ---- weights (Keras order and layout)
     @property
     def weights(self) -> list[Weight]:
