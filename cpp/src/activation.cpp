@@ -39,7 +39,9 @@ void softmax_row_backward(const T* y, const T* dy, T* dz, index_t n) {
 }
 
 // Rows per parallel chunk so each thread gets a contiguous, sizeable piece.
-inline bool split_rows(index_t rows, index_t cols) { return rows > 1 && use_threads(rows * cols * 4); }
+inline bool split_rows(index_t rows, index_t cols) {
+  return rows > 1 && use_threads(rows * cols * 4);
+}
 }  // namespace
 
 template <class T>
@@ -71,7 +73,8 @@ void activation_forward_span(Act act, double alpha_d, const T* z, T* y, index_t 
         y[i] = z[i] > T(0) ? T(kSeluScale) * z[i] : T(kSeluScale * kSeluAlpha) * std::expm1(z[i]);
       return;
     case Act::softplus:
-      for (index_t i = 0; i < n; ++i) y[i] = std::log1p(std::exp(-std::fabs(z[i]))) + std::max(z[i], T(0));
+      for (index_t i = 0; i < n; ++i)
+        y[i] = std::log1p(std::exp(-std::fabs(z[i]))) + std::max(z[i], T(0));
       return;
     case Act::softmax:
       softmax_row(z, y, n);
@@ -124,8 +127,9 @@ void activation_backward_span(Act act, double alpha_d, const T* z, const T* y, c
 template <class T>
 void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols) {
   if (act == Act::linear && y == z) return;
-  parallel_for(rows, split_rows(rows, cols),
-               [&](index_t r) { activation_forward_span<T>(act, alpha, z + r * cols, y + r * cols, cols); });
+  parallel_for(rows, split_rows(rows, cols), [&](index_t r) {
+    activation_forward_span<T>(act, alpha, z + r * cols, y + r * cols, cols);
+  });
 }
 
 template <class T>
@@ -133,16 +137,17 @@ void activation_backward(Act act, double alpha, const T* z, const T* y, const T*
                          index_t rows, index_t cols) {
   parallel_for(rows, split_rows(rows, cols), [&](index_t r) {
     const index_t o = r * cols;
-    activation_backward_span<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o, dz + o, cols);
+    activation_backward_span<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o,
+                                dz + o, cols);
   });
 }
 
-#define DROPNET_INSTANTIATE_ACT(T)                                                               \
-  template void activation_forward_span<T>(Act, double, const T*, T*, index_t);                  \
-  template void activation_backward_span<T>(Act, double, const T*, const T*, const T*, T*,       \
-                                            index_t);                                            \
-  template void activation_forward<T>(Act, double, const T*, T*, index_t, index_t);              \
-  template void activation_backward<T>(Act, double, const T*, const T*, const T*, T*, index_t,   \
+#define DROPNET_INSTANTIATE_ACT(T)                                                             \
+  template void activation_forward_span<T>(Act, double, const T*, T*, index_t);                \
+  template void activation_backward_span<T>(Act, double, const T*, const T*, const T*, T*,     \
+                                            index_t);                                          \
+  template void activation_forward<T>(Act, double, const T*, T*, index_t, index_t);            \
+  template void activation_backward<T>(Act, double, const T*, const T*, const T*, T*, index_t, \
                                        index_t);
 DROPNET_INSTANTIATE_ACT(float)
 DROPNET_INSTANTIATE_ACT(double)

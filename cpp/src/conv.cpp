@@ -189,7 +189,8 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
       for (index_t s0 = s_begin; s0 < s_end; s0 += per) {
         const index_t ns = std::min(per, s_end - s0), rows = ns * P;
         const T* d = dz + s0 * P * F;
-        if (pw) gemm<T>(true, false, K, F, rows, patches(g, x, s0, ns), K, d, F, pw, F, s0 > s_begin);
+        if (pw)
+          gemm<T>(true, false, K, F, rows, patches(g, x, s0, ns), K, d, F, pw, F, s0 > s_begin);
         if (pb)
           for (index_t r = 0; r < rows; ++r) {
 #pragma omp simd
@@ -228,12 +229,11 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
   }
 }
 
-#define DROPNET_INSTANTIATE_CONV(T)                                                           \
-  template void conv_forward<T>(const WindowGeometry&, index_t, const T*, const T*, const T*, \
-                                T*, T*, index_t, Act, double);                               \
-  template void conv_backward<T>(const WindowGeometry&, index_t, const T*, const T*,         \
-                                 const T*, const T*, const T*, T*, T*, T*, T*, index_t, Act, \
-                                 double);
+#define DROPNET_INSTANTIATE_CONV(T)                                                               \
+  template void conv_forward<T>(const WindowGeometry&, index_t, const T*, const T*, const T*, T*, \
+                                T*, index_t, Act, double);                                        \
+  template void conv_backward<T>(const WindowGeometry&, index_t, const T*, const T*, const T*,    \
+                                 const T*, const T*, T*, T*, T*, T*, index_t, Act, double);
 DROPNET_INSTANTIATE_CONV(float)
 DROPNET_INSTANTIATE_CONV(double)
 

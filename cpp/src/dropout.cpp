@@ -18,9 +18,7 @@ index_t MaskGeometry::mask_sample_size() const {
   for (int d = 0; d < rank; ++d) s *= noise[d];
   return s;
 }
-index_t MaskGeometry::mask_size() const {
-  return (noise_batch ? n : 1) * mask_sample_size();
-}
+index_t MaskGeometry::mask_size() const { return (noise_batch ? n : 1) * mask_sample_size(); }
 
 namespace {
 bool elementwise(const MaskGeometry& g) {
@@ -137,13 +135,16 @@ inline void select_word(std::uint32_t b, const T* __restrict xw, T* __restrict y
 }
 
 template <class T>
-void select_affine(index_t total, const std::uint32_t* bits, const T* x, T* y, T divisor, T a,
-                   T c, T fill) {
+void select_affine(index_t total, const std::uint32_t* bits, const T* x, T* y, T divisor, T a, T c,
+                   T fill) {
   const index_t full = total / 32;
   if (use_threads(total)) {
-    parallel_for(full, true, [&](index_t w) { select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill); });
+    parallel_for(full, true, [&](index_t w) {
+      select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill);
+    });
   } else {
-    for (index_t w = 0; w < full; ++w) select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill);
+    for (index_t w = 0; w < full; ++w)
+      select_word(bits[w], x + w * 32, y + w * 32, divisor, a, c, fill);
   }
   for (index_t i = full * 32; i < total; ++i) {
     const bool keep = (bits[full] >> (i - full * 32)) & 1u;
@@ -171,7 +172,8 @@ template <class T>
 void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob, T dropped,
                    const T* x, T* y) {
   if (elementwise(g)) {
-    if (dropped == T(0)) return select_affine<T>(g.n * g.sample_size(), bits, x, y, keep_prob, T(1), T(0), T(0));
+    if (dropped == T(0))
+      return select_affine<T>(g.n * g.sample_size(), bits, x, y, keep_prob, T(1), T(0), T(0));
   }
   const int axis = single_mask_axis(g);
   if (axis >= 0) {
@@ -211,14 +213,17 @@ void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob
     });
     return;
   }
-  for_each_element<T>(g, [&](index_t i, index_t m) { y[i] = bit(bits, m) ? x[i] / keep_prob : dropped; });
+  for_each_element<T>(
+      g, [&](index_t i, index_t m) { y[i] = bit(bits, m) ? x[i] / keep_prob : dropped; });
 }
 
 template <class T>
 void alpha_dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T a, T b, T alpha_p,
                          const T* x, T* y) {
-  if (elementwise(g)) return select_affine<T>(g.n * g.sample_size(), bits, x, y, T(1), a, b, alpha_p);
-  for_each_element<T>(g, [&](index_t i, index_t m) { y[i] = a * (bit(bits, m) ? x[i] : alpha_p) + b; });
+  if (elementwise(g))
+    return select_affine<T>(g.n * g.sample_size(), bits, x, y, T(1), a, b, alpha_p);
+  for_each_element<T>(
+      g, [&](index_t i, index_t m) { y[i] = a * (bit(bits, m) ? x[i] : alpha_p) + b; });
 }
 
 template <class T>
@@ -240,12 +245,11 @@ Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, st
   return philox4x32_10(c0, c1, c2, c3, k0, k1);
 }
 
-#define DROPNET_INSTANTIATE_DROPOUT(T)                                                          \
+#define DROPNET_INSTANTIATE_DROPOUT(T)                                                           \
   template void dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, const T*, T*); \
   template void alpha_dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, T,       \
                                        const T*, T*);                                            \
-  template void normal_noise<T>(index_t, index_t, double, double, std::uint64_t, std::uint64_t, \
-                                T*);
+  template void normal_noise<T>(index_t, index_t, double, double, std::uint64_t, std::uint64_t, T*);
 DROPNET_INSTANTIATE_DROPOUT(float)
 DROPNET_INSTANTIATE_DROPOUT(double)
 

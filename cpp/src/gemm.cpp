@@ -130,8 +130,18 @@ void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
       for (index_t v = v0; v < v1; ++v) {
         const index_t j = v * NR;
         const int nr = static_cast<int>(std::min<index_t>(NR, N - j));
-        const TileArgs<T> t{K, A + i * a_rs, a_rs, a_ks, B + j, ldb, C + i * ldc + j, ldc,
-                            nr, accumulate, bias ? bias + j : nullptr, relu};
+        const TileArgs<T> t{K,
+                            A + i * a_rs,
+                            a_rs,
+                            a_ks,
+                            B + j,
+                            ldb,
+                            C + i * ldc + j,
+                            ldc,
+                            nr,
+                            accumulate,
+                            bias ? bias + j : nullptr,
+                            relu};
         run_tile<T, false>(r, nr == NR, t);
       }
     }
@@ -166,8 +176,8 @@ void pack_b_rows(const T* B, index_t ldb, index_t nc, index_t kc, index_t k0, T*
 
 // One panel of a transposed block: op(B)[k][j] = B[j*ldb + k], contiguous runs over k.
 template <class T>
-void pack_b_panel_trans(const T* B, index_t ldb, index_t pc, index_t j0, index_t nr,
-                        index_t kc, T* bp) {
+void pack_b_panel_trans(const T* B, index_t ldb, index_t pc, index_t j0, index_t nr, index_t kc,
+                        T* bp) {
   constexpr int NR = Tile<T>::NR;
   for (index_t j = 0; j < nr; ++j) {
     const T* src = B + (j0 + j) * ldb + pc;
@@ -179,8 +189,8 @@ void pack_b_panel_trans(const T* B, index_t ldb, index_t pc, index_t j0, index_t
 
 // Rows i0..i0+r of op(A) over k = pc..pc+kc into one panel, a[k*r + i].
 template <class T>
-void pack_a_panel(bool trans_a, const T* A, index_t lda, index_t i0, int r, index_t pc,
-                  index_t kc, T* ap) {
+void pack_a_panel(bool trans_a, const T* A, index_t lda, index_t i0, int r, index_t pc, index_t kc,
+                  T* ap) {
   if (trans_a) {
     for (index_t k = 0; k < kc; ++k) {
       const T* src = A + (pc + k) * lda + i0;
@@ -280,8 +290,18 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
               else if (v + 1 < v1)
                 prefetch_tile(C + ic * ldc + j + NR, ldc, std::min<index_t>(MR, m_blk),
                               std::min<index_t>(NR, N - j - NR));
-              const TileArgs<T> t{kc, apack.data() + i * kc, 1, r, bp, NR,
-                                  C + (ic + i) * ldc + j, ldc, nr, load_c, nullptr, false};
+              const TileArgs<T> t{kc,
+                                  apack.data() + i * kc,
+                                  1,
+                                  r,
+                                  bp,
+                                  NR,
+                                  C + (ic + i) * ldc + j,
+                                  ldc,
+                                  nr,
+                                  load_c,
+                                  nullptr,
+                                  false};
               run_tile<T, true>(r, nr == NR, t);
             }
           }
@@ -308,8 +328,8 @@ inline T dot_lanes(const T* a, const T* b, index_t K) {
 }
 
 template <class T>
-void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
-              index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
+              const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
   if (trans_a) {
     // op(A) rows are columns of A: stream A's rows instead of transposing it, keeping
     // dot_lanes' arithmetic exactly: lane l of output i accumulates the k ≡ l (mod 8)
@@ -329,7 +349,8 @@ void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const
       });
       for (index_t i = 0; i < M; ++i) {
         const T* L = lanes.data() + i;
-        const T d = ((L[0] + L[M]) + (L[2 * M] + L[3 * M])) + ((L[4 * M] + L[5 * M]) + (L[6 * M] + L[7 * M]));
+        const T d = ((L[0] + L[M]) + (L[2 * M] + L[3 * M])) +
+                    ((L[4 * M] + L[5 * M]) + (L[6 * M] + L[7 * M]));
         C[i * ldc + j] = accumulate ? C[i * ldc + j] + d : d;
       }
     }
@@ -350,8 +371,8 @@ void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const
 }  // namespace
 
 template <class T>
-void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
-              index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
+              const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
   if (N < kDotMaxN) {
     // The reference keeps the optimized kernel's summation order for narrow outputs.
     for (index_t i = 0; i < M; ++i)
@@ -422,12 +443,12 @@ void gemm_bias(index_t M, index_t N, index_t K, const T* A, index_t lda, const T
   });
 }
 
-#define DROPNET_INSTANTIATE_GEMM(T)                                                          \
-  template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*,  \
-                        index_t, T*, index_t, bool);                                         \
-  template void gemm_ref<T>(bool, bool, index_t, index_t, index_t, const T*, index_t,        \
-                            const T*, index_t, T*, index_t, bool);                          \
-  template void gemm_bias<T>(index_t, index_t, index_t, const T*, index_t, const T*, index_t, \
+#define DROPNET_INSTANTIATE_GEMM(T)                                                             \
+  template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*,     \
+                        index_t, T*, index_t, bool);                                            \
+  template void gemm_ref<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, \
+                            index_t, T*, index_t, bool);                                        \
+  template void gemm_bias<T>(index_t, index_t, index_t, const T*, index_t, const T*, index_t,   \
                              const T*, bool, T*, index_t);
 DROPNET_INSTANTIATE_GEMM(float)
 DROPNET_INSTANTIATE_GEMM(double)

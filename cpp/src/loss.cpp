@@ -104,8 +104,8 @@ void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const
     const double wi = w ? double(w[i]) : 1.0;
     const T* y = sparse ? nullptr : y_true + i * C;
     const index_t cls = sparse ? index_t(y_true[i]) : 0;
-    sample_loss[i] = wi * row_loss(loss, from_logits, head + i * C, y, cls, C, grad + i * C,
-                                   grad_scale * wi);
+    sample_loss[i] =
+        wi * row_loss(loss, from_logits, head + i * C, y, cls, C, grad + i * C, grad_scale * wi);
   }
 }
 
@@ -148,10 +148,10 @@ double metric_sum(MetricKind m, const T* p, const T* y, const T* w, index_t N, i
   return total;
 }
 
-#define DROPNET_INSTANTIATE_LOSS(T)                                                          \
-  template void loss_forward_backward<T>(LossKind, bool, const T*, const T*, const T*,       \
-                                         index_t, index_t, double*, T*, double);             \
-  template double metric_sum<T>(MetricKind, const T*, const T*, const T*, index_t, index_t,  \
+#define DROPNET_INSTANTIATE_LOSS(T)                                                             \
+  template void loss_forward_backward<T>(LossKind, bool, const T*, const T*, const T*, index_t, \
+                                         index_t, double*, T*, double);                         \
+  template double metric_sum<T>(MetricKind, const T*, const T*, const T*, index_t, index_t,     \
                                 double*);
 DROPNET_INSTANTIATE_LOSS(float)
 DROPNET_INSTANTIATE_LOSS(double)

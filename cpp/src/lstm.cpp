@@ -184,15 +184,16 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
       }
       for (index_t r = 0; r < nb; ++r) {
         T* zr = z + r * Tn * G4;
-        gate_span<T>(g.recurrent_act, zr, zr, 2 * U);  // i, f
-        gate_span<T>(g.act, zr + 2 * U, zr + 2 * U, U);  // candidate
+        gate_span<T>(g.recurrent_act, zr, zr, 2 * U);              // i, f
+        gate_span<T>(g.act, zr + 2 * U, zr + 2 * U, U);            // candidate
         gate_span<T>(g.recurrent_act, zr + 3 * U, zr + 3 * U, U);  // o
         const index_t o = ((s0 + r) * Tn + t) * U;
         T* c = v.c + o;
         T* h = v.h + o;
         const T* cp = t > 0 ? c - U : nullptr;
 #pragma omp simd
-        for (index_t k = 0; k < U; ++k) c[k] = (cp ? zr[U + k] * cp[k] : T(0)) + zr[k] * zr[2 * U + k];
+        for (index_t k = 0; k < U; ++k)
+          c[k] = (cp ? zr[U + k] * cp[k] : T(0)) + zr[k] * zr[2 * U + k];
         gate_span<T>(g.act, c, h, U);
 #pragma omp simd
         for (index_t k = 0; k < U; ++k) h[k] *= zr[3 * U + k];
@@ -295,7 +296,8 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
       gemm<T>(true, false, D, G4, rows, v.xm, D, dz, G4, dW, G4, false);
     else
       for (index_t q = 0; q < 4; ++q)
-        gemm<T>(true, false, D, U, rows, v.xm + q * rows * D, D, dz + q * U, G4, dW + q * U, G4, false);
+        gemm<T>(true, false, D, U, rows, v.xm + q * rows * D, D, dz + q * U, G4, dW + q * U, G4,
+                false);
   }
   // Recurrent kernel: the previous step's (masked) h ᵀ · dz; h_{-1} = 0.
   if (dR) {
@@ -344,11 +346,11 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
   }
 }
 
-#define DROPNET_INSTANTIATE_LSTM(T)                                                            \
-  template void lstm_forward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,   \
-                                const T*, const T*, T*, T*, index_t);                         \
-  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,  \
-                                 T*, const T*, T*, T*, T*, T*, index_t);
+#define DROPNET_INSTANTIATE_LSTM(T)                                                               \
+  template void lstm_forward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,      \
+                                const T*, const T*, T*, T*, index_t);                             \
+  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*, T*, \
+                                 const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_LSTM(float)
 DROPNET_INSTANTIATE_LSTM(double)
 

@@ -84,7 +84,8 @@ class NetworkImpl final : public Network<T> {
   }
 
   index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
-              index_t epochs, bool stop_on_nan, std::int64_t& iterations, double* history) override {
+              index_t epochs, bool stop_on_nan, std::int64_t& iterations,
+              double* history) override {
     const index_t nm = index_t(s_.metrics.size());
     const index_t cols = (1 + nm) * (val.n > 0 ? 2 : 1);
     const index_t n = train.n, bs = std::max<index_t>(1, std::min(opts.batch_size, n));
@@ -125,7 +126,8 @@ class NetworkImpl final : public Network<T> {
     for (index_t m = 0; m < nm; ++m) out[1 + m] = wsum[sz(m)] > 0 ? msum[sz(m)] / wsum[sz(m)] : 0.0;
   }
 
-  void predict(const T* x, index_t n, T* out, index_t /*batch_size*/, std::int64_t mc_call) override {
+  void predict(const T* x, index_t n, T* out, index_t /*batch_size*/,
+               std::int64_t mc_call) override {
     const index_t chunk = inference_chunk();
     for (index_t r0 = 0; r0 < n; r0 += chunk) {
       const index_t nb = std::min(chunk, n - r0);
@@ -194,13 +196,13 @@ class NetworkImpl final : public Network<T> {
 
   struct Rt {
     index_t in = 0, out = 0;
-    std::vector<T> y, z;  // layer output, and pre-activation where backward needs it
+    std::vector<T> y, z;              // layer output, and pre-activation where backward needs it
     std::vector<std::uint32_t> bits;  // dropout keep mask
-    std::vector<T> eps;  // gaussian dropout factors
+    std::vector<T> eps;               // gaussian dropout factors
     MaskGeometry geo;
-    const T* x = nullptr;  // input seen by the last forward
+    const T* x = nullptr;   // input seen by the last forward
     const T* yp = nullptr;  // output of the last forward (may alias x)
-    bool identity = true;  // the last forward passed x through unchanged
+    bool identity = true;   // the last forward passed x through unchanged
     // LSTM: workspace, pre-scaled masks, and the geometry of the last forward (masks on
     // or off).
     std::vector<T> ws, in_mask, rec_mask;
@@ -249,9 +251,7 @@ class NetworkImpl final : public Network<T> {
   // 1 - rate in T; rate 1 drops every element, so the divisor is never used.
   static T keep_prob(const LayerSpec& l) { return l.rate >= 1.0 ? T(1) : T(1.0 - l.rate); }
 
-  index_t label_width() const {
-    return s_.loss == LossKind::sparse_categorical_ce ? 1 : out_size_;
-  }
+  index_t label_width() const { return s_.loss == LossKind::sparse_categorical_ce ? 1 : out_size_; }
 
   void ensure_rows(index_t rows) {
     if (rows <= cap_rows_) return;
@@ -299,9 +299,8 @@ class NetworkImpl final : public Network<T> {
 
   // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
   // 1/(1 - rate)), drawn like any dropout mask so rows stay independent of the batch split.
-  void lstm_mask(const LayerSpec& l, const Mode& mode, std::uint32_t layer, double rate,
-                 index_t n, index_t groups, index_t width, std::vector<std::uint32_t>& bits,
-                 T* out) {
+  void lstm_mask(const LayerSpec& l, const Mode& mode, std::uint32_t layer, double rate, index_t n,
+                 index_t groups, index_t width, std::vector<std::uint32_t>& bits, T* out) {
     MaskGeometry g;
     g.n = n;
     g.row0 = mode.row0;
@@ -337,8 +336,8 @@ class NetworkImpl final : public Network<T> {
         case LayerKind::conv: {
           const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
           T* z = keeps_z(i) ? r.z.data() : y;
-          conv_forward<T>(l.window, l.filters, cur, s_.params[sz(l.kernel)].value, b, z, y, n, l.act,
-                          l.alpha);
+          conv_forward<T>(l.window, l.filters, cur, s_.params[sz(l.kernel)].value, b, z, y, n,
+                          l.act, l.alpha);
           break;
         }
         case LayerKind::max_pool:
@@ -359,8 +358,9 @@ class NetworkImpl final : public Network<T> {
             lstm_mask(l, mode, l.layer_id | kSecondMask, l.recurrent_rate, n, 4, r.lstm.units,
                       r.rec_bits, r.rec_mask.data());
           const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
-          lstm_forward<T>(r.lstm, cur, s_.params[sz(l.kernel)].value, s_.params[sz(l.recurrent)].value,
-                          b, r.lstm.input_masks ? r.in_mask.data() : nullptr,
+          lstm_forward<T>(r.lstm, cur, s_.params[sz(l.kernel)].value,
+                          s_.params[sz(l.recurrent)].value, b,
+                          r.lstm.input_masks ? r.in_mask.data() : nullptr,
                           r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, y, r.ws.data(), n);
           break;
         }
@@ -419,8 +419,8 @@ class NetworkImpl final : public Network<T> {
       const Rt& last = rt_.back();
       head = has_params(s_.layers.back()) ? last.z.data() : last.x;
     }
-    loss_forward_backward<T>(s_.loss, fused_ || logits_output_, head, yt, w, n, out_size_, sample_loss_.data(),
-                             head_grad_.data(), grad_scale);
+    loss_forward_backward<T>(s_.loss, fused_ || logits_output_, head, yt, w, n, out_size_,
+                             sample_loss_.data(), head_grad_.data(), grad_scale);
     double sum = 0.0;
     for (index_t i = 0; i < n; ++i) sum += sample_loss_[sz(i)];
     return sum;
@@ -498,8 +498,8 @@ class NetworkImpl final : public Network<T> {
           T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
           const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
           conv_backward<T>(l.window, l.filters, r.x, s_.params[sz(l.kernel)].value,
-                           dz_given ? nullptr : z, r.y.data(), dy, dz, grads_[sz(l.kernel)].data(), db,
-                           need_dx ? dx : nullptr, n, l.act, l.alpha);
+                           dz_given ? nullptr : z, r.y.data(), dy, dz, grads_[sz(l.kernel)].data(),
+                           db, need_dx ? dx : nullptr, n, l.act, l.alpha);
           break;
         }
         case LayerKind::max_pool:
@@ -511,7 +511,8 @@ class NetworkImpl final : public Network<T> {
                            r.lstm.input_masks ? r.in_mask.data() : nullptr,
                            r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, r.ws.data(), dy,
                            grads_[sz(l.kernel)].data(), grads_[sz(l.recurrent)].data(),
-                           l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr, need_dx ? dx : nullptr, n);
+                           l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr,
+                           need_dx ? dx : nullptr, n);
           break;
         case LayerKind::activation:
           if (fused_pending) {
@@ -545,7 +546,8 @@ class NetworkImpl final : public Network<T> {
         }
       }
       fused_pending = false;
-      relu_done = (l.kind == LayerKind::max_pool || l.kind == LayerKind::avg_pool) && relu_below(ii);
+      relu_done =
+          (l.kind == LayerKind::max_pool || l.kind == LayerKind::avg_pool) && relu_below(ii);
       dy = dx;
       which ^= 1;
     }
@@ -565,7 +567,8 @@ class NetworkImpl final : public Network<T> {
     for (std::size_t p = 0; p < s_.params.size(); ++p) {
       ParamSpec<T>& ps = s_.params[p];
       if (!ps.trainable) continue;
-      optimizer_update<T>(s_.optimizer, lr, iterations, ps.value, grads_[p].data(), ps.slots.data(), ps.size);
+      optimizer_update<T>(s_.optimizer, lr, iterations, ps.value, grads_[p].data(), ps.slots.data(),
+                          ps.size);
       if (ps.constraint.kind != ConstraintKind::none)
         apply_constraint<T>(ps.constraint, ps.shape.data(), int(ps.shape.size()), ps.value);
     }

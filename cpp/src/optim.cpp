@@ -40,7 +40,8 @@ void optimizer_update(const OptimizerSpec& o, double lr_d, std::int64_t step, T*
     }
     case OptKind::adam: {
       const double t = double(step);
-      const T alpha = T(lr_d * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t)));
+      const T alpha =
+          T(lr_d * std::sqrt(1.0 - std::pow(o.beta2, t)) / (1.0 - std::pow(o.beta1, t)));
       const T c1 = T(1.0 - o.beta1), c2 = T(1.0 - o.beta2);
       T* m = slots[0];
       T* v = slots[1];

@@ -164,10 +164,10 @@ void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* 
   });
 }
 
-#define DROPNET_INSTANTIATE_POOL(T)                                                           \
-  template void pool_forward<T>(PoolKind, const WindowGeometry&, const T*, T*, index_t);      \
-  template void pool_backward<T>(PoolKind, const WindowGeometry&, const T*, const T*, T*,     \
-                                 index_t, bool);
+#define DROPNET_INSTANTIATE_POOL(T)                                                                \
+  template void pool_forward<T>(PoolKind, const WindowGeometry&, const T*, T*, index_t);           \
+  template void pool_backward<T>(PoolKind, const WindowGeometry&, const T*, const T*, T*, index_t, \
+                                 bool);
 DROPNET_INSTANTIATE_POOL(float)
 DROPNET_INSTANTIATE_POOL(double)
 

@@ -80,8 +80,8 @@ struct TileArgs {
   index_t b_ks;
   T* c;
   index_t ldc;
-  int nr;  // valid columns, 1..NR
-  bool load_c;  // continue the chains from C; otherwise start from zero
+  int nr;         // valid columns, 1..NR
+  bool load_c;    // continue the chains from C; otherwise start from zero
   const T* bias;  // added to each row as the chains are stored (the whole k done), or null
   bool relu;      // then max(·, 0), NaN to 0 like the activation kernel
 };
@@ -369,14 +369,14 @@ template <class T, bool kPacked>
 inline void run_tile(int r, bool full, const TileArgs<T>& t) {
   static_assert(Tile<T>::MR <= 16, "run_tile dispatches up to 16 rows");
   switch (r) {
-#define DROPNET_GEMM_CASE(R)                          \
-  case R:                                             \
-    if constexpr (R <= Tile<T>::MR) {                 \
-      if (full)                                       \
-        gemm_tile<R, kPacked, true>(t);               \
-      else                                            \
-        gemm_tile<R, kPacked, false>(t);              \
-    }                                                 \
+#define DROPNET_GEMM_CASE(R)             \
+  case R:                                \
+    if constexpr (R <= Tile<T>::MR) {    \
+      if (full)                          \
+        gemm_tile<R, kPacked, true>(t);  \
+      else                               \
+        gemm_tile<R, kPacked, false>(t); \
+    }                                    \
     break;
     DROPNET_GEMM_CASE(1)
     DROPNET_GEMM_CASE(2)

@@ -20,8 +20,8 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
           const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
 template <class T>
-void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
-              index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
+void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
+              const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
 // C = A·B + bias (bias per column, or null), then max(·, 0) if relu: gemm's chains,
 // then one addition each, then the clamp (NaN to 0, as the relu kernel).
 template <class T>
@@ -49,8 +49,8 @@ void activation_backward(Act act, double alpha, const T* z, const T* y, const T*
 // ---- dense: z = x·W + b (the product's chain first, then the bias); y = act(z)
 // (y may alias z for linear). Small fan-in runs fused row by row in cache.
 template <class T>
-void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, index_t F,
-                   index_t U, Act act, double alpha);
+void dense_forward(const T* x, const T* W, const T* b, T* z, T* y, index_t N, index_t F, index_t U,
+                   Act act, double alpha);
 // dz = dy ⊙ act'(z) (skipped when dy already is dz: pass act = linear and dz == dy), and
 // db = Σ_rows dz in the same pass; then dW = xᵀ·dz and dx = dz·Wᵀ (each skipped when null).
 template <class T>
@@ -97,9 +97,9 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
 // ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
 // at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.
 struct MaskGeometry {
-  index_t n = 0;  // rows in this call
+  index_t n = 0;     // rows in this call
   index_t row0 = 0;  // global index of the first row (masks stay row-independent)
-  int rank = 0;  // per-sample rank
+  int rank = 0;      // per-sample rank
   index_t shape[6] = {0, 0, 0, 0, 0, 0};
   index_t noise[6] = {0, 0, 0, 0, 0, 0};
   bool noise_batch = true;
@@ -133,13 +133,13 @@ void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const
                            double grad_scale);
 // Weighted metric sums over N rows: returns Σ w_i m_i (sum of weights written to wsum).
 template <class T>
-double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, index_t N,
-                  index_t C, double* wsum);
+double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, index_t N, index_t C,
+                  double* wsum);
 
 // ---- optimizers and constraints (element-wise over one parameter).
 template <class T>
-void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* value,
-                      const T* grad, T* const* slots, index_t size);
+void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* value, const T* grad,
+                      T* const* slots, index_t size);
 template <class T>
 void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* value);
 

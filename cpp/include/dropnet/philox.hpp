@@ -35,8 +35,10 @@ inline Philox4x32 philox4x32_10(std::uint32_t c0, std::uint32_t c1, std::uint32_
 struct RngStream {
   std::uint32_t k0, k1, s0, s1;
   RngStream(std::uint64_t seed, std::uint64_t stream)
-      : k0(std::uint32_t(seed)), k1(std::uint32_t(seed >> 32)),
-        s0(std::uint32_t(stream)), s1(std::uint32_t(stream >> 32)) {}
+      : k0(std::uint32_t(seed)),
+        k1(std::uint32_t(seed >> 32)),
+        s0(std::uint32_t(stream)),
+        s1(std::uint32_t(stream >> 32)) {}
   // Four 32-bit words for block b (elements 4b .. 4b+3).
   Philox4x32 block(std::uint64_t b) const {
     return philox4x32_10(std::uint32_t(b), std::uint32_t(b >> 32), s0, s1, k0, k1);
@@ -94,8 +96,9 @@ inline std::uint32_t philox_keep_bits32(const RngStream& s, std::uint64_t b0, st
   // 64-bit block index b0 + l split into low and high words (carry when the low word wraps).
   const __m256i lo_base = _mm256_set1_epi32(int(std::uint32_t(b0)));
   __m256i c0 = _mm256_add_epi32(lo_base, lane);
-  const __m256i wrapped = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, _mm256_set1_epi32(int(0x80000000u))),
-                                             _mm256_xor_si256(c0, _mm256_set1_epi32(int(0x80000000u))));
+  const __m256i wrapped =
+      _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, _mm256_set1_epi32(int(0x80000000u))),
+                         _mm256_xor_si256(c0, _mm256_set1_epi32(int(0x80000000u))));
   __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(int(std::uint32_t(b0 >> 32))), wrapped);
   __m256i c2 = _mm256_set1_epi32(int(s.s0)), c3 = _mm256_set1_epi32(int(s.s1));
   const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
@@ -115,7 +118,8 @@ inline std::uint32_t philox_keep_bits32(const RngStream& s, std::uint64_t b0, st
   const __m256i flip = _mm256_set1_epi32(int(0x80000000u));
   const __m256i t = _mm256_set1_epi32(int((thr ^ 0x80000000u) - 1u));
   auto keep = [&](__m256i w) {
-    return std::uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_xor_si256(w, flip), t))));
+    return std::uint32_t(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_xor_si256(w, flip), t))));
   };
   return _pdep_u32(keep(c0), 0x11111111u) | _pdep_u32(keep(c1), 0x22222222u) |
          _pdep_u32(keep(c2), 0x44444444u) | _pdep_u32(keep(c3), 0x88888888u);

@@ -92,18 +92,18 @@ struct LayerSpec {
   LayerKind kind = LayerKind::reshape;
   std::vector<index_t> in_shape, out_shape;  // per-sample shapes (batch axis excluded)
   Act act = Act::linear;
-  double alpha = 0.0;  // leaky_relu slope, elu alpha
-  int kernel = -1, bias = -1;  // indices into the parameter list
-  double rate = 0.0;  // dropout rate, or GaussianNoise stddev
-  bool noise_batch = true;  // mask varies along the batch axis
+  double alpha = 0.0;                // leaky_relu slope, elu alpha
+  int kernel = -1, bias = -1;        // indices into the parameter list
+  double rate = 0.0;                 // dropout rate, or GaussianNoise stddev
+  bool noise_batch = true;           // mask varies along the batch axis
   std::vector<index_t> noise_shape;  // per-sample mask shape: in_shape with broadcast axes set to 1
-  std::uint32_t layer_id = 0;  // RNG stream of the layer
-  std::uint64_t seed = 0;  // the layer's own seed (if has_seed)
+  std::uint32_t layer_id = 0;        // RNG stream of the layer
+  std::uint64_t seed = 0;            // the layer's own seed (if has_seed)
   bool has_seed = false;
-  WindowGeometry window;  // conv and pooling layers
-  index_t filters = 0;  // conv output channels
-  LstmGeometry lstm;  // lstm layers
-  int recurrent = -1;  // lstm recurrent kernel (index into the parameter list)
+  WindowGeometry window;        // conv and pooling layers
+  index_t filters = 0;          // conv output channels
+  LstmGeometry lstm;            // lstm layers
+  int recurrent = -1;           // lstm recurrent kernel (index into the parameter list)
   double recurrent_rate = 0.0;  // lstm recurrent_dropout (rate holds dropout)
 };
 
@@ -155,14 +155,13 @@ class Network {
   // Runs `epochs` epochs; writes per epoch [loss, metrics..., val_loss, val_metrics...]
   // into history (val part only when val.n > 0). Returns epochs completed (stops early on
   // non-finite loss when stop_on_nan). iterations is the optimizer step, updated.
-  virtual index_t fit(const Batchable<T>& train, const Batchable<T>& val,
-                      const EpochOptions& opts, index_t epochs, bool stop_on_nan,
-                      std::int64_t& iterations, double* history) = 0;
+  virtual index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
+                      index_t epochs, bool stop_on_nan, std::int64_t& iterations,
+                      double* history) = 0;
   // One optimizer step on the given rows; writes [loss, metrics...].
   virtual void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) = 0;
   // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs for n rows.
-  virtual void predict(const T* x, index_t n, T* out, index_t batch_size,
-                       std::int64_t mc_call) = 0;
+  virtual void predict(const T* x, index_t n, T* out, index_t batch_size, std::int64_t mc_call) = 0;
   // [loss, metrics...] in inference mode.
   virtual void evaluate(const Batchable<T>& data, index_t batch_size, double* out) = 0;
   // Loss and gradients of every parameter (and of the input, if dx) on one batch, with

@@ -8,9 +8,11 @@ namespace dropnet::py_bind {
 
 Act parse_act(const std::string& s) {
   static const std::pair<const char*, Act> table[] = {
-      {"linear", Act::linear}, {"relu", Act::relu},         {"sigmoid", Act::sigmoid},
-      {"tanh", Act::tanh},     {"softmax", Act::softmax},   {"elu", Act::elu},
-      {"selu", Act::selu},     {"leaky_relu", Act::leaky_relu}, {"softplus", Act::softplus}};
+      {"linear", Act::linear},    {"relu", Act::relu},
+      {"sigmoid", Act::sigmoid},  {"tanh", Act::tanh},
+      {"softmax", Act::softmax},  {"elu", Act::elu},
+      {"selu", Act::selu},        {"leaky_relu", Act::leaky_relu},
+      {"softplus", Act::softplus}};
   for (const auto& [name, a] : table)
     if (s == name) return a;
   throw py::value_error("unknown activation '" + s + "'");
@@ -60,12 +62,15 @@ struct Typed {
       throw py::value_error("gemm: shapes do not match");
     py::gil_scoped_release nogil;
     if (reference)
-      DROPNET_CALL(gemm_ref<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
+      DROPNET_CALL(gemm_ref<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N,
+                   accumulate);
     else
-      DROPNET_CALL(gemm<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N, accumulate);
+      DROPNET_CALL(gemm<T>, trans_a, trans_b, M, N, K, A, a.shape(1), B, b.shape(1), C, N,
+                   accumulate);
   }
 
-  static py::array activation_forward_py(const std::string& name, const py::array& z, double alpha) {
+  static py::array activation_forward_py(const std::string& name, const py::array& z,
+                                         double alpha) {
     const T* zp = data_of<T>(z, "z");
     py::array_t<T> y(z.request().shape);
     const index_t cols = z.ndim() ? z.shape(z.ndim() - 1) : 1;
@@ -104,7 +109,8 @@ struct Typed {
     const index_t N = head.shape(0), C = head.shape(1);
     const index_t lw = loss == LossKind::sparse_categorical_ce ? 1 : C;
     if (index_t(y.size()) != N * lw) throw py::value_error("loss: y_true has the wrong size");
-    if (wp && index_t(py::array(w).size()) != N) throw py::value_error("loss: sample_weight has the wrong size");
+    if (wp && index_t(py::array(w).size()) != N)
+      throw py::value_error("loss: sample_weight has the wrong size");
     py::array_t<double> per(N);
     py::array_t<T> grad(head.request().shape);
     double* pp = per.mutable_data();
@@ -170,52 +176,80 @@ py::array_t<bool> dropout_mask_py(const std::vector<index_t>& shape,
 }  // namespace
 
 void register_kernels(py::module_& m) {
-  m.def("gemm", [](const py::array& a, const py::array& b, const py::array& c, bool ta, bool tb,
-                   bool acc, bool ref) {
-    by_dtype(a, [&](auto t) { Typed<decltype(t)>::gemm_py(a, b, c, ta, tb, acc, ref); return 0; });
-  }, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
-     py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("accumulate") = false,
-     py::arg("reference") = false, "c = [c +] op(a)·op(b) in place (reference=True: the plain twin).");
-  m.def("activation_forward", [](const std::string& name, const py::array& z, double alpha) {
-    return by_dtype(z, [&](auto t) { return Typed<decltype(t)>::activation_forward_py(name, z, alpha); });
-  }, py::arg("name"), py::arg("z").noconvert(), py::arg("alpha") = 0.0);
-  m.def("activation_backward", [](const std::string& name, const py::array& z, const py::array& y,
-                                  const py::array& dy, double alpha) {
-    return by_dtype(z, [&](auto t) { return Typed<decltype(t)>::activation_backward_py(name, z, y, dy, alpha); });
-  }, py::arg("name"), py::arg("z").noconvert(), py::arg("y").noconvert(),
-     py::arg("dy").noconvert(), py::arg("alpha") = 0.0);
-  m.def("loss", [](const std::string& name, bool from_logits, const py::array& head,
-                   const py::array& y, const py::object& w) {
-    return by_dtype(head, [&](auto t) { return Typed<decltype(t)>::loss_py(name, from_logits, head, y, w); });
-  }, py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
-     py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none(),
-     "(per-sample loss, gradient of each sample's loss w.r.t. head, weighted).");
-  m.def("matmul", [](const py::array& a, const py::array& b) -> py::array {
-    if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
-      throw py::value_error("matmul: expected (M, K) and (K, N) arrays");
-    auto run = [&](auto tag) -> py::array {
-      using T = decltype(tag);
-      const T* A = data_of<T>(a, "matmul a");
-      const T* B = data_of<T>(b, "matmul b");
-      const index_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
-      py::array_t<T> c({M, N});
-      T* C = c.mutable_data();
-      py::gil_scoped_release nogil;
-      DROPNET_CALL(gemm<T>, false, false, M, N, K, A, K, B, N, C, N, false);
-      return c;
-    };
-    return by_dtype(a, run);
-  }, py::arg("a").noconvert(), py::arg("b").noconvert(), "a @ b on the core's GEMM.");
+  m.def(
+      "gemm",
+      [](const py::array& a, const py::array& b, const py::array& c, bool ta, bool tb, bool acc,
+         bool ref) {
+        by_dtype(a, [&](auto t) {
+          Typed<decltype(t)>::gemm_py(a, b, c, ta, tb, acc, ref);
+          return 0;
+        });
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+      py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("accumulate") = false,
+      py::arg("reference") = false,
+      "c = [c +] op(a)·op(b) in place (reference=True: the plain twin).");
+  m.def(
+      "activation_forward",
+      [](const std::string& name, const py::array& z, double alpha) {
+        return by_dtype(
+            z, [&](auto t) { return Typed<decltype(t)>::activation_forward_py(name, z, alpha); });
+      },
+      py::arg("name"), py::arg("z").noconvert(), py::arg("alpha") = 0.0);
+  m.def(
+      "activation_backward",
+      [](const std::string& name, const py::array& z, const py::array& y, const py::array& dy,
+         double alpha) {
+        return by_dtype(z, [&](auto t) {
+          return Typed<decltype(t)>::activation_backward_py(name, z, y, dy, alpha);
+        });
+      },
+      py::arg("name"), py::arg("z").noconvert(), py::arg("y").noconvert(),
+      py::arg("dy").noconvert(), py::arg("alpha") = 0.0);
+  m.def(
+      "loss",
+      [](const std::string& name, bool from_logits, const py::array& head, const py::array& y,
+         const py::object& w) {
+        return by_dtype(head, [&](auto t) {
+          return Typed<decltype(t)>::loss_py(name, from_logits, head, y, w);
+        });
+      },
+      py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
+      py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none(),
+      "(per-sample loss, gradient of each sample's loss w.r.t. head, weighted).");
+  m.def(
+      "matmul",
+      [](const py::array& a, const py::array& b) -> py::array {
+        if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+          throw py::value_error("matmul: expected (M, K) and (K, N) arrays");
+        auto run = [&](auto tag) -> py::array {
+          using T = decltype(tag);
+          const T* A = data_of<T>(a, "matmul a");
+          const T* B = data_of<T>(b, "matmul b");
+          const index_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+          py::array_t<T> c({M, N});
+          T* C = c.mutable_data();
+          py::gil_scoped_release nogil;
+          DROPNET_CALL(gemm<T>, false, false, M, N, K, A, K, B, N, C, N, false);
+          return c;
+        };
+        return by_dtype(a, run);
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), "a @ b on the core's GEMM.");
 
-  m.def("philox4x32_10", [](std::vector<std::uint32_t> ctr, std::vector<std::uint32_t> key) {
-    if (ctr.size() != 4 || key.size() != 2)
-      throw py::value_error("philox4x32_10: expected 4 counter words and 2 key words");
-    const Philox4x32 r = DROPNET_CALL(philox_block, ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]);
-    return py::make_tuple(r.v[0], r.v[1], r.v[2], r.v[3]);
-  }, py::arg("counter"), py::arg("key"));
+  m.def(
+      "philox4x32_10",
+      [](std::vector<std::uint32_t> ctr, std::vector<std::uint32_t> key) {
+        if (ctr.size() != 4 || key.size() != 2)
+          throw py::value_error("philox4x32_10: expected 4 counter words and 2 key words");
+        const Philox4x32 r =
+            DROPNET_CALL(philox_block, ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]);
+        return py::make_tuple(r.v[0], r.v[1], r.v[2], r.v[3]);
+      },
+      py::arg("counter"), py::arg("key"));
 
-  m.def("dropout_mask", &dropout_mask_py, py::arg("shape"), py::arg("noise_shape"),
-        py::arg("rate"), py::arg("seed"), py::arg("stream") = 0, py::arg("row0") = 0);
+  m.def("dropout_mask", &dropout_mask_py, py::arg("shape"), py::arg("noise_shape"), py::arg("rate"),
+        py::arg("seed"), py::arg("stream") = 0, py::arg("row0") = 0);
 }
 
 }  // namespace dropnet::py_bind

@@ -48,11 +48,12 @@ LayerKind parse_kind(const std::string& s) {
 WindowGeometry parse_window(const py::dict& d) {
   auto pair = [&](const char* key, std::size_t n) {
     const auto v = d[key].cast<std::vector<index_t>>();
-    if (v.size() != n) throw py::value_error(std::string("window '") + key + "' has the wrong length");
+    if (v.size() != n)
+      throw py::value_error(std::string("window '") + key + "' has the wrong length");
     return v;
   };
-  const auto in = pair("in", 3), out = pair("out", 2), k = pair("kernel", 2), st = pair("strides", 2),
-             dil = pair("dilation", 2), pad = pair("pad", 2);
+  const auto in = pair("in", 3), out = pair("out", 2), k = pair("kernel", 2),
+             st = pair("strides", 2), dil = pair("dilation", 2), pad = pair("pad", 2);
   WindowGeometry g;
   g.in_h = in[0], g.in_w = in[1], g.channels = in[2];
   g.out_h = out[0], g.out_w = out[1];
@@ -79,19 +80,30 @@ WindowGeometry parse_window(const py::dict& d) {
 OptimizerSpec parse_optimizer(const py::dict& d) {
   OptimizerSpec o;
   const std::string kind = d["kind"].cast<std::string>();
-  if (kind == "sgd") o.kind = OptKind::sgd;
-  else if (kind == "adam") o.kind = OptKind::adam;
-  else if (kind == "rmsprop") o.kind = OptKind::rmsprop;
-  else if (kind == "adagrad") o.kind = OptKind::adagrad;
-  else if (kind == "adadelta") o.kind = OptKind::adadelta;
-  else throw py::value_error("unknown optimizer '" + kind + "'");
+  if (kind == "sgd")
+    o.kind = OptKind::sgd;
+  else if (kind == "adam")
+    o.kind = OptKind::adam;
+  else if (kind == "rmsprop")
+    o.kind = OptKind::rmsprop;
+  else if (kind == "adagrad")
+    o.kind = OptKind::adagrad;
+  else if (kind == "adadelta")
+    o.kind = OptKind::adadelta;
+  else
+    throw py::value_error("unknown optimizer '" + kind + "'");
   const py::dict lr = d["lr"].cast<py::dict>();
   const std::string sk = lr["kind"].cast<std::string>();
-  if (sk == "constant") o.lr.kind = ScheduleKind::constant;
-  else if (sk == "exponential") o.lr.kind = ScheduleKind::exponential;
-  else if (sk == "inverse_time") o.lr.kind = ScheduleKind::inverse_time;
-  else if (sk == "keras2_decay") o.lr.kind = ScheduleKind::keras2_decay;
-  else throw py::value_error("unknown learning-rate schedule '" + sk + "'");
+  if (sk == "constant")
+    o.lr.kind = ScheduleKind::constant;
+  else if (sk == "exponential")
+    o.lr.kind = ScheduleKind::exponential;
+  else if (sk == "inverse_time")
+    o.lr.kind = ScheduleKind::inverse_time;
+  else if (sk == "keras2_decay")
+    o.lr.kind = ScheduleKind::keras2_decay;
+  else
+    throw py::value_error("unknown learning-rate schedule '" + sk + "'");
   o.lr.initial = lr["initial"].cast<double>();
   o.lr.decay_steps = get<double>(lr, "decay_steps", 1.0);
   o.lr.decay_rate = get<double>(lr, "decay_rate", 0.0);
@@ -115,11 +127,16 @@ ConstraintSpec parse_constraint(const py::object& obj, int rank) {
   if (obj.is_none()) return c;
   const py::dict d = obj.cast<py::dict>();
   const std::string kind = d["kind"].cast<std::string>();
-  if (kind == "max_norm") c.kind = ConstraintKind::max_norm;
-  else if (kind == "unit_norm") c.kind = ConstraintKind::unit_norm;
-  else if (kind == "min_max_norm") c.kind = ConstraintKind::min_max_norm;
-  else if (kind == "non_neg") c.kind = ConstraintKind::non_neg;
-  else throw py::value_error("unknown constraint '" + kind + "'");
+  if (kind == "max_norm")
+    c.kind = ConstraintKind::max_norm;
+  else if (kind == "unit_norm")
+    c.kind = ConstraintKind::unit_norm;
+  else if (kind == "min_max_norm")
+    c.kind = ConstraintKind::min_max_norm;
+  else if (kind == "non_neg")
+    c.kind = ConstraintKind::non_neg;
+  else
+    throw py::value_error("unknown constraint '" + kind + "'");
   c.min_value = get<double>(d, "min_value", 0.0);
   c.max_value = get<double>(d, "max_value", 2.0);
   c.rate = get<double>(d, "rate", 1.0);
@@ -156,7 +173,8 @@ class NetBindingT final : public NetBinding {
     out_size_ = product_checked(s.out_shape, "output shape");
     s.loss = parse_loss(d["loss"].cast<std::string>());
     s.from_logits = get<bool>(d, "from_logits", false);
-    for (auto& m : d["metrics"].cast<std::vector<std::string>>()) s.metrics.push_back(parse_metric(m));
+    for (auto& m : d["metrics"].cast<std::vector<std::string>>())
+      s.metrics.push_back(parse_metric(m));
     s.optimizer = parse_optimizer(d["optimizer"].cast<py::dict>());
     for (auto item : d["params"].cast<py::list>()) {
       const py::dict pd = item.cast<py::dict>();
@@ -168,13 +186,16 @@ class NetBindingT final : public NetBinding {
       keep_.push_back(value);
       for (auto sl : pd["slots"].cast<py::list>()) {
         const py::array slot = sl.cast<py::array>();
-        if (index_t(slot.size()) != p.size) throw py::value_error("optimizer slot has the wrong size");
+        if (index_t(slot.size()) != p.size)
+          throw py::value_error("optimizer slot has the wrong size");
         p.slots.push_back(data_of<T>(slot, "optimizer slot", true));
         keep_.push_back(slot);
       }
       while (p.slots.size() < 3) p.slots.push_back(nullptr);
       p.trainable = get<bool>(pd, "trainable", true);
-      p.constraint = parse_constraint(pd.contains("constraint") ? py::object(pd["constraint"]) : py::none(), int(p.shape.size()));
+      p.constraint =
+          parse_constraint(pd.contains("constraint") ? py::object(pd["constraint"]) : py::none(),
+                           int(p.shape.size()));
       if (pd.contains("regularizer") && !pd["regularizer"].is_none()) {
         const py::dict r = pd["regularizer"].cast<py::dict>();
         p.regularizer.l1 = get<double>(r, "l1", 0.0);
@@ -191,8 +212,10 @@ class NetBindingT final : public NetBinding {
       l.out_shape = ld["out_shape"].cast<std::vector<index_t>>();
       if (l.in_shape.size() > 6 || l.out_shape.size() > 6)
         throw py::value_error("layer shapes are limited to 6 dimensions per sample");
-      const index_t in = product_checked(l.in_shape, "layer input"), out = product_checked(l.out_shape, "layer output");
-      if (in != product_checked(cur, "layer input")) throw py::value_error("layer input does not match the previous layer's output");
+      const index_t in = product_checked(l.in_shape, "layer input"),
+                    out = product_checked(l.out_shape, "layer output");
+      if (in != product_checked(cur, "layer input"))
+        throw py::value_error("layer input does not match the previous layer's output");
       l.act = parse_act(get<std::string>(ld, "act", "linear"));
       l.alpha = get<double>(ld, "alpha", 0.0);
       l.kernel = get<int>(ld, "kernel", -1);
@@ -224,14 +247,17 @@ class NetBindingT final : public NetBinding {
       } else if (l.kind == LayerKind::lstm) {
         LstmGeometry& g = l.lstm;
         g.units = get<index_t>(ld, "units", 0);
-        if (l.in_shape.size() != 2 || g.units < 1) throw py::value_error("lstm: expected (steps, features) inputs and units >= 1");
+        if (l.in_shape.size() != 2 || g.units < 1)
+          throw py::value_error("lstm: expected (steps, features) inputs and units >= 1");
         g.steps = l.in_shape[0];
         g.features = l.in_shape[1];
         g.return_sequences = get<bool>(ld, "return_sequences", false);
         g.go_backwards = get<bool>(ld, "go_backwards", false);
-        const std::vector<index_t> expect = g.return_sequences ? std::vector<index_t>{g.steps, g.units}
-                                                               : std::vector<index_t>{g.units};
-        if (l.out_shape != expect) throw py::value_error("lstm: output shape does not match units and return_sequences");
+        const std::vector<index_t> expect = g.return_sequences
+                                                ? std::vector<index_t>{g.steps, g.units}
+                                                : std::vector<index_t>{g.units};
+        if (l.out_shape != expect)
+          throw py::value_error("lstm: output shape does not match units and return_sequences");
         g.act = parse_act(get<std::string>(ld, "lstm_act", "tanh"));
         g.recurrent_act = parse_act(get<std::string>(ld, "recurrent_act", "sigmoid"));
         for (Act a : {g.act, g.recurrent_act})
@@ -248,7 +274,8 @@ class NetBindingT final : public NetBinding {
             s.params[std::size_t(l.kernel)].size != g.features * G4 ||
             s.params[std::size_t(l.recurrent)].size != g.units * G4 ||
             (l.bias >= np || (l.bias >= 0 && s.params[std::size_t(l.bias)].size != G4)))
-          throw py::value_error("lstm: kernel, recurrent kernel or bias shape does not match the layer");
+          throw py::value_error(
+              "lstm: kernel, recurrent kernel or bias shape does not match the layer");
       } else if (l.kind == LayerKind::dense) {
         if (l.kernel < 0 || l.kernel >= np) throw py::value_error("dense layer without a kernel");
         const auto& ks = s.params[std::size_t(l.kernel)].shape;
@@ -261,7 +288,8 @@ class NetBindingT final : public NetBinding {
         throw py::value_error("layer output size must equal its input size");
       }
       if (!l.noise_shape.empty()) {
-        if (l.noise_shape.size() != l.in_shape.size()) throw py::value_error("noise_shape rank does not match the input");
+        if (l.noise_shape.size() != l.in_shape.size())
+          throw py::value_error("noise_shape rank does not match the input");
         for (std::size_t k = 0; k < l.noise_shape.size(); ++k)
           if (l.noise_shape[k] != 1 && l.noise_shape[k] != l.in_shape[k])
             throw py::value_error("noise_shape entries must be 1 or the input size");
@@ -269,12 +297,14 @@ class NetBindingT final : public NetBinding {
       // GaussianNoise carries its stddev in rate: any finite value >= 0.
       if (l.kind == LayerKind::gaussian_noise ? !(l.rate >= 0.0 && std::isfinite(l.rate))
                                               : !(l.rate >= 0.0 && l.rate <= 1.0))
-        throw py::value_error(l.kind == LayerKind::gaussian_noise ? "noise stddev must be finite and >= 0"
-                                                                  : "dropout rate out of [0, 1]");
+        throw py::value_error(l.kind == LayerKind::gaussian_noise
+                                  ? "noise stddev must be finite and >= 0"
+                                  : "dropout rate out of [0, 1]");
       cur = l.out_shape;
       s.layers.push_back(std::move(l));
     }
-    if (product_checked(cur, "output") != out_size_) throw py::value_error("last layer does not match the output shape");
+    if (product_checked(cur, "output") != out_size_)
+      throw py::value_error("last layer does not match the output shape");
     sparse_ = s.loss == LossKind::sparse_categorical_ce;
     nm_ = index_t(s.metrics.size());
     for (const auto& p : s.params) grad_shapes_.push_back(p.shape);
@@ -286,7 +316,8 @@ class NetBindingT final : public NetBinding {
                 std::int64_t iterations) override {
     Batchable<T> tr = batch(x, y, w, "x", "y", "sample_weight");
     Batchable<T> va;
-    if (!xv.is_none()) va = batch(xv, yv, wv, "validation x", "validation y", "validation sample_weight");
+    if (!xv.is_none())
+      va = batch(xv, yv, wv, "validation x", "validation y", "validation sample_weight");
     if (tr.n <= 0) throw py::value_error("fit: expected at least one sample");
     if (batch_size < 1) throw py::value_error("fit: batch_size must be >= 1");
     const index_t cols = (1 + nm_) * (va.n > 0 ? 2 : 1);
@@ -295,7 +326,8 @@ class NetBindingT final : public NetBinding {
     index_t done;
     {
       std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
-      if (!lock.owns_lock()) throw py::value_error("fit: this model is already being trained or used by another thread");
+      if (!lock.owns_lock())
+        throw py::value_error("fit: this model is already being trained or used by another thread");
       py::gil_scoped_release nogil;
       EpochOptions o;
       o.batch_size = batch_size;
@@ -374,7 +406,8 @@ class NetBindingT final : public NetBinding {
 
  private:
   index_t rows_of(const py::array& a, index_t width, const char* what) const {
-    if (a.ndim() < 1) throw py::value_error(std::string(what) + ": expected at least one dimension");
+    if (a.ndim() < 1)
+      throw py::value_error(std::string(what) + ": expected at least one dimension");
     const index_t n = a.shape(0);
     if (index_t(a.size()) != n * width)
       throw py::value_error(std::string(what) + ": expected " + std::to_string(width) +
@@ -395,7 +428,8 @@ class NetBindingT final : public NetBinding {
     if (!w.is_none()) {
       const py::array wa = w.cast<py::array>();
       b.w = data_of<T>(wa, wn);
-      if (index_t(wa.size()) != b.n) throw py::value_error(std::string(wn) + ": expected one weight per sample");
+      if (index_t(wa.size()) != b.n)
+        throw py::value_error(std::string(wn) + ": expected one weight per sample");
     }
     return b;
   }

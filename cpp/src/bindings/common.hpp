@@ -33,9 +33,9 @@
 #define DROPNET_CALL_V4(fn, ...)
 #endif
 // fn from the namespace of the active level.
-#define DROPNET_CALL(fn, ...)                                                       \
-  (DROPNET_CALL_V4(fn, __VA_ARGS__) DROPNET_CALL_V3(fn, __VA_ARGS__)::dropnet::base::fn( \
-      __VA_ARGS__))
+#define DROPNET_CALL(fn, ...)       \
+  (DROPNET_CALL_V4(fn, __VA_ARGS__) \
+       DROPNET_CALL_V3(fn, __VA_ARGS__)::dropnet::base::fn(__VA_ARGS__))
 
 namespace dropnet::py_bind {
 namespace py = pybind11;
