@@ -7,6 +7,7 @@ forward, loss, backward, update, constraints, validation) in one call.
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 import threading
@@ -20,6 +21,24 @@ from ._data import check_int, shape_str, to_float_array
 from .layers.base import Layer, check_shape, unique_name
 from .layers.core import InputLayer
 from .utils import next_seed
+
+
+def _exclusive_training(method):
+    """Run a training method holding the model's training lock; a second one started while
+    it runs (from another thread) raises instead of updating the weights concurrently."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if not self._training.acquire(blocking=False):
+            raise ValueError(
+                f"{self.name}.{method.__name__}: this model is already being trained by another thread"
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training.release()
+
+    return run
 
 
 class Sequential:
@@ -354,6 +373,7 @@ class Sequential:
         return w
 
     # ------------------------------------------------------------------ training
+    @_exclusive_training
     def fit(
         self,
         x=None,
@@ -381,43 +401,6 @@ class Sequential:
             )
         if not self.compiled:
             raise ValueError(f"{self.name}: call compile() before fit()")
-        if not self._training.acquire(blocking=False):
-            raise ValueError(
-                f"{self.name}.fit: this model is already being trained by another thread"
-            )
-        try:
-            return self._fit(
-                x,
-                y,
-                batch_size,
-                epochs,
-                verbose,
-                callbacks,
-                validation_split,
-                validation_data,
-                shuffle,
-                class_weight,
-                sample_weight,
-                initial_epoch,
-            )
-        finally:
-            self._training.release()
-
-    def _fit(
-        self,
-        x,
-        y,
-        batch_size,
-        epochs,
-        verbose,
-        callbacks,
-        validation_split,
-        validation_data,
-        shuffle,
-        class_weight,
-        sample_weight,
-        initial_epoch,
-    ):
         batch_size = 32 if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
@@ -512,23 +495,15 @@ class Sequential:
             return lr.initial_learning_rate
         return float(lr)
 
+    @_exclusive_training
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on this batch; returns the loss (and metrics)."""
         xa = self._x(x)
         ya = self._y(y, xa.shape[0])
         w = self._weights_array(sample_weight, class_weight, ya, xa.shape[0])
-        if not self._training.acquire(blocking=False):
-            raise ValueError(
-                f"{self.name}.train_on_batch: this model is already being trained by another thread"
-            )
-        try:
-            net = self._network(training=True)
-            net.set_learning_rate(self._base_lr())
-            out, self.optimizer.iterations = net.train_on_batch(
-                xa, ya, w, self.optimizer.iterations
-            )
-        finally:
-            self._training.release()
+        net = self._network(training=True)
+        net.set_learning_rate(self._base_lr())
+        out, self.optimizer.iterations = net.train_on_batch(xa, ya, w, self.optimizer.iterations)
         return self._results(out, return_dict)
 
     def _results(self, values, return_dict):
