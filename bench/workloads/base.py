@@ -4,6 +4,7 @@ parent), how a job is run for one framework (inside a child process), and how re
 from __future__ import annotations
 
 import statistics
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -69,6 +70,17 @@ def steady_epochs(epoch_ends: list[float], start: float) -> dict[str, float | No
         "first_epoch_seconds": durations[0],
         "steady_seconds_per_epoch": statistics.median(later),
     }
+
+
+def epoch_clock(callback_base: type, stamps: list[float]) -> Any:
+    """An instance of a framework's callback class (dropnet's or Keras's Callback) that
+    appends time.perf_counter() to ``stamps`` at the end of every epoch."""
+
+    class EpochClock(callback_base):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            stamps.append(time.perf_counter())
+
+    return EpochClock()
 
 
 class Workload(ABC):

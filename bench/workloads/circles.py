@@ -10,7 +10,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs, steady_epochs
+from .base import (
+    FrameworkMissing,
+    Job,
+    Metric,
+    Options,
+    Workload,
+    epoch_clock,
+    pick_epochs,
+    steady_epochs,
+)
 
 FULL_EPOCHS = 4000
 DEFAULT_EPOCHS = {"dropnet": FULL_EPOCHS, "keras": 200, "torch": 1000}
@@ -109,10 +118,6 @@ def fit_keras(rate: float, epochs: int, seed: int, threads: int, data: Data) -> 
 
     epoch_ends: list[float] = []
 
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            epoch_ends.append(time.perf_counter())
-
     start = time.perf_counter()
     model = keras.Sequential()
     model.add(keras.Input(shape=(2,)))
@@ -132,7 +137,7 @@ def fit_keras(rate: float, epochs: int, seed: int, threads: int, data: Data) -> 
         epochs=epochs,
         verbose=0,
         batch_size=BATCH,
-        callbacks=[EpochClock()],
+        callbacks=[epoch_clock(keras.callbacks.Callback, epoch_ends)],
     )
     fit_seconds = time.perf_counter() - start
 

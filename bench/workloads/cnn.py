@@ -16,7 +16,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs, steady_epochs
+from .base import (
+    FrameworkMissing,
+    Job,
+    Metric,
+    Options,
+    Workload,
+    epoch_clock,
+    pick_epochs,
+    steady_epochs,
+)
 from .gemm import _operands, time_per_call
 
 IMAGE_SHAPE = (32, 32, 3)  # channels-last, as dropnet and Keras take it (NCHW in PyTorch)
@@ -88,10 +97,6 @@ def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, A
 
     epoch_ends: list[float] = []
 
-    class EpochClock(Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            epoch_ends.append(time.perf_counter())
-
     start = time.perf_counter()
     model = Sequential(
         [
@@ -115,7 +120,12 @@ def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, A
         metrics=["accuracy"],
     )
     history = model.fit(
-        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[epoch_clock(Callback, epoch_ends)],
     ).history
     return {
         "fit_seconds": time.perf_counter() - start,
@@ -179,10 +189,6 @@ def fit_keras(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any
 
     epoch_ends: list[float] = []
 
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            epoch_ends.append(time.perf_counter())
-
     layers = keras.layers
     start = time.perf_counter()
     model = keras.Sequential(
@@ -207,7 +213,12 @@ def fit_keras(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any
         metrics=["accuracy"],
     )
     history = model.fit(
-        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[epoch_clock(keras.callbacks.Callback, epoch_ends)],
     ).history
     return {
         "fit_seconds": time.perf_counter() - start,

@@ -17,7 +17,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload, pick_epochs, steady_epochs
+from .base import (
+    FrameworkMissing,
+    Job,
+    Metric,
+    Options,
+    Workload,
+    epoch_clock,
+    pick_epochs,
+    steady_epochs,
+)
 
 N_SEQ = 4096
 QUICK_SEQ = 1024
@@ -76,10 +85,6 @@ def fit_dropnet(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
     dropnet.set_random_seed(DATA_SEED)
     epoch_ends: list[float] = []
 
-    class EpochClock(Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            epoch_ends.append(time.perf_counter())
-
     start = time.perf_counter()
     model = Sequential(
         [
@@ -94,7 +99,12 @@ def fit_dropnet(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
         metrics=["accuracy"],
     )
     hist = model.fit(
-        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[epoch_clock(Callback, epoch_ends)],
     ).history
     res = {
         "final_loss": float(hist["loss"][-1]),
@@ -127,10 +137,6 @@ def fit_keras(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
     (tf.constant([1.0]) + 1.0).numpy()  # start the runtime outside the timed region
     epoch_ends: list[float] = []
 
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            epoch_ends.append(time.perf_counter())
-
     start = time.perf_counter()
     model = keras.Sequential(
         [
@@ -145,7 +151,12 @@ def fit_keras(epochs: int, threads: int, data: Data) -> list[dict[str, Any]]:
         metrics=["accuracy"],
     )
     hist = model.fit(
-        x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[EpochClock()]
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[epoch_clock(keras.callbacks.Callback, epoch_ends)],
     ).history
     res = {
         "final_loss": float(hist["loss"][-1]),
