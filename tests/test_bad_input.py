@@ -268,6 +268,17 @@ def test_core_functions_refuse_bad_arrays():
         _raises_clearly(lambda bad=bad: _core.matmul(bad, b))
     _raises_clearly(lambda: _core.activation_forward("nope", a))
     _raises_clearly(lambda: _core.activation_forward("relu", a.astype(">f4")))
+    _raises_clearly(lambda: _core.activation_backward("relu", a, a, np.ones((4, 2), np.float32)))
+    _raises_clearly(lambda: _core.activation_backward("relu", a, a.astype(np.float64), a))
+    for description in [
+        {},
+        {"dtype": "float16"},
+        {"dtype": 3},
+        {"dtype": "float32", "seed": "a"},
+        {"dtype": "float32", "seed": 1},
+    ]:
+        _raises_clearly(lambda description=description: _core.Network(description))
+    _raises_clearly(lambda: _core.Network(None))
     _raises_clearly(lambda: _core.loss("mean_squared_error", False, a, np.ones(3, np.float32)))
     _raises_clearly(lambda: _core.dropout_mask([4, 3], [4, 2], 0.5, 1))
     _raises_clearly(lambda: _core.dropout_mask([], [], 0.5, 1))

@@ -447,10 +447,23 @@ class NetBindingT final : public NetBinding {
 void register_network(py::module_& m) {
   py::class_<NetBinding>(m, "Network", "The core's training-loop driver for one model.")
       .def(py::init([](const py::dict& d) -> std::unique_ptr<NetBinding> {
-             const std::string dtype = d["dtype"].cast<std::string>();
-             if (dtype == "float32") return std::make_unique<NetBindingT<float>>(d);
-             if (dtype == "float64") return std::make_unique<NetBindingT<double>>(d);
-             throw py::value_error("Network: expected dtype float32 or float64, received " + dtype);
+             // A malformed description (a missing key, a value of the wrong type) is a
+             // ValueError naming the problem, not a KeyError or a cast RuntimeError.
+             try {
+               const std::string dtype = d["dtype"].cast<std::string>();
+               if (dtype == "float32") return std::make_unique<NetBindingT<float>>(d);
+               if (dtype == "float64") return std::make_unique<NetBindingT<double>>(d);
+               throw py::value_error("Network: expected dtype float32 or float64, received " +
+                                     dtype);
+             } catch (py::error_already_set& e) {
+               if (!e.matches(PyExc_KeyError)) throw;
+               throw py::value_error(std::string("Network: the description lacks the key ") +
+                                     std::string(py::str(e.value())));
+             } catch (py::cast_error& e) {
+               throw py::value_error(
+                   std::string("Network: a description value has the wrong type (") + e.what() +
+                   ")");
+             }
            }),
            py::arg("description"))
       .def("fit", &NetBinding::fit, py::arg("x"), py::arg("y"), py::arg("sample_weight"),
