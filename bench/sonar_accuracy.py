@@ -8,14 +8,11 @@ and prints the mean fold accuracy per seed and overall.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from workloads.sonar import CONFIGS, FOLDS, cv_dropnet, cv_torch
+from dropnet.bench.workloads.sonar import CONFIGS, FOLDS, cv_dropnet, cv_torch
 
 
 def main(argv=None) -> int:

@@ -402,7 +402,7 @@ class LstmWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from common import fmt_num, format_table
+        from ..common import fmt_num, format_table
 
         text_parts: list[str] = []
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}

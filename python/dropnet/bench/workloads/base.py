@@ -83,6 +83,54 @@ def epoch_clock(callback_base: type, stamps: list[float]) -> Any:
     return EpochClock()
 
 
+@dataclass
+class Headline:
+    """One row of the report's summary table: a measure of one workload, the median value
+    per framework at one thread count, accuracy where the workload has one, and the target."""
+
+    workload: str
+    measure: str
+    unit: str
+    higher_is_better: bool
+    threads: int
+    values: dict[str, float]  # framework -> median value (dropnet first)
+    accuracy: dict[str, str] = field(default_factory=dict)  # framework -> formatted accuracy
+    target: str = ""  # the goal in words, e.g. ">= 20x PyTorch"
+    met: bool | None = None  # None: no target, or not measurable in this run
+    note: str = ""
+    fraction: float | None = None  # dropnet's figure as a share of a limit (fraction_of)
+    fraction_of: str = ""  # e.g. "memcpy bandwidth", "best peer's sgemm"
+
+    def advantage(self, peer: str) -> float | None:
+        """How many times better dropnet is than `peer` (> 1: dropnet faster or higher)."""
+        ours, theirs = self.values.get("dropnet"), self.values.get(peer)
+        if not ours or not theirs:
+            return None
+        return ours / theirs if self.higher_is_better else theirs / ours
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__}
+
+
+def default_headlines(workload: str, summary: list[dict[str, Any]]) -> list[Headline]:
+    """One Headline per case, at the largest thread count measured for it."""
+    top: dict[str, int] = {}
+    for s in summary:
+        top[s["case"]] = max(top.get(s["case"], 0), s["threads"])
+    rows: dict[str, Headline] = {}
+    for s in summary:
+        if s["threads"] != top[s["case"]]:
+            continue
+        row = rows.setdefault(
+            s["case"],
+            Headline(workload, s["case"], s["unit"], s["higher_is_better"], s["threads"], {}),
+        )
+        row.values[s["framework"]] = s["value_median"]
+    for row in rows.values():  # dropnet first, then the peers in the order measured
+        row.values = dict(sorted(row.values.items(), key=lambda kv: kv[0] != "dropnet"))
+    return list(rows.values())
+
+
 class Workload(ABC):
     name: str = ""
     description: str = ""
@@ -90,6 +138,10 @@ class Workload(ABC):
 
     def default_threads(self, cores: int) -> tuple[int, ...]:
         return (cores,)
+
+    def unavailable(self) -> str | None:
+        """Why this workload cannot run here (missing data, say), or None."""
+        return None
 
     @abstractmethod
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
@@ -109,3 +161,14 @@ class Workload(ABC):
     ) -> tuple[str, dict[str, Any]]:
         """Workload-specific text printed after the main table, plus data for the JSON."""
         return "", {}
+
+    def headlines(self, summary: list[dict[str, Any]], details: dict[str, Any]) -> list[Headline]:
+        """The rows this workload contributes to the report's summary table; `details` is
+        the data extra_report returned."""
+        return default_headlines(self.name, summary)
+
+    def figures(
+        self, details: dict[str, Any], runs: list[dict[str, Any]], prefix: str
+    ) -> list[str]:
+        """Workload-specific figures written next to the report (paths start with prefix)."""
+        return []

@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-
 # Environment variables that slow OpenBLAS on this kind of machine; children run without them.
 UNSET_IN_CHILDREN = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -248,40 +246,57 @@ def busy_fraction(interval: float = 0.5) -> float | None:
     return 1.0 - (second[0] - first[0]) / (second[1] - first[1])
 
 
-def wait_until_idle(max_wait: float, threshold: float = 0.1) -> tuple[float | None, float]:
-    """Sample the CPU until it is below `threshold` busy or `max_wait` seconds pass.
-    Returns (last busy fraction, seconds waited)."""
+def wait_until_idle(
+    max_wait: float, threshold: float = 0.1, interval: float = 0.5
+) -> tuple[float | None, float]:
+    """Sample the CPU (over `interval` seconds) until it is below `threshold` busy or
+    `max_wait` seconds pass. Returns (last busy fraction, seconds waited)."""
     start = time.perf_counter()
-    busy = busy_fraction()
+    busy = busy_fraction(interval)
     while busy is not None and busy > threshold and time.perf_counter() - start < max_wait:
         busy = busy_fraction(1.0)
     return busy, time.perf_counter() - start
 
 
 class OtherLoadMeter:
-    """Measures how much CPU other processes used while a child ran: machine-wide busy time
-    from /proc/stat minus the CPU time of this process's children, as a share of all cores."""
+    """Measures how much CPU other processes used while a job ran: machine-wide busy time
+    from /proc/stat minus the CPU time of the harness's own workers (live ones read from
+    /proc, finished ones from this process's reaped children), as a share of all cores."""
 
     def __init__(self) -> None:
         self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._start: tuple[tuple[int, int] | None, float, float] | None = None
+        self._pids: list[int] = []
 
-    @staticmethod
-    def _children_cpu() -> float:
+    def _own_cpu(self) -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
+        total = usage.ru_utime + usage.ru_stime
+        for pid in self._pids:
+            total += process_cpu_seconds(pid) or 0.0
+        return total
 
-    def start(self) -> None:
-        self._start = (_cpu_times(), self._children_cpu(), time.perf_counter())
+    def start(self, pids: Iterable[int] = ()) -> None:
+        self._pids = list(pids)
+        self._start = (_cpu_times(), self._own_cpu(), time.perf_counter())
 
     def stop(self) -> float | None:
         """Share of all cores used by other work since start(), or None if unknown."""
         if self._start is None:
             return None
         times0, cpu0, wall0 = self._start
-        times1, cpu1, wall1 = _cpu_times(), self._children_cpu(), time.perf_counter()
+        times1, cpu1, wall1 = _cpu_times(), self._own_cpu(), time.perf_counter()
         if times0 is None or times1 is None or wall1 <= wall0:
             return None
         busy = ((times1[1] - times1[0]) - (times0[1] - times0[0])) / self._ticks
         others = max(0.0, busy - (cpu1 - cpu0))
         return others / ((wall1 - wall0) * logical_cores())
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (all its threads), from /proc; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -86,7 +86,7 @@ def _dropnet_adam_factory() -> Callable[[], Any]:
     """Adam with the harness's lr/epsilon when dropnet exposes an optimizer class, else 'adam'
     (whose defaults are the same as Keras's: lr 0.001, epsilon 1e-7)."""
     try:
-        from dropnet.optimizers import Adam  # type: ignore[import-not-found]
+        from dropnet.optimizers import Adam
     except ImportError:
         return lambda: "adam"
     return lambda: Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON)
@@ -301,7 +301,7 @@ class CirclesWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from common import fmt_num, format_table
+        from ..common import fmt_num, format_table
 
         groups: dict[tuple[str, str, int, int], list[dict[str, Any]]] = {}
         for run in runs:

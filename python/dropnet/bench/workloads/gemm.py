@@ -171,7 +171,7 @@ class GemmWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from common import fmt_num, format_table
+        from ..common import fmt_num, format_table
 
         by_key: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         for s in summary:

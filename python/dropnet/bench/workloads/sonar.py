@@ -36,11 +36,19 @@ DATA_ENV = "DROPNET_SONAR_CSV"
 
 
 def data_path() -> str:
-    """The Sonar CSV: $DROPNET_SONAR_CSV, else ../shared/data/sonar.csv beside the repo."""
+    """The Sonar CSV: $DROPNET_SONAR_CSV (set by ``--sonar-csv``), else shared/data/sonar.csv
+    beside the working directory or beside the source checkout dropnet runs from."""
     if os.environ.get(DATA_ENV):
         return os.environ[DATA_ENV]
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "..", "shared", "data", "sonar.csv"))
+    candidates = [
+        os.path.join(os.getcwd(), "..", "shared", "data", "sonar.csv"),
+        os.path.join(here, *[".."] * 5, "shared", "data", "sonar.csv"),
+    ]
+    for path in candidates:
+        if os.path.isfile(path):
+            return os.path.normpath(path)
+    return os.path.normpath(candidates[0])
 
 
 def load_data():
@@ -231,6 +239,14 @@ class SonarWorkload(Workload):
         folds = 1 if opts.quick and framework == "keras" else DEFAULT_FOLDS[framework]
         return epochs, folds
 
+    def unavailable(self) -> str | None:
+        from dropnet.datasets import SONAR_SOURCE
+
+        path = data_path()
+        if os.path.isfile(path):
+            return None
+        return f"Sonar data not found at {path!r} (pass --sonar-csv PATH). Expected {SONAR_SOURCE}."
+
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         jobs: list[Job] = []
         for config in CONFIGS:
@@ -270,7 +286,7 @@ class SonarWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from common import fmt_num, format_table
+        from ..common import fmt_num, format_table
 
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for run in runs:

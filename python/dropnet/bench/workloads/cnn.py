@@ -475,7 +475,7 @@ class CnnWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from common import fmt_num, format_table
+        from ..common import fmt_num, format_table
 
         text_parts: list[str] = []
         train_groups: dict[tuple[str, int], list[dict[str, Any]]] = {}

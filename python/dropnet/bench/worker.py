@@ -1,0 +1,85 @@
+"""Worker process of the benchmark harness: ``python -m dropnet.bench.worker FRAMEWORK``.
+
+A worker serves one framework at one thread count (set through its environment by the
+parent). It imports the framework once, reports ``{"status": "ready"}``, then runs jobs:
+one JSON line in on stdin (workload, framework, threads, params), one JSON line out with
+the job's records. Anything the frameworks print goes to stderr, so the protocol stream
+carries only results. The parent interleaves jobs of several workers, so each framework
+keeps its own process (TensorFlow and PyTorch never share one) and pays its import once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, TextIO
+
+from .common import FRAMEWORK_MODULES
+from .workloads import get_workload
+from .workloads.base import FrameworkMissing
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """One job: the workload's records, or status "missing" / "error" with the reason."""
+    out: dict[str, Any] = {"status": "ok"}
+    start = time.perf_counter()
+    try:
+        workload = get_workload(spec["workload"])
+        out.update(workload.run(spec["framework"], int(spec["threads"]), spec["params"]))
+    except FrameworkMissing as exc:
+        out = {"status": "missing", "error": str(exc)}
+    except Exception:  # noqa: BLE001 - reported to the parent, which carries on with other jobs
+        out = {"status": "error", "error": traceback.format_exc()}
+    out["child_seconds"] = time.perf_counter() - start
+    return out
+
+
+def import_framework(framework: str) -> dict[str, Any]:
+    """Import the framework's modules up front (untimed), so jobs measure only their work."""
+    start = time.perf_counter()
+    for module in FRAMEWORK_MODULES.get(framework, (framework,)):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - an unusable framework is reported, not fatal
+            return {"status": "missing", "error": f"{framework}: cannot import {module} ({exc})"}
+    if framework == "keras":
+        import tensorflow as tf
+
+        (tf.constant([1.0]) + 1.0).numpy()  # start the TensorFlow runtime
+    return {"status": "ready", "import_seconds": time.perf_counter() - start, "pid": os.getpid()}
+
+
+def serve(framework: str, jobs: TextIO, results: TextIO) -> None:
+    def send(message: dict[str, Any]) -> None:
+        results.write(json.dumps(message) + "\n")
+        results.flush()
+
+    ready = import_framework(framework)
+    send(ready)
+    if ready["status"] != "ready":
+        return
+    for line in jobs:
+        if not line.strip():
+            continue
+        send(run_job(json.loads(line)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m dropnet.bench.worker FRAMEWORK", file=sys.stderr)
+        return 2
+    # The protocol keeps the original stdout; everything printed from here on goes to stderr.
+    results = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(args[0], sys.stdin, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
