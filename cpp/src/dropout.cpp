@@ -218,6 +218,49 @@ void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob
 }
 
 template <class T>
+void dropout_forward(const MaskGeometry& g, double rate, std::uint64_t seed, std::uint64_t stream,
+                     std::uint32_t* bits, T keep_prob, const T* x, T* y) {
+  const index_t count = g.mask_size();
+  const std::uint64_t base = std::uint64_t(g.row0 * g.mask_sample_size());
+  const std::uint64_t threshold = keep_threshold(rate);
+  if (!elementwise(g) || base % 32 != 0 || threshold == 0 ||
+      threshold >= (std::uint64_t(1) << 32)) {
+    dropout_mask(g, rate, seed, stream, bits);
+    dropout_apply<T>(g, bits, keep_prob, T(0), x, y);
+    return;
+  }
+  // One pass: each word's 32 keep bits are drawn and applied to its 32 elements at once,
+  // so the random-number arithmetic overlaps the streaming of x and y. The same words as
+  // dropout_mask, the same values as dropout_apply.
+  const std::uint32_t thr = std::uint32_t(threshold);
+  const RngStream rng(seed, stream);
+  const index_t words = (count + 31) / 32, full = count / 32;
+  const index_t b0 = index_t(base >> 2);
+  auto word_pass = [&](index_t w, std::uint32_t word) {
+    bits[w] = word;
+    if (w < full) select_word(word, x + w * 32, y + w * 32, keep_prob, T(1), T(0), T(0));
+  };
+#ifdef DROPNET_PHILOX_X16
+  const index_t pairs = words / 2;
+  parallel_for(pairs, use_threads(count), [&](index_t p) {
+    const std::uint64_t b = philox_keep_bits64(rng, std::uint64_t(b0 + p * 16), thr);
+    word_pass(2 * p, std::uint32_t(b));
+    word_pass(2 * p + 1, std::uint32_t(b >> 32));
+  });
+  if (words % 2)
+    word_pass(words - 1, philox_keep_bits32(rng, std::uint64_t(b0 + (words - 1) * 8), thr));
+#else
+  parallel_for(words, use_threads(count), [&](index_t w) {
+    word_pass(w, philox_keep_bits32(rng, std::uint64_t(b0 + w * 8), thr));
+  });
+#endif
+  for (index_t i = full * 32; i < count; ++i) {
+    const bool keep = (bits[full] >> (i - full * 32)) & 1u;
+    y[i] = keep ? x[i] / keep_prob : T(0);
+  }
+}
+
+template <class T>
 void alpha_dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T a, T b, T alpha_p,
                          const T* x, T* y) {
   if (elementwise(g))
@@ -247,6 +290,8 @@ Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, st
 
 #define DROPNET_INSTANTIATE_DROPOUT(T)                                                           \
   template void dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, const T*, T*); \
+  template void dropout_forward<T>(const MaskGeometry&, double, std::uint64_t, std::uint64_t,    \
+                                   std::uint32_t*, T, const T*, T*);                             \
   template void alpha_dropout_apply<T>(const MaskGeometry&, const std::uint32_t*, T, T, T,       \
                                        const T*, T*);                                            \
   template void normal_noise<T>(index_t, index_t, double, double, std::uint64_t, std::uint64_t, T*);

@@ -385,8 +385,7 @@ class NetworkImpl final : public Network<T> {
           g.row0 = mode.row0;
           r.geo.n = n;
           if (l.kind == LayerKind::dropout) {
-            dropout_mask(g, l.rate, seed, stream, r.bits.data());
-            dropout_apply<T>(g, r.bits.data(), keep_prob(l), T(0), cur, y);
+            dropout_forward<T>(g, l.rate, seed, stream, r.bits.data(), keep_prob(l), cur, y);
           } else if (l.kind == LayerKind::alpha_dropout) {
             dropout_mask(g, l.rate, seed, stream, r.bits.data());
             const double a = alpha_scale(l), q = l.rate;

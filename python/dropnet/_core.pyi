@@ -44,6 +44,22 @@ def loss(
 def dropout_mask(
     shape: list[int], noise_shape: list[int], rate: float, seed: int, stream: int = 0, row0: int = 0
 ) -> npt.NDArray[np.bool_]: ...
+def dropout_forward(
+    x: npt.NDArray[np.floating],
+    rate: float,
+    seed: int,
+    stream: int = 0,
+    out: npt.NDArray[np.floating] | None = None,
+    mask: npt.NDArray[np.uint32] | None = None,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.uint32]]: ...
+def dropout_backward(
+    dy: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.uint32],
+    rate: float,
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def fma_peak(seconds: float = 0.2) -> float: ...
+def copy(src: np.ndarray, dst: np.ndarray) -> None: ...
 def philox4x32_10(counter: list[int], key: list[int]) -> tuple[int, int, int, int]: ...
 
 class Network:

@@ -115,10 +115,18 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
 template <class T>
 void dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T keep_prob, T dropped,
                    const T* x, T* y);
+// dropout_mask then dropout_apply (dropped = 0), fused into one pass for element-wise masks.
+template <class T>
+void dropout_forward(const MaskGeometry& g, double rate, std::uint64_t seed, std::uint64_t stream,
+                     std::uint32_t* bits, T keep_prob, const T* x, T* y);
 // Alpha dropout affine: y = a·(keep ? x : alpha_p) + b.
 template <class T>
 void alpha_dropout_apply(const MaskGeometry& g, const std::uint32_t* bits, T a, T b, T alpha_p,
                          const T* x, T* y);
+// ---- machine limits, for the benchmark: float32 FMA throughput of this ISA level on the
+// thread team (GFLOP/s, register-only, about `seconds` long), and a team-parallel memcpy.
+double fma_peak_gflops(double seconds);
+void parallel_copy(const void* src, void* dst, std::size_t bytes);
 // Normal noise: eps[i] = mean + std·N(0,1), one per element.
 template <class T>
 void normal_noise(index_t count, index_t first, double mean, double std, std::uint64_t seed,

@@ -47,6 +47,52 @@ auto by_dtype(const py::array& a, F f) {
   return f(float{});
 }
 
+// Runs BODY(ns) with ns the namespace of the active instruction-set level, for kernels whose
+// argument types live in that namespace (DROPNET_CALL covers the plain ones).
+#if defined(DROPNET_HAVE_V4) && defined(DROPNET_HAVE_V3)
+#define DROPNET_BY_ISA(BODY) \
+  if (active_isa() == Isa::v4) BODY(v4) else if (active_isa() == Isa::v3) BODY(v3) else BODY(base)
+#elif defined(DROPNET_HAVE_V4)
+#define DROPNET_BY_ISA(BODY) \
+  if (active_isa() == Isa::v4) BODY(v4) else BODY(base)
+#elif defined(DROPNET_HAVE_V3)
+#define DROPNET_BY_ISA(BODY) \
+  if (active_isa() == Isa::v3) BODY(v3) else BODY(base)
+#else
+#define DROPNET_BY_ISA(BODY) BODY(base)
+#endif
+
+// One flat run of `count` elements with an element-wise mask.
+template <class G>
+G flat_geometry(index_t count) {
+  G g;
+  g.n = count;
+  g.rank = 0;
+  g.noise_batch = true;
+  return g;
+}
+
+void check_rate(double rate) {
+  if (!(rate >= 0.0 && rate < 1.0))
+    throw py::value_error("dropout: expected a rate in [0, 1), received " + std::to_string(rate));
+}
+
+// The mask words for `count` elements: `given` when it is a large enough uint32 array,
+// else a new one.
+py::array_t<std::uint32_t> words_for(const py::object& given, index_t count, const char* what) {
+  const index_t words = (count + 31) / 32;
+  if (given.is_none()) return py::array_t<std::uint32_t>(words);
+  py::array a = given.cast<py::array>();
+  if (!py::isinstance<py::array_t<std::uint32_t>>(a) ||
+      a.dtype().num() != py::dtype::of<std::uint32_t>().num() || !(a.flags() & py::array::c_style))
+    throw py::type_error(std::string(what) + ": expected a C-contiguous uint32 array, received " +
+                         std::string(py::str(a.dtype())));
+  if (index_t(a.size()) < words)
+    throw py::value_error(std::string(what) + ": expected at least " + std::to_string(words) +
+                          " words, received " + std::to_string(a.size()));
+  return py::array_t<std::uint32_t>(a);
+}
+
 template <class T>
 struct Typed {
   static void gemm_py(const py::array& a, const py::array& b, const py::array& c, bool trans_a,
@@ -120,6 +166,58 @@ struct Typed {
       DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, pp, gp, 1.0);
     }
     return py::make_tuple(per, grad);
+  }
+
+  // Element-wise inverted dropout of a whole array, as a Dropout layer runs it in training:
+  // keep bits drawn on (seed, stream), y = keep ? x / (1 - rate) : 0. Writes into `out` and
+  // `mask` when given (so repeated calls reuse memory); returns (y, mask words).
+  static py::tuple dropout_forward_py(const py::array& x, double rate, std::uint64_t seed,
+                                      std::uint64_t stream, const py::object& out,
+                                      const py::object& mask) {
+    check_rate(rate);
+    const T* xp = data_of<T>(x, "dropout_forward x");
+    const index_t count = index_t(x.size());
+    py::array y =
+        out.is_none() ? py::array(py::array_t<T>(x.request().shape)) : out.cast<py::array>();
+    T* yp = data_of<T>(y, "dropout_forward out", true);
+    if (index_t(y.size()) != count)
+      throw py::value_error("dropout_forward: out must have as many elements as x");
+    py::array_t<std::uint32_t> m = words_for(mask, count, "dropout_forward mask");
+    std::uint32_t* bits = m.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+#define DROPNET_FORWARD(NS)                                                     \
+  {                                                                             \
+    const auto g = flat_geometry<NS::MaskGeometry>(count);                      \
+    NS::dropout_forward<T>(g, rate, seed, stream, bits, T(1.0 - rate), xp, yp); \
+  }
+      DROPNET_BY_ISA(DROPNET_FORWARD)
+#undef DROPNET_FORWARD
+    }
+    return py::make_tuple(y, m);
+  }
+
+  // dx = keep ? dy / (1 - rate) : 0 with the mask words dropout_forward returned.
+  static py::array dropout_backward_py(const py::array& dy, const py::array& mask, double rate,
+                                       const py::object& out) {
+    check_rate(rate);
+    const T* dyp = data_of<T>(dy, "dropout_backward dy");
+    const index_t count = index_t(dy.size());
+    py::array_t<std::uint32_t> m = words_for(mask, count, "dropout_backward mask");
+    py::array dx =
+        out.is_none() ? py::array(py::array_t<T>(dy.request().shape)) : out.cast<py::array>();
+    T* dxp = data_of<T>(dx, "dropout_backward out", true);
+    if (index_t(dx.size()) != count)
+      throw py::value_error("dropout_backward: out must have as many elements as dy");
+    const std::uint32_t* bits = m.data();
+    {
+      py::gil_scoped_release nogil;
+#define DROPNET_BACKWARD(NS) \
+  NS::dropout_apply<T>(flat_geometry<NS::MaskGeometry>(count), bits, T(1.0 - rate), T(0), dyp, dxp);
+      DROPNET_BY_ISA(DROPNET_BACKWARD)
+#undef DROPNET_BACKWARD
+    }
+    return dx;
   }
 };
 
@@ -248,6 +346,52 @@ void register_kernels(py::module_& m) {
       },
       py::arg("counter"), py::arg("key"));
 
+  m.def(
+      "dropout_forward",
+      [](const py::array& x, double rate, std::uint64_t seed, std::uint64_t stream,
+         const py::object& out, const py::object& mask) {
+        return by_dtype(x, [&](auto t) {
+          return Typed<decltype(t)>::dropout_forward_py(x, rate, seed, stream, out, mask);
+        });
+      },
+      py::arg("x").noconvert(), py::arg("rate"), py::arg("seed"), py::arg("stream") = 0,
+      py::arg("out") = py::none(), py::arg("mask") = py::none(),
+      "Element-wise inverted dropout of x in training: (y, keep-bit words).");
+  m.def(
+      "dropout_backward",
+      [](const py::array& dy, const py::array& mask, double rate, const py::object& out) {
+        return by_dtype(dy, [&](auto t) {
+          return Typed<decltype(t)>::dropout_backward_py(dy, mask, rate, out);
+        });
+      },
+      py::arg("dy").noconvert(), py::arg("mask"), py::arg("rate"), py::arg("out") = py::none(),
+      "Gradient of dropout_forward: dy where kept, scaled by 1 / (1 - rate); 0 elsewhere.");
+  m.def(
+      "fma_peak",
+      [](double seconds) {
+        if (!(seconds > 0.0 && seconds <= 60.0))
+          throw py::value_error("fma_peak: expected seconds in (0, 60], received " +
+                                std::to_string(seconds));
+        py::gil_scoped_release nogil;
+        return DROPNET_CALL(fma_peak_gflops, seconds);
+      },
+      py::arg("seconds") = 0.2,
+      "float32 multiply-add throughput (GFLOP/s) of the active kernels on the thread team.");
+  m.def(
+      "copy",
+      [](const py::array& src, py::array dst) {
+        if (!(src.flags() & py::array::c_style) || !(dst.flags() & py::array::c_style) ||
+            !dst.writeable())
+          throw py::value_error("copy: expected C-contiguous arrays, dst writeable");
+        if (src.nbytes() != dst.nbytes())
+          throw py::value_error("copy: src and dst must have the same number of bytes");
+        const void* s = src.data();
+        void* d = dst.mutable_data();
+        const std::size_t bytes = std::size_t(src.nbytes());
+        py::gil_scoped_release nogil;
+        DROPNET_CALL(parallel_copy, s, d, bytes);
+      },
+      py::arg("src"), py::arg("dst"), "dst[:] = src, split across the thread team (memcpy).");
   m.def("dropout_mask", &dropout_mask_py, py::arg("shape"), py::arg("noise_shape"), py::arg("rate"),
         py::arg("seed"), py::arg("stream") = 0, py::arg("row0") = 0);
 }
