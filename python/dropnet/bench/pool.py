@@ -28,7 +28,7 @@ class Worker:
             "w+", encoding="utf-8", errors="replace"
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dropnet.bench.worker", framework],
+            [sys.executable, "-m", "dropnet.bench.worker", framework, str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

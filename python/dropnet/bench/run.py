@@ -385,7 +385,7 @@ def report_workload(
         print(main_table(workload, summary))
     if extra_text:
         print(extra_text)
-    headlines = workload.headlines(summary, extra_data) if summary else []
+    headlines = workload.headlines(summary, extra_data, runs) if summary else []
     figures = workload.figures(extra_data, runs, os.path.join(out_dir, f"{workload.name}-{stamp}"))
 
     path = os.path.join(out_dir, f"{workload.name}-{stamp}.json")

@@ -1,4 +1,4 @@
-"""Worker process of the benchmark harness: ``python -m dropnet.bench.worker FRAMEWORK``.
+"""Worker process of the benchmark harness: ``python -m dropnet.bench.worker FRAMEWORK THREADS``.
 
 A worker serves one framework at one thread count (set through its environment by the
 parent). It imports the framework once, reports ``{"status": "ready"}``, then runs jobs:
@@ -38,8 +38,10 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def import_framework(framework: str) -> dict[str, Any]:
-    """Import the framework's modules up front (untimed), so jobs measure only their work."""
+def import_framework(framework: str, threads: int) -> dict[str, Any]:
+    """Import the framework's modules up front (untimed), so jobs measure only their work;
+    TensorFlow's thread pools are sized here, before its runtime starts (they cannot change
+    afterwards)."""
     start = time.perf_counter()
     for module in FRAMEWORK_MODULES.get(framework, (framework,)):
         try:
@@ -49,16 +51,18 @@ def import_framework(framework: str) -> dict[str, Any]:
     if framework == "keras":
         import tensorflow as tf
 
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
         (tf.constant([1.0]) + 1.0).numpy()  # start the TensorFlow runtime
     return {"status": "ready", "import_seconds": time.perf_counter() - start, "pid": os.getpid()}
 
 
-def serve(framework: str, jobs: TextIO, results: TextIO) -> None:
+def serve(framework: str, threads: int, jobs: TextIO, results: TextIO) -> None:
     def send(message: dict[str, Any]) -> None:
         results.write(json.dumps(message) + "\n")
         results.flush()
 
-    ready = import_framework(framework)
+    ready = import_framework(framework, threads)
     send(ready)
     if ready["status"] != "ready":
         return
@@ -70,14 +74,14 @@ def serve(framework: str, jobs: TextIO, results: TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m dropnet.bench.worker FRAMEWORK", file=sys.stderr)
+    if len(args) != 2 or not args[1].isdigit():
+        print("usage: python -m dropnet.bench.worker FRAMEWORK THREADS", file=sys.stderr)
         return 2
     # The protocol keeps the original stdout; everything printed from here on goes to stderr.
     results = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(args[0], sys.stdin, results)
+    serve(args[0], int(args[1]), sys.stdin, results)
     return 0
 
 

@@ -6,13 +6,25 @@ from __future__ import annotations
 from .base import Workload
 from .circles import CirclesWorkload
 from .cnn import CnnWorkload
+from .dropout import DropoutWorkload
 from .gemm import GemmWorkload
 from .lstm import LstmWorkload
+from .overhead import OverheadWorkload
+from .scaling import ScalingWorkload
 from .sonar import SonarWorkload
 
 REGISTRY: dict[str, Workload] = {
     w.name: w
-    for w in (CirclesWorkload(), SonarWorkload(), GemmWorkload(), CnnWorkload(), LstmWorkload())
+    for w in (
+        CirclesWorkload(),
+        SonarWorkload(),
+        CnnWorkload(),
+        LstmWorkload(),
+        GemmWorkload(),
+        DropoutWorkload(),
+        OverheadWorkload(),
+        ScalingWorkload(),
+    )
 }
 
 

@@ -72,6 +72,14 @@ def steady_epochs(epoch_ends: list[float], start: float) -> dict[str, float | No
     }
 
 
+def steady_epoch_seconds(epoch_ends: list[float], start: float) -> float:
+    """The median epoch time after the first (raises if no epoch ended)."""
+    value = steady_epochs(epoch_ends, start)["steady_seconds_per_epoch"]
+    if value is None:
+        raise RuntimeError("no epoch finished: nothing to time")
+    return value
+
+
 def epoch_clock(callback_base: type, stamps: list[float]) -> Any:
     """An instance of a framework's callback class (dropnet's or Keras's Callback) that
     appends time.perf_counter() to ``stamps`` at the end of every epoch."""
@@ -110,6 +118,34 @@ class Headline:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__}
+
+
+def record_values(
+    runs: list[dict[str, Any]], case: str, framework: str, threads: int, key: str
+) -> list[float]:
+    """Every value of record field `key` (list fields flattened) for one case, framework
+    and thread count, over the repeats."""
+    out: list[float] = []
+    for run in runs:
+        if run["framework"] != framework or run["threads"] != threads:
+            continue
+        for rec in run.get("records", []):
+            if rec["case"] == case and rec.get(key) is not None:
+                value = rec[key]
+                out.extend(value if isinstance(value, list) else [value])
+    return out
+
+
+def accuracy_by_framework(
+    runs: list[dict[str, Any]], case: str, threads: int, key: str, frameworks: list[str]
+) -> dict[str, str]:
+    """framework -> mean of `key` over the repeats, as a percentage."""
+    out: dict[str, str] = {}
+    for fw in frameworks:
+        values = record_values(runs, case, fw, threads, key)
+        if values:
+            out[fw] = f"{100.0 * statistics.fmean(values):.1f}%"
+    return out
 
 
 def default_headlines(workload: str, summary: list[dict[str, Any]]) -> list[Headline]:
@@ -162,9 +198,11 @@ class Workload(ABC):
         """Workload-specific text printed after the main table, plus data for the JSON."""
         return "", {}
 
-    def headlines(self, summary: list[dict[str, Any]], details: dict[str, Any]) -> list[Headline]:
+    def headlines(
+        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> list[Headline]:
         """The rows this workload contributes to the report's summary table; `details` is
-        the data extra_report returned."""
+        the data extra_report returned, `runs` the raw results."""
         return default_headlines(self.name, summary)
 
     def figures(

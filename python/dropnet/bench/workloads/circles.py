@@ -12,10 +12,13 @@ import numpy as np
 
 from .base import (
     FrameworkMissing,
+    Headline,
     Job,
     Metric,
     Options,
     Workload,
+    accuracy_by_framework,
+    default_headlines,
     epoch_clock,
     pick_epochs,
     steady_epochs,
@@ -24,6 +27,7 @@ from .base import (
 FULL_EPOCHS = 4000
 DEFAULT_EPOCHS = {"dropnet": FULL_EPOCHS, "keras": 200, "torch": 1000}
 QUICK_EPOCHS = {"dropnet": 400, "keras": 20, "torch": 100}
+TARGET_VS_TORCH, TARGET_VS_KERAS = 20.0, 500.0  # dropnet ms/epoch vs the peers'
 MODELS = {"A": 0.0, "B": 0.4}  # model name -> dropout rate after the hidden layer (0: none)
 HIDDEN = 500
 BATCH = 32
@@ -299,6 +303,29 @@ class CirclesWorkload(Workload):
         return Metric("time per epoch", "ms/epoch", lambda s: s * 1e3)
 
     def extra_report(
+        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        return self._tables(summary, runs)
+
+    def headlines(
+        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> list[Headline]:
+        rows = default_headlines(self.name, summary)
+        for row in rows:
+            model = row.measure
+            row.accuracy = accuracy_by_framework(
+                runs, model, row.threads, "test_acc", list(row.values)
+            )
+            rate = MODELS[model]
+            row.measure = f"model {model} ({f'Dropout {rate:g}' if rate else 'no dropout'}), epoch"
+            row.target = f">= {TARGET_VS_TORCH:g}x PyTorch, >= {TARGET_VS_KERAS:g}x Keras"
+            vs_torch, vs_keras = row.advantage("torch"), row.advantage("keras")
+            if vs_torch is not None and vs_keras is not None:
+                row.met = vs_torch >= TARGET_VS_TORCH and vs_keras >= TARGET_VS_KERAS
+            row.note = "accuracy: test accuracy after the run (peers run fewer epochs)"
+        return rows
+
+    def _tables(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
         from ..common import fmt_num, format_table

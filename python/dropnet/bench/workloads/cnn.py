@@ -18,16 +18,20 @@ import numpy as np
 
 from .base import (
     FrameworkMissing,
+    Headline,
     Job,
     Metric,
     Options,
     Workload,
+    accuracy_by_framework,
+    default_headlines,
     epoch_clock,
     pick_epochs,
     steady_epochs,
 )
 from .gemm import _operands, time_per_call
 
+TARGET_VS_TORCH = 1.2  # training images/s vs PyTorch
 IMAGE_SHAPE = (32, 32, 3)  # channels-last, as dropnet and Keras take it (NCHW in PyTorch)
 CLASSES = 10
 N_IMAGES = 2048
@@ -471,6 +475,22 @@ class CnnWorkload(Workload):
             return Metric("throughput", "images/s", lambda s: 1.0 / s, higher_is_better=True)
         flops = CONV_CASES[case][1]
         return Metric("throughput", "GFLOP/s", lambda s: flops / s / 1e9, higher_is_better=True)
+
+    def headlines(
+        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> list[Headline]:
+        rows = default_headlines(self.name, summary)
+        for row in rows:
+            if row.measure == "train":
+                row.accuracy = accuracy_by_framework(
+                    runs, "train", row.threads, "final_acc", list(row.values)
+                )
+                row.measure = "train, images/s"
+                row.target = f">= {TARGET_VS_TORCH:g}x PyTorch"
+                vs = row.advantage("torch")
+                row.met = None if vs is None else vs >= TARGET_VS_TORCH
+                row.note = "accuracy: training accuracy of the last epoch (with dropout)"
+        return rows
 
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]

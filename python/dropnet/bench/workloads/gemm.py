@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-from .base import FrameworkMissing, Job, Metric, Options, Workload
+from .base import FrameworkMissing, Headline, Job, Metric, Options, Workload, default_headlines
 
 SIZES = (256, 512, 1024, 2048)
 QUICK_SIZES = (256, 512)
 MIN_TIME = 0.2  # seconds each timed sample must last
 QUICK_MIN_TIME = 0.05
-CHECK_MAX_N = 512  # results are checked against a float64 product up to this size
+CHECK_MAX_N = 512
+TARGET_VS_BEST_PEER = 0.85  # at n = 1024 and 2048
+TARGET_SIZES = (1024, 2048)  # results are checked against a float64 product up to this size
 
 
 def time_per_call(fn: Callable[[], Any], min_time: float) -> tuple[float, int]:
@@ -159,6 +162,10 @@ class GemmWorkload(Workload):
             if rec["n"] <= CHECK_MAX_N:
                 a, b = _operands(rec["n"])
                 rec["max_rel_err"] = _rel_err(np.asarray(maker(a, b)()), a, b)
+        if framework == "dropnet":
+            from dropnet import _core
+
+            info["fma_peak_gflops"] = _core.fma_peak(0.3)
         public = {k: v for k, v in info.items() if not k.startswith("_")}
         return {"records": records, "info": public}
 
@@ -167,6 +174,35 @@ class GemmWorkload(Workload):
         return Metric(
             "throughput", "GFLOP/s", lambda s: 2.0 * n**3 / s / 1e9, higher_is_better=True
         )
+
+    def headlines(
+        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> list[Headline]:
+        rows = []
+        peaks: dict[int, list[float]] = {}
+        for run in runs:
+            if run["framework"] == "dropnet" and run.get("info", {}).get("fma_peak_gflops"):
+                peaks.setdefault(run["threads"], []).append(run["info"]["fma_peak_gflops"])
+        sizes = {int(s["case"].split("=", 1)[1]) for s in summary}
+        shown = set(TARGET_SIZES) & sizes or {max(sizes)}
+        for threads in sorted({s["threads"] for s in summary}):
+            at = [s for s in summary if s["threads"] == threads]
+            for row in default_headlines(self.name, at):
+                n = int(row.measure.split("=", 1)[1])
+                if n not in shown:
+                    continue
+                row.measure = f"sgemm n={n}"
+                peers = [v for fw, v in row.values.items() if fw != "dropnet"]
+                ours = row.values.get("dropnet")
+                if peers and ours:
+                    row.fraction, row.fraction_of = ours / max(peers), "best peer's sgemm"
+                    row.target = f">= {TARGET_VS_BEST_PEER:.0%} of the best peer"
+                    row.met = row.fraction >= TARGET_VS_BEST_PEER
+                if ours and threads in peaks:
+                    peak = statistics.median(peaks[threads])
+                    row.note = f"{ours / peak:.0%} of the measured FMA peak ({peak:.0f} GFLOP/s)"
+                rows.append(row)
+        return rows
 
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]

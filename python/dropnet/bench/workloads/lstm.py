@@ -27,10 +27,13 @@ import numpy as np
 
 from .base import (
     FrameworkMissing,
+    Headline,
     Job,
     Metric,
     Options,
     Workload,
+    accuracy_by_framework,
+    default_headlines,
     epoch_clock,
     pick_epochs,
     steady_epochs,
@@ -398,6 +401,27 @@ class LstmWorkload(Workload):
 
     def metric(self, case: str) -> Metric:
         return Metric("throughput", "sequences/s", lambda s: 1.0 / s, higher_is_better=True)
+
+    def headlines(
+        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> list[Headline]:
+        rows = [h for h in default_headlines(self.name, summary) if h.measure == CASE]
+        targets = {t["threads"]: t for t in details.get("targets", [])}
+        for row in rows:
+            row.accuracy = accuracy_by_framework(
+                runs, CASE, row.threads, "final_acc", list(row.values)
+            )
+            row.measure = "train (variational dropout), sequences/s"
+            t = targets.get(row.threads, {})
+            fused = t.get("vs_torch_fused")
+            row.target = f">= {TARGET_VS_FUSED:g}x PyTorch's fused LSTM without recurrent dropout"
+            row.met = None if fused is None else fused >= TARGET_VS_FUSED
+            if fused is not None:
+                row.note = (
+                    f"dropnet / PyTorch fused nn.LSTM (no recurrent dropout) = {fused:.2f}x; "
+                    "PyTorch column: its step loop with the same masks"
+                )
+        return rows
 
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
