@@ -50,14 +50,14 @@ def machine_lines(context: dict[str, Any], options: dict[str, Any]) -> list[str]
     return lines
 
 
-def markdown_table(headlines: list[Headline]) -> str:
+def markdown_table(headlines: list[Headline], quick: bool = False) -> str:
     fws = _frameworks(headlines)
     peers = [fw for fw in fws if fw != "dropnet"]
     head = (
         ["workload", "measure", "thr"]
         + [NAMES.get(fw, fw) for fw in fws]
         + [f"dropnet vs {NAMES.get(p, p)}" for p in peers]
-        + ["accuracy", "target", "met"]
+        + ["accuracy", "target", "met (quick sizes: indicative)" if quick else "met"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for h in headlines:
@@ -85,7 +85,7 @@ def markdown(
     chart: str | None,
 ) -> str:
     parts = ["# dropnet benchmark report", "", *machine_lines(context, options), ""]
-    parts.append(markdown_table(headlines))
+    parts.append(markdown_table(headlines, options["quick"]))
     parts += [
         "",
         (

@@ -46,6 +46,20 @@ class Metric:
     higher_is_better: bool = False
 
 
+_WARMED: set[tuple[str, str]] = set()
+
+
+def first_in_process(workload: str, framework: str) -> bool:
+    """True the first time a worker process asks for this (workload, framework): one-off
+    process costs (lazy imports, thread pools, first-call set-up) are paid once, untimed,
+    by the caller's warm-up; later jobs in the same worker skip it."""
+    key = (workload, framework)
+    if key in _WARMED:
+        return False
+    _WARMED.add(key)
+    return True
+
+
 def pick_epochs(
     framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]
 ) -> int:

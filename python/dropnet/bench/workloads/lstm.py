@@ -43,7 +43,7 @@ N_SEQ = 4096
 # Sequences per epoch: Keras's step loop is slow, so it trains on the first half (the
 # throughput is per sequence either way).
 SEQUENCES = {"dropnet": N_SEQ, "torch": N_SEQ, "keras": N_SEQ // 2}
-QUICK_SEQUENCES = {"dropnet": 1024, "torch": 1024, "keras": 1024}
+QUICK_SEQUENCES = {"dropnet": 1024, "torch": 512, "keras": 256}
 STEPS = 50
 FEATURES = 8
 UNITS = 64

@@ -41,10 +41,10 @@ SWEEPS: dict[str, tuple[str, str, list[int]]] = {
     "lstm batch": ("lstm", "batch", [16, 32, 64, 128, 256, 512]),
 }
 QUICK_SWEEPS: dict[str, tuple[str, str, list[int]]] = {
-    "mlp batch": ("mlp", "batch", [32, 64, 128]),
-    "mlp width": ("mlp", "width", [64, 128, 256]),
-    "lstm seq len": ("lstm", "steps", [25, 50, 100]),
-    "lstm batch": ("lstm", "batch", [16, 32, 64]),
+    "mlp batch": ("mlp", "batch", [64, 128]),
+    "mlp width": ("mlp", "width", [128, 256]),
+    "lstm seq len": ("lstm", "steps", [25, 50]),
+    "lstm batch": ("lstm", "batch", [16, 32]),
 }
 DEFAULTS = {"mlp": {"batch": 128, "width": 256}, "lstm": {"batch": 32, "steps": 50}}
 EPOCHS = 3
@@ -60,7 +60,7 @@ def work(model: str, batch: int, width: int = 0, steps: int = 0) -> float:
     return 3.0 * batch * steps * gates * (LSTM_FEATURES + LSTM_UNITS) + 3.0 * batch * LSTM_UNITS
 
 
-def time_step(model: str, dims: dict[str, int], seed: int) -> float:
+def time_step(model: str, dims: dict[str, int], seed: int, quick: bool = False) -> float:
     """Seconds per training step of one configuration, from the median later epoch."""
     import dropnet
     from dropnet.callbacks import Callback
@@ -68,7 +68,7 @@ def time_step(model: str, dims: dict[str, int], seed: int) -> float:
     from dropnet.models import Sequential
 
     batch = dims["batch"]
-    n = max(MIN_STEPS * batch, MIN_SAMPLES)
+    n = max(MIN_STEPS * batch, MIN_SAMPLES) // (4 if quick else 1)
     n -= n % batch
     rng = np.random.default_rng(seed)
     dropnet.set_random_seed(seed)
@@ -132,7 +132,7 @@ class ScalingWorkload(Workload):
         records = []
         for size in sizes:
             dims = dict(DEFAULTS[model], **{what: size})
-            seconds = time_step(model, dims, int(params.get("seed", 0)))
+            seconds = time_step(model, dims, int(params.get("seed", 0)), bool(params.get("quick")))
             records.append(
                 {
                     "case": f"{name}={size}",

@@ -26,6 +26,7 @@ from .base import (
     Workload,
     accuracy_by_framework,
     default_headlines,
+    first_in_process,
     pick_epochs,
 )
 
@@ -34,7 +35,8 @@ FULL_EPOCHS = 300
 BATCH = 16
 DEFAULT_EPOCHS = {"dropnet": FULL_EPOCHS, "torch": FULL_EPOCHS, "keras": FULL_EPOCHS}
 DEFAULT_FOLDS = {"dropnet": FOLDS, "torch": FOLDS, "keras": 1}
-QUICK_EPOCHS = {"dropnet": 30, "torch": 30, "keras": 5}
+QUICK_EPOCHS = {"dropnet": 30, "torch": 10, "keras": 3}
+QUICK_FOLDS = {"dropnet": FOLDS, "torch": 2, "keras": 1}
 # name -> (input dropout, hidden dropout, MaxNorm(3) kernels, learning rate, momentum)
 CONFIGS = {
     "baseline": (0.0, 0.0, False, 0.01, 0.8),
@@ -247,7 +249,7 @@ class SonarWorkload(Workload):
     def work_for(self, framework: str, opts: Options) -> tuple[int, int]:
         """(epochs, folds) this framework runs."""
         epochs = pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
-        folds = 1 if opts.quick and framework == "keras" else DEFAULT_FOLDS[framework]
+        folds = (QUICK_FOLDS if opts.quick else DEFAULT_FOLDS)[framework]
         return epochs, folds
 
     def unavailable(self) -> str | None:
@@ -278,7 +280,8 @@ class SonarWorkload(Workload):
         runner, info = RUNNERS[framework]
         config, epochs, folds = params["config"], int(params["epochs"]), int(params["folds"])
         seed = int(params.get("seed", 0))
-        runner(config, 1, 1, seed, threads)  # untimed warm-up: imports, first-call setup
+        if first_in_process(self.name, framework):
+            runner(config, 1, 1, seed, threads)  # untimed warm-up: imports, first-call setup
         res = runner(config, epochs, folds, seed, threads)
         scale = (FOLDS / folds) * (FULL_EPOCHS / epochs)
         record = {
@@ -310,6 +313,13 @@ class SonarWorkload(Workload):
                 total[fw] = total.get(fw, 0.0) + v
         if rows and all(len(r.values) == len(rows[0].values) for r in rows):
             ours = total.get("dropnet")
+            # dropnet's target is judged on full runs only, not on a projection.
+            projected = any(
+                rec.get("projected")
+                for run in runs
+                if run["framework"] == "dropnet"
+                for rec in run.get("records", [])
+            )
             rows.append(
                 Headline(
                     self.name,
@@ -319,7 +329,7 @@ class SonarWorkload(Workload):
                     threads,
                     total,
                     target=f"dropnet <= {TARGET_TOTAL_SECONDS:g} s",
-                    met=None if ours is None else ours <= TARGET_TOTAL_SECONDS,
+                    met=None if ours is None or projected else ours <= TARGET_TOTAL_SECONDS,
                     note="accuracy: mean fold accuracy; Keras runs 1 fold by default, its time is "
                     "projected to 10 (quick runs project from fewer epochs too)",
                 )
