@@ -185,3 +185,21 @@ def test_gemm_rejects_mismatched_shapes_and_dtypes():
         _core.gemm(a, np.zeros((4, 2), np.float64), np.zeros((3, 2), np.float32))
     with pytest.raises(ValueError):
         _core.gemm(a, np.zeros((4, 2), np.float32), np.zeros((2, 3), np.float32).T)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_packed_blocks_continue_each_chain_bitwise(dtype, trans_a, trans_b, accumulate):
+    # k spans several cache blocks (768 floats / 256 doubles per block in the AVX-512 build,
+    # fewer elsewhere), rows several row blocks and columns several panels with a ragged
+    # edge: every block boundary must continue the chains exactly as the plain loop does.
+    rng = np.random.default_rng(9)
+    a, b, c = operands(rng, 130, 100, 1600, trans_a, trans_b, dtype)
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        out = run(a, b, c, trans_a, trans_b, accumulate)
+        ref = run(a, b, c, trans_a, trans_b, accumulate, reference=True)
+        np.testing.assert_array_equal(out, ref)
