@@ -17,7 +17,7 @@ struct Philox4x32 {
 // Work (in element operations; GEMMs count multiply-adds / 4) below which a kernel stays
 // on one thread: waking an OpenMP team costs microseconds, and far more when the other
 // core is busy, so only kernels that take tens of microseconds are split.
-constexpr index_t kParallelWork = 1 << 16;
+constexpr index_t kParallelWork = 1 << 18;
 
 // index_t → size_t for container sizes and subscripts.
 constexpr std::size_t sz(index_t v) { return static_cast<std::size_t>(v); }
