@@ -163,3 +163,18 @@ def test_dropnet_bench_runs_end_to_end_and_writes_the_report(tmp_path, capsys):
     assert (tmp_path / reports[0].name.replace(".json", ".md")).exists()
     per_workload = json.loads(next(tmp_path.glob("overhead-*.json")).read_text(encoding="utf-8"))
     assert len(per_workload["runs"]) == 3 and not per_workload["errors"]
+    # The saved per-workload files rebuild the same report without running anything.
+    saved = [p for p in tmp_path.glob("*.json") if not p.name.startswith("report-")]
+    rebuilt = tmp_path / "rebuilt"
+    assert bench_main(["--report-from", *map(str, saved), "--out", str(rebuilt)]) == 0
+    again = json.loads(next(rebuilt.glob("report-*.json")).read_text(encoding="utf-8"))
+    assert [h["measure"] for h in again["headlines"]] == [h["measure"] for h in doc["headlines"]]
+    assert again["headlines"][0]["values"] == doc["headlines"][0]["values"]
+
+
+def test_report_from_rejects_files_that_are_not_results(tmp_path, capsys):
+    bogus = tmp_path / "x.json"
+    bogus.write_text("{}", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        bench_main(["--report-from", str(bogus), "--out", str(tmp_path)])
+    assert "not a per-workload result file" in capsys.readouterr().err

@@ -20,6 +20,13 @@ def _frameworks(headlines: list[Headline]) -> list[str]:
     return [fw for fw in ORDER if fw in seen] + sorted(seen - set(ORDER))
 
 
+def _times(x: float) -> str:
+    """2.3×, 23×, 2,300× (two significant figures, no exponent)."""
+    if x >= 100:
+        return f"{float(f'{x:.2g}'):,.0f}×"
+    return f"{x:.2g}×" if x >= 1 else f"{x:.2f}×"
+
+
 def _met(h: Headline) -> str:
     if not h.target:
         return ""
@@ -139,7 +146,7 @@ def bar_chart(headlines: list[Headline], path: str, title: str) -> str | None:
                 label=None if name in labelled else f"vs {name}",
             )
             labelled.add(name)
-            ax.text(adv, y, f" {adv:.2g}×", va="center", fontsize=8)
+            ax.text(adv, y, f" {_times(adv)}", va="center", fontsize=8)
     ax.set_yticks(range(len(versus)))
     ax.set_yticklabels([f"{h.workload}: {h.measure}" for h in versus], fontsize=8)
     ax.invert_yaxis()
@@ -153,15 +160,18 @@ def bar_chart(headlines: list[Headline], path: str, title: str) -> str | None:
         ys = range(len(limits))
         vals = [100 * (h.fraction or 0.0) for h in limits]
         lim_ax.barh(list(ys), vals, color="#2ca02c", height=0.6)
-        for y, v in zip(ys, vals):
+        for y, v, h in zip(ys, vals, limits):
             lim_ax.text(v, y, f" {v:.0f}%", va="center", fontsize=8)
+            if h.target_fraction is not None:
+                t = 100 * h.target_fraction
+                lim_ax.plot([t, t], [y - 0.4, y + 0.4], color="black", linestyle="--", linewidth=1)
         lim_ax.set_yticks(list(ys))
         lim_ax.set_yticklabels(
             [f"{h.workload}: {h.measure}\n(of {h.fraction_of})" for h in limits], fontsize=7
         )
         lim_ax.invert_yaxis()
         lim_ax.axvline(100.0, color="black", linewidth=0.8)
-        lim_ax.set_xlabel("dropnet's figure as % of the limit")
+        lim_ax.set_xlabel("dropnet's figure as % of the limit (dashed: target)")
         lim_ax.set_xlim(0, max(110.0, max(vals) * 1.2))
         lim_ax.set_title("against the machine's limits")
     else:

@@ -133,6 +133,13 @@ def build_parser(
         "../shared/data/sonar.csv)",
     )
     p.add_argument(
+        "--report-from",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="run nothing: rebuild the report from saved <workload>-<timestamp>.json files",
+    )
+    p.add_argument(
         "--no-progress", action="store_true", help="plain log lines instead of a progress bar"
     )
     p.add_argument(
@@ -424,11 +431,56 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def rebuild_report(paths: list[str], out_dir: str) -> dict[str, str]:
+    """The report of saved per-workload result files, with the current headline rules."""
+    headlines: list[Headline] = []
+    figures: list[str] = []
+    context: dict[str, Any] = {}
+    options: dict[str, Any] = {"workloads": [], "elapsed_seconds": 0.0}
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    docs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        if "workload" not in doc or "summary" not in doc:
+            raise ValueError(f"{path}: not a per-workload result file of dropnet bench")
+        docs.append(doc)
+    order = list(REGISTRY)
+    docs.sort(key=lambda d: order.index(d["workload"]) if d["workload"] in order else len(order))
+    for doc in docs:
+        workload = get_workload(doc["workload"])
+        if not context:
+            context = {k: doc[k] for k in ("timestamp", "machine", "versions") if k in doc}
+            context["dropnet_build"] = doc.get("dropnet_build", {})
+            context["git"] = doc.get("git", {})
+            options.update(repeats=doc["options"]["repeats"], quick=doc["options"]["quick"])
+        options["workloads"].append(workload.name)
+        options["elapsed_seconds"] += doc.get("elapsed_seconds", 0.0)
+        headlines += workload.headlines(doc["summary"], doc.get("details", {}), doc["runs"])
+        figures += workload.figures(
+            doc.get("details", {}), doc["runs"], os.path.join(out_dir, f"{workload.name}-{stamp}")
+        )
+    return write_report(
+        headlines, figures, context, options, os.path.join(out_dir, f"report-{stamp}")
+    )
+
+
 def main(
     argv: list[str] | None = None, prog: str | None = None, default_out: str = DEFAULT_OUT
 ) -> int:
     parser = build_parser(prog, default_out)
     args = parser.parse_args(argv)
+    if args.report_from:
+        os.makedirs(args.out, exist_ok=True)
+        try:
+            paths = rebuild_report(args.report_from, args.out)
+        except (OSError, ValueError, KeyError) as exc:
+            parser.error(f"--report-from: {exc}")
+        with open(paths["md"], encoding="utf-8") as fh:
+            print(fh.read())
+        for kind, path in paths.items():
+            print(f"   {kind}: {path}")
+        return 0
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     if repeats < 3:
         parser.error(f"--repeats must be at least 3, received {repeats}")

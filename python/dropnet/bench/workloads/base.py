@@ -122,6 +122,7 @@ class Headline:
     note: str = ""
     fraction: float | None = None  # dropnet's figure as a share of a limit (fraction_of)
     fraction_of: str = ""  # e.g. "memcpy bandwidth", "best peer's sgemm"
+    target_fraction: float | None = None  # the share of that limit aimed for
 
     def advantage(self, peer: str) -> float | None:
         """How many times better dropnet is than `peer` (> 1: dropnet faster or higher)."""

@@ -267,7 +267,8 @@ class CirclesWorkload(Workload):
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         jobs: list[Job] = []
-        for model in MODELS:
+        # --quick: the dropout model only (Keras's per-model tracing dominates a short run).
+        for model in ("B",) if opts.quick else MODELS:
             for t in threads:
                 for fw in frameworks:
                     epochs = self.epochs_for(fw, opts)

@@ -262,7 +262,8 @@ class SonarWorkload(Workload):
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         jobs: list[Job] = []
-        for config in CONFIGS:
+        # --quick: one configuration (Keras traces a model per fold, which dominates).
+        for config in ("hidden",) if opts.quick else CONFIGS:
             for t in threads:
                 for fw in frameworks:
                     epochs, folds = self.work_for(fw, opts)
