@@ -1,4 +1,7 @@
 // Instruction-set detection and selection, thread-count controls and the at-fork handler.
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 #include "dropnet/dispatch.hpp"
 
 #include <pthread.h>
@@ -129,5 +132,44 @@ void install_fork_handler() {
     done = true;
   }
 }
+
+namespace {
+#if defined(__SSE__) || defined(__x86_64__)
+constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
+// Each thread's MXCSR before the outermost guard; restored when it ends.
+thread_local unsigned t_saved_csr = 0;
+thread_local int t_depth = 0;
+
+void flush_on_this_thread() {
+  if (t_depth++ == 0) {
+    t_saved_csr = _mm_getcsr();
+    _mm_setcsr(t_saved_csr | kFlushBits);
+  }
+}
+void restore_on_this_thread() {
+  if (t_depth > 0 && --t_depth == 0) _mm_setcsr(t_saved_csr);
+}
+#else
+void flush_on_this_thread() {}
+void restore_on_this_thread() {}
+#endif
+
+// f() once on the calling thread and once on each other thread of its OpenMP team.
+template <class F>
+void on_every_thread(F f) {
+#ifdef _OPENMP
+  const int n = omp_get_max_threads();
+  if (n > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(n)
+    f();
+    return;
+  }
+#endif
+  f();
+}
+}  // namespace
+
+FlushDenormals::FlushDenormals() { on_every_thread(flush_on_this_thread); }
+FlushDenormals::~FlushDenormals() { on_every_thread(restore_on_this_thread); }
 
 }  // namespace dropnet

@@ -329,6 +329,7 @@ class NetBindingT final : public NetBinding {
       if (!lock.owns_lock())
         throw py::value_error("fit: this model is already being trained or used by another thread");
       py::gil_scoped_release nogil;
+      FlushDenormals flush;
       EpochOptions o;
       o.batch_size = batch_size;
       o.shuffle = shuffle;
@@ -345,6 +346,7 @@ class NetBindingT final : public NetBinding {
     {
       std::lock_guard<std::mutex> lock(mu_);
       py::gil_scoped_release nogil;
+      FlushDenormals flush;
       net_->train_step(b, it, o);
     }
     return py::make_tuple(out, it);
@@ -360,6 +362,7 @@ class NetBindingT final : public NetBinding {
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(mu_);
+      FlushDenormals flush;
       net_->predict(xp, n, o, 0, mc_call);
     }
     return out;
@@ -372,6 +375,7 @@ class NetBindingT final : public NetBinding {
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(mu_);
+      FlushDenormals flush;
       net_->evaluate(b, 0, out.data());
     }
     py::list l;
@@ -396,6 +400,7 @@ class NetBindingT final : public NetBinding {
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(mu_);
+      FlushDenormals flush;
       loss = net_->gradients(b, step, training, ptrs, dxp);
     }
     return py::make_tuple(loss, grads, dx);
