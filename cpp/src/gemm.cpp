@@ -57,7 +57,7 @@ struct Blocking<double> {
 #else
 template <>
 struct Blocking<float> {
-  static constexpr index_t KC = 768, MC = 48, NC = 3072;
+  static constexpr index_t KC = 256, MC = 144, NC = 3072;
 };
 template <>
 struct Blocking<double> {
