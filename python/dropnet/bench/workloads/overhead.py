@@ -54,6 +54,32 @@ def _per_call(fn: Any, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def _time_keras_api(
+    model: Any, callback_base: type, x: np.ndarray, y: np.ndarray, calls: int
+) -> list[dict[str, Any]]:
+    """Both cases for a model with Keras's API (dropnet or Keras): compile, fit with batch
+    size 1 (median later epoch / steps), then `calls` train_on_batch calls of one sample."""
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    stamps: list[float] = []
+    start = time.perf_counter()
+    model.fit(
+        x,
+        y,
+        batch_size=1,
+        epochs=EPOCHS,
+        verbose=0,
+        callbacks=[epoch_clock(callback_base, stamps)],
+    )
+    steps = len(x)
+    fit = steady_epoch_seconds(stamps, start)
+    xb, yb = x[:1], y[:1]
+    per_call = _per_call(lambda: model.train_on_batch(xb, yb), calls)
+    return [
+        {"case": FIT, "seconds": fit / steps, "steps": steps},
+        {"case": CALL, "seconds": per_call, "calls": calls},
+    ]
+
+
 def run_dropnet(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
     try:
         import dropnet
@@ -68,19 +94,7 @@ def run_dropnet(threads: int, steps: int, calls: int, seed: int) -> list[dict[st
     model = Sequential(
         [Input((2,)), Dense(8, activation="relu"), Dropout(0.2), Dense(1, activation="sigmoid")]
     )
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    stamps: list[float] = []
-    start = time.perf_counter()
-    model.fit(
-        x, y, batch_size=1, epochs=EPOCHS, verbose=0, callbacks=[epoch_clock(Callback, stamps)]
-    )
-    fit = steady_epoch_seconds(stamps, start)
-    xb, yb = x[:1], y[:1]
-    per_call = _per_call(lambda: model.train_on_batch(xb, yb), calls)
-    return [
-        {"case": FIT, "seconds": fit / steps, "steps": steps},
-        {"case": CALL, "seconds": per_call, "calls": calls},
-    ]
+    return _time_keras_api(model, Callback, x, y, calls)
 
 
 def run_keras(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
@@ -103,24 +117,7 @@ def run_keras(threads: int, steps: int, calls: int, seed: int) -> list[dict[str,
             layers.Dense(1, activation="sigmoid"),
         ]
     )
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    stamps: list[float] = []
-    start = time.perf_counter()
-    model.fit(
-        x,
-        y,
-        batch_size=1,
-        epochs=EPOCHS,
-        verbose=0,
-        callbacks=[epoch_clock(keras.callbacks.Callback, stamps)],
-    )
-    fit = steady_epoch_seconds(stamps, start)
-    xb, yb = x[:1], y[:1]
-    per_call = _per_call(lambda: model.train_on_batch(xb, yb), calls)
-    return [
-        {"case": FIT, "seconds": fit / steps, "steps": steps},
-        {"case": CALL, "seconds": per_call, "calls": calls},
-    ]
+    return _time_keras_api(model, keras.callbacks.Callback, x, y, calls)
 
 
 def run_torch(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
