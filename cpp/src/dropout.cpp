@@ -68,6 +68,25 @@ void for_each_element(const MaskGeometry& g, F f) {
 }
 
 inline bool bit(const std::uint32_t* bits, index_t m) { return (bits[m >> 5] >> (m & 31)) & 1u; }
+
+// f(w, word) for the keep words w = 0..words-1 of an aligned run: word w covers global
+// elements 32w.. from Philox block b0 + 8w on, i.e. 8 whole blocks. Two words (16 blocks)
+// per AVX-512 pass, an odd last word the 8-block pass.
+template <class F>
+void for_each_keep_word(const RngStream& rng, std::uint64_t b0, index_t words, std::uint32_t thr,
+                        bool parallel, F f) {
+#ifdef DROPNET_PHILOX_X16
+  parallel_for(words / 2, parallel, [&](index_t p) {
+    const std::uint64_t b = philox_keep_bits64(rng, b0 + std::uint64_t(p) * 16, thr);
+    f(2 * p, std::uint32_t(b));
+    f(2 * p + 1, std::uint32_t(b >> 32));
+  });
+  if (words % 2) f(words - 1, philox_keep_bits32(rng, b0 + std::uint64_t(words - 1) * 8, thr));
+#else
+  parallel_for(words, parallel,
+               [&](index_t w) { f(w, philox_keep_bits32(rng, b0 + std::uint64_t(w) * 8, thr)); });
+#endif
+}
 }  // namespace
 
 void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::uint64_t stream,
@@ -83,22 +102,8 @@ void dropout_mask(const MaskGeometry& g, double rate, std::uint64_t seed, std::u
   }
   const std::uint32_t thr = std::uint32_t(threshold);
   if (base % 32 == 0) {
-    // Aligned: mask word w covers global elements base + 32w .. +31, i.e. 8 whole blocks.
-#ifdef DROPNET_PHILOX_X16
-    // Two words (16 blocks) per AVX-512 pass; an odd last word takes the 8-block pass.
-    const index_t pairs = words / 2;
-    parallel_for(pairs, use_threads(count), [&](index_t p) {
-      const std::uint64_t b = philox_keep_bits64(rng, (base >> 2) + std::uint64_t(p) * 16, thr);
-      bits[2 * p] = std::uint32_t(b);
-      bits[2 * p + 1] = std::uint32_t(b >> 32);
-    });
-    if (words % 2)
-      bits[words - 1] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(words - 1) * 8, thr);
-#else
-    parallel_for(words, use_threads(count), [&](index_t w) {
-      bits[w] = philox_keep_bits32(rng, (base >> 2) + std::uint64_t(w) * 8, thr);
-    });
-#endif
+    for_each_keep_word(rng, base >> 2, words, thr, use_threads(count),
+                       [&](index_t w, std::uint32_t word) { bits[w] = word; });
     return;
   }
   parallel_for(words, use_threads(count), [&](index_t w) {
@@ -235,25 +240,12 @@ void dropout_forward(const MaskGeometry& g, double rate, std::uint64_t seed, std
   const std::uint32_t thr = std::uint32_t(threshold);
   const RngStream rng(seed, stream);
   const index_t words = (count + 31) / 32, full = count / 32;
-  const index_t b0 = index_t(base >> 2);
-  auto word_pass = [&](index_t w, std::uint32_t word) {
-    bits[w] = word;
-    if (w < full) select_word(word, x + w * 32, y + w * 32, keep_prob, T(1), T(0), T(0));
-  };
-#ifdef DROPNET_PHILOX_X16
-  const index_t pairs = words / 2;
-  parallel_for(pairs, use_threads(count), [&](index_t p) {
-    const std::uint64_t b = philox_keep_bits64(rng, std::uint64_t(b0 + p * 16), thr);
-    word_pass(2 * p, std::uint32_t(b));
-    word_pass(2 * p + 1, std::uint32_t(b >> 32));
-  });
-  if (words % 2)
-    word_pass(words - 1, philox_keep_bits32(rng, std::uint64_t(b0 + (words - 1) * 8), thr));
-#else
-  parallel_for(words, use_threads(count), [&](index_t w) {
-    word_pass(w, philox_keep_bits32(rng, std::uint64_t(b0 + w * 8), thr));
-  });
-#endif
+  for_each_keep_word(rng, base >> 2, words, thr, use_threads(count),
+                     [&](index_t w, std::uint32_t word) {
+                       bits[w] = word;
+                       if (w < full)
+                         select_word(word, x + w * 32, y + w * 32, keep_prob, T(1), T(0), T(0));
+                     });
   for (index_t i = full * 32; i < count; ++i) {
     const bool keep = (bits[full] >> (i - full * 32)) & 1u;
     y[i] = keep ? x[i] / keep_prob : T(0);

@@ -29,7 +29,6 @@ inline float vsum(Vec v) {
   for (float x : t) s += x;
   return s;
 }
-constexpr int kFlopsPerOp = 2;
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
 constexpr int kLanes = 8;
@@ -40,7 +39,6 @@ inline float vsum(Vec v) {
   _mm256_store_ps(t, v);
   return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
-constexpr int kFlopsPerOp = 2;
 #else
 // Baseline x86-64 has no FMA: a multiply and an add per lane (SSE2, 4 lanes).
 typedef float Vec __attribute__((vector_size(16)));
@@ -48,8 +46,8 @@ constexpr int kLanes = 4;
 inline Vec vset(float v) { return Vec{v, v, v, v}; }
 inline Vec vfma(Vec a, Vec b, Vec c) { return a * b + c; }
 inline float vsum(Vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-constexpr int kFlopsPerOp = 2;
 #endif
+constexpr int kFlopsPerOp = 2;  // a multiply and an add per lane
 
 // kChains × iters vector multiply-adds kept in registers; returns a value that depends on
 // all of them so nothing is optimized away.
