@@ -1,6 +1,7 @@
 """Plain-NumPy float64 references for the core's kernels: activations, dense, losses,
 optimizer updates, gradient clipping, learning-rate schedules, constraints, and the
-expected statistics of the dropout family. Formulas follow Keras 3 (SPEC.md)."""
+expected statistics of the dropout family. Formulas follow Keras 3, as docs/behaviour.md
+states them."""
 
 from __future__ import annotations
 

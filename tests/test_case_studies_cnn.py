@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from dropnet.__main__ import main
 from dropnet.case_studies import cnn_digits
@@ -16,6 +17,7 @@ def test_split_is_stratified_and_scaled():
     assert np.all(np.bincount(ytr, minlength=10) >= 29)
 
 
+@pytest.mark.slow
 def test_three_variants(tmp_path, capsys):
     plot = tmp_path / "cnn.png"
     res = cnn_digits.run(epochs=12, seeds=2, seed=5, n_train=200, plot=str(plot))

@@ -1,5 +1,5 @@
-"""SPEC's error list: each misuse raises ValueError or TypeError whose message names what
-was expected and what was received."""
+"""The misuse list of docs/behaviour.md ("Models and the training loop"): each misuse raises
+ValueError or TypeError whose message names what was expected and what was received."""
 
 from __future__ import annotations
 

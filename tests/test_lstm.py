@@ -1,7 +1,7 @@
 """LSTM: forward and BPTT against a plain-NumPy float64 reference, finite-difference
 gradients with variational dropout masks held fixed, the masks' structure (one per
 sequence, constant over time; one or four input masks and four recurrent masks per
-SPEC.md), thread invariance, saving, and argument errors."""
+docs/behaviour.md, "LSTM"), thread invariance, saving, and argument errors."""
 
 from __future__ import annotations
 

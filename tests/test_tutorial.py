@@ -78,6 +78,7 @@ def run_tutorial(tmp_path, source, name):
     return float(match.group(1)), float(match.group(2))
 
 
+@pytest.mark.slow
 def test_tutorial_overfit_model_reaches_train_accuracy_one(tmp_path):
     assert "Dropout" not in OVERFIT_SCRIPT
     train, test = run_tutorial(tmp_path, OVERFIT_SCRIPT, "overfit.py")
@@ -85,6 +86,7 @@ def test_tutorial_overfit_model_reaches_train_accuracy_one(tmp_path):
     assert 0.6 <= test < 1.0
 
 
+@pytest.mark.slow
 def test_tutorial_dropout_model_trains(tmp_path):
     assert "model.add(Dropout(0.4))" in DROPOUT_SCRIPT
     train, test = run_tutorial(tmp_path, DROPOUT_SCRIPT, "dropout.py")

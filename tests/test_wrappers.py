@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
-import os
 import pickle
 import subprocess
 import sys
@@ -30,8 +29,6 @@ from dropnet.wrappers import (
     SequentialClassifier,
     SequentialRegressor,
 )
-
-SONAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sonar.csv")
 
 
 def build_classifier(meta, hidden=32, rate=0.1):
@@ -104,7 +101,7 @@ def test_registers_as_classifier_and_regressor():
 
 @pytest.fixture(scope="module")
 def sonar():
-    return load_sonar(SONAR)
+    return load_sonar()  # the bundled UCI copy
 
 
 def tutorial_pipeline(build=create_baseline, epochs=8, random_state=3, **kwargs):

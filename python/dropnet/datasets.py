@@ -1,11 +1,17 @@
-"""Data sets of the case studies: the two-circles problem, the UCI Sonar table and the daily
-minimum temperatures series (or a synthetic stand-in for it)."""
+"""Data sets of the case studies: the two-circles problem, the UCI Sonar table and a daily
+minimum temperatures series (or a synthetic stand-in for it). The Sonar table and the
+temperature series ship with the package (``dropnet/data/``, sources and licences in its
+README.md); every loader also reads a file of the same format from a path."""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+SONAR_FILE = os.path.join(DATA_DIR, "sonar.csv")
+TEMPERATURES_FILE = os.path.join(DATA_DIR, "seattle-daily-min-temperatures.csv")
 
 SONAR_SOURCE = (
     'the UCI Machine Learning Repository data set "Connectionist Bench (Sonar, Mines vs. Rocks)" '
@@ -24,9 +30,10 @@ def load_circles(
     return (X[:n_train], y[:n_train]), (X[n_train:], y[n_train:])
 
 
-def load_sonar(path: str | os.PathLike = "sonar.csv"):
-    """(X (208, 60) float, y (208,) int with M=1, R=0) from the UCI Sonar CSV."""
-    path = os.fspath(path)
+def load_sonar(path: str | os.PathLike | None = None):
+    """(X (208, 60) float, y (208,) int with M=1, R=0) from the UCI Sonar CSV: the bundled
+    copy by default, else the file at ``path``."""
+    path = SONAR_FILE if path is None else os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Sonar data not found at {path!r}. Expected {SONAR_SOURCE}.")
     rows, labels = [], []
@@ -51,17 +58,16 @@ def load_sonar(path: str | os.PathLike = "sonar.csv"):
 
 
 TEMPERATURES_SOURCE = (
-    'the "Daily minimum temperatures in Melbourne, Australia, 1981-1990" series (Australian Bureau '
-    "of Meteorology; widely distributed as daily-min-temperatures.csv): a header line, then "
-    '3650 rows "YYYY-MM-DD",temperature'
+    "a daily temperature CSV: a header line, then one row per day, "
+    '"YYYY-MM-DD",temperature in chronological order (the layout of the bundled Seattle '
+    "series and of the Melbourne daily-min-temperatures.csv)"
 )
 
 
-def load_daily_min_temperatures(
-    path: str | os.PathLike = "daily-min-temperatures.csv",
-) -> np.ndarray:
-    """The temperatures (float64, in °C, chronological) of the daily-minimum-temperatures CSV."""
-    path = os.fspath(path)
+def load_daily_min_temperatures(path: str | os.PathLike | None = None) -> np.ndarray:
+    """The temperatures (float64, in °C, chronological) of a daily-minimum-temperatures CSV:
+    by default the bundled Seattle series (NOAA, 2012-2015, 1,461 days), else ``path``."""
+    path = TEMPERATURES_FILE if path is None else os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"temperature data not found at {path!r}. Expected {TEMPERATURES_SOURCE}; "

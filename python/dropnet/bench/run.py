@@ -129,8 +129,8 @@ def build_parser(
         "--sonar-csv",
         default=None,
         metavar="PATH",
-        help="the UCI Sonar CSV for the sonar workload (default: $DROPNET_SONAR_CSV, else "
-        "../shared/data/sonar.csv)",
+        help="a UCI Sonar CSV for the sonar workload (default: $DROPNET_SONAR_CSV, else the "
+        "copy bundled with dropnet)",
     )
     p.add_argument(
         "--report-from",

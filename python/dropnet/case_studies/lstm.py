@@ -3,7 +3,9 @@
 The first Keras tutorial's recurrent example uses LSTM(32, dropout=0.5,
 recurrent_dropout=0.5); readers keep asking how that differs from a Dropout layer after
 the LSTM. Here the three are trained on the same task, one-step-ahead forecasting of the
-daily minimum temperature in Melbourne (1981-1990) from the previous 30 days:
+daily minimum temperature from the previous 30 days, on the series that ships with dropnet
+(Seattle, 2012-2015, NOAA; ``--data`` reads another file of the same layout, such as the
+tutorials' Melbourne series):
 
 * no dropout: LSTM(32) -> Dense(1);
 * Dropout(0.5) after the LSTM: the LSTM's final output is masked, the recurrence is not;
@@ -58,7 +60,8 @@ def build_model(variant: str, units: int = 32) -> Sequential:
     return model
 
 
-def load_series(data: str) -> np.ndarray:
+def load_series(data: str | None) -> np.ndarray:
+    """The bundled series for None, a generated one for "synthetic", else the file at ``data``."""
     return synthetic_temperatures() if data == "synthetic" else load_daily_min_temperatures(data)
 
 
@@ -79,7 +82,7 @@ def make_windows(series: np.ndarray, window: int = WINDOW, test_fraction: float 
 
 
 def run(
-    data: str = "daily-min-temperatures.csv",
+    data: str | None = None,
     epochs: int = 30,
     seeds: int = 3,
     seed: int = 1,
@@ -108,7 +111,10 @@ def run(
         history = {k: list(np.mean([c[k] for c in curves], axis=0)) for k in ("loss", "val_loss")}
         results[variant] = {"rmse": np.array(rmses), "history": history, "seconds": seconds}
     if verbose:
-        source = "synthetic seasonal series" if data == "synthetic" else data
+        if data is None:
+            source = "Seattle daily minimum temperatures 2012-2015 (bundled)"
+        else:
+            source = "synthetic seasonal series" if data == "synthetic" else data
         print(
             f"{source}: {len(xtr)} training and {len(xte)} test windows of {WINDOW} days, "
             f"{epochs} epochs, {seeds} seeds"
@@ -141,8 +147,8 @@ def run(
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--data",
-        default="daily-min-temperatures.csv",
-        help="path of the daily minimum temperatures CSV, or 'synthetic'",
+        default=None,
+        help="a daily temperatures CSV (default: the bundled Seattle series), or 'synthetic'",
     )
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per model (default 3)")

@@ -93,7 +93,7 @@ def cross_validate(build, X, y, folds: int = 10, epochs: int = 300, seed: int = 
 
 
 def run(
-    data: str = "sonar.csv",
+    data: str | None = None,
     folds: int = 10,
     epochs: int = 300,
     seed: int = 7,
@@ -146,7 +146,7 @@ def run(
 def add_cv_arguments(parser, plot: str, jobs_default, jobs_help: str) -> None:
     """The options every Sonar study takes: data, folds, epochs, seed, jobs and plot."""
     parser.add_argument(
-        "--data", default="sonar.csv", help="path of the UCI Sonar CSV (default ./sonar.csv)"
+        "--data", default=None, help="a UCI Sonar CSV (default: the copy bundled with dropnet)"
     )
     parser.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
     parser.add_argument(

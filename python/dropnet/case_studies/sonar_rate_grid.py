@@ -26,7 +26,7 @@ SUMMARY = "Sonar MLP: 10-fold CV accuracy vs dropout rate 0.0-0.9 via GridSearch
 
 
 def run(
-    data: str = "sonar.csv",
+    data: str | None = None,
     rates=DEFAULT_RATES,
     folds: int = 10,
     epochs: int = 300,

@@ -49,19 +49,10 @@ DATA_ENV = "DROPNET_SONAR_CSV"
 
 
 def data_path() -> str:
-    """The Sonar CSV: $DROPNET_SONAR_CSV (set by ``--sonar-csv``), else shared/data/sonar.csv
-    beside the working directory or beside the source checkout dropnet runs from."""
-    if os.environ.get(DATA_ENV):
-        return os.environ[DATA_ENV]
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [
-        os.path.join(os.getcwd(), "..", "shared", "data", "sonar.csv"),
-        os.path.join(here, *[".."] * 5, "shared", "data", "sonar.csv"),
-    ]
-    for path in candidates:
-        if os.path.isfile(path):
-            return os.path.normpath(path)
-    return os.path.normpath(candidates[0])
+    """The Sonar CSV: $DROPNET_SONAR_CSV (set by ``--sonar-csv``), else the bundled copy."""
+    from dropnet.datasets import SONAR_FILE
+
+    return os.environ.get(DATA_ENV) or SONAR_FILE
 
 
 def load_data():
