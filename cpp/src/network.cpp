@@ -1,5 +1,7 @@
-// The training-loop driver: runs whole epochs (shuffle → batches → forward → loss →
-// backward → clip → update → constraints, then validation) over numpy-owned parameters.
+// The graph driver: runs whole epochs (shuffle → batches → forward → loss → backward →
+// clip → update → constraints, then validation) of a model given as a graph of ops over
+// numpy-owned parameters. It knows no layer kind: each node's op comes from the registry
+// (cpp/src/ops/), and the fusions are graph rewrites decided from what the ops report.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,17 +10,13 @@
 #include <vector>
 
 #include "dropnet/kernels.hpp"
+#include "dropnet/names.hpp"
+#include "dropnet/op.hpp"
 #include "dropnet/philox.hpp"
 
 DROPNET_ISA_BEGIN
 
 namespace {
-
-index_t product(const std::vector<index_t>& s) {
-  index_t p = 1;
-  for (index_t v : s) p *= v;
-  return p;
-}
 
 // Sequential words of one Philox stream, for draws that need a variable count (shuffles).
 class WordStream {
@@ -44,53 +42,136 @@ class WordStream {
   std::uint64_t pos_ = 0;
 };
 
+std::string shape_text(const std::vector<index_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// Which backward work a pass does, decided once per kind of pass (with or without input
+// gradients): gradients flow only from tensors that depend on parameters (or on an input
+// whose gradient is asked for), so nodes below the first layer with parameters skip
+// backward. Gradient buffers ("slots") are reused once a tensor's gradient is consumed.
+struct BackwardPlan {
+  std::vector<char> run;                       // per node: its backward runs
+  std::vector<std::vector<char>> need_dx;      // per node and input: that gradient is needed
+  std::vector<std::vector<char>> accumulate;   // ... and adds to one already written
+  std::vector<std::vector<char>> param_first;  // per node and parameter: writes it first
+  std::vector<int> slot;                       // per tensor: its gradient buffer, or -1
+  std::vector<char> head_accumulate;           // per head: adds to a gradient already written
+  int slots = 0;
+};
+
 template <class T>
-class NetworkImpl final : public Network<T> {
+class GraphNetwork final : public Network<T> {
  public:
-  explicit NetworkImpl(NetworkSpec<T> spec) : s_(std::move(spec)) {
-    in_size_ = product(s_.in_shape);
-    out_size_ = product(s_.out_shape);
-    const index_t L = index_t(s_.layers.size());
-    rt_.resize(sz(L));
-    first_param_layer_ = L;
-    for (index_t i = 0; i < L; ++i) {
-      const LayerSpec& l = s_.layers[sz(i)];
-      Rt& r = rt_[sz(i)];
-      r.in = product(l.in_shape);
-      r.out = product(l.out_shape);
-      r.geo.rank = int(l.in_shape.size());
-      for (int d = 0; d < r.geo.rank; ++d) {
-        r.geo.shape[d] = l.in_shape[sz(d)];
-        r.geo.noise[d] = l.noise_shape.empty() ? l.in_shape[sz(d)] : l.noise_shape[sz(d)];
+  explicit GraphNetwork(GraphSpec<T> spec) : s_(std::move(spec)) {
+    const int nt = int(s_.tensors.size());
+    auto tensor_ok = [&](int t) { return t >= 0 && t < nt; };
+    for (const auto& shape : s_.tensors) {
+      if (shape.size() > 6) throw std::invalid_argument("tensor shapes are limited to 6 axes");
+      size_.push_back(checked_size(shape, "tensor shape"));
+      max_width_ = std::max(max_width_, size_.back());
+    }
+    producer_.assign(sz(nt), -2);  // -2: not produced, -1: a model input
+    consumers_.resize(sz(nt));
+    if (s_.inputs.empty()) throw std::invalid_argument("the model has no inputs");
+    for (int t : s_.inputs) {
+      if (!tensor_ok(t) || producer_[sz(t)] != -2)
+        throw std::invalid_argument("model inputs must be distinct tensors");
+      producer_[sz(t)] = -1;
+    }
+    std::vector<int> uses(s_.params.size(), 0);
+    for (std::size_t i = 0; i < s_.nodes.size(); ++i) {
+      const NodeSpec& node = s_.nodes[i];
+      const std::string who = "layer " + std::to_string(node.layer_id) + " (" + node.op + ")";
+      if (node.layer_id >= kSecondMask)
+        throw std::invalid_argument("too many layers (at most 32767)");
+      OpArgs<T> args{node, {}, {}, {}, s_.seed};
+      for (int t : node.inputs) {
+        if (!tensor_ok(t) || producer_[sz(t)] == -2)
+          throw std::invalid_argument(who + ": reads a tensor no earlier node produces");
+        args.in_shapes.push_back(s_.tensors[sz(t)]);
+        consumers_[sz(t)].push_back(int(i));
       }
-      r.geo.noise_batch = l.noise_batch;
-      max_width_ = std::max({max_width_, r.in, r.out});
-      if (has_params(l) && first_param_layer_ == L) first_param_layer_ = i;
+      if (!tensor_ok(node.output) || producer_[sz(node.output)] != -2)
+        throw std::invalid_argument(who + ": its output tensor is already produced");
+      args.declared_out = s_.tensors[sz(node.output)];
+      for (int p : node.params) {
+        if (p < 0 || std::size_t(p) >= s_.params.size())
+          throw std::invalid_argument(who + ": parameter index out of range");
+        args.params.push_back(&s_.params[sz(p)]);
+        ++uses[sz(p)];
+      }
+      const auto& registry = op_registry<T>();
+      const auto found = registry.find(node.op);
+      if (found == registry.end()) throw std::invalid_argument(who + ": unknown op kind");
+      try {
+        ops_.push_back(found->second(args));
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(who + ": " + e.what());
+      }
+      if (ops_.back()->out_shape() != args.declared_out)
+        throw std::invalid_argument(
+            who + ": the op's output shape " + shape_text(ops_.back()->out_shape()) +
+            " does not match the declared " + shape_text(args.declared_out));
+      producer_[sz(node.output)] = int(i);
     }
-    // Cross-entropy after a sigmoid/softmax runs on the logits (stable, gradient p - y).
-    if (s_.from_logits) {
-      logits_output_ = true;
-    } else if (L > 0) {
-      const LayerSpec& last = s_.layers.back();
-      const bool act_layer = has_params(last) || last.kind == LayerKind::activation;
-      if (act_layer && ((last.act == Act::sigmoid && s_.loss == LossKind::binary_ce) ||
-                        (last.act == Act::softmax && (s_.loss == LossKind::categorical_ce ||
-                                                      s_.loss == LossKind::sparse_categorical_ce))))
-        fused_ = true;
+    for (std::size_t p = 0; p < uses.size(); ++p)
+      if (!uses[p]) throw std::invalid_argument("a parameter is used by no layer");
+    for (int t : s_.outputs)
+      if (!tensor_ok(t) || producer_[sz(t)] == -2)
+        throw std::invalid_argument("a model output is not produced by the graph");
+    heads_on_.assign(sz(nt), 0);
+    for (const HeadSpec& h : s_.heads) {
+      if (h.output < 0 || std::size_t(h.output) >= s_.outputs.size())
+        throw std::invalid_argument("a loss refers to a missing model output");
+      ++heads_on_[sz(s_.outputs[sz(h.output)])];
     }
+    for (std::size_t i = 0; i < s_.nodes.size(); ++i) {
+      const int t = s_.nodes[i].output;
+      if (consumers_[sz(t)].empty() &&
+          std::find(s_.outputs.begin(), s_.outputs.end(), t) == s_.outputs.end())
+        throw std::invalid_argument("layer " + std::to_string(s_.nodes[i].layer_id) +
+                                    ": its output is used by nothing");
+    }
+    rewrite();
+    plans_[0] = plan(false);
+    plans_[1] = plan(true);
+    node_in_.resize(s_.nodes.size());
+    node_dx_.resize(s_.nodes.size());
+    node_pg_.resize(s_.nodes.size());
+    std::size_t max_params = 0;
+    for (std::size_t i = 0; i < s_.nodes.size(); ++i) {
+      node_in_[i].resize(s_.nodes[i].inputs.size());
+      node_dx_[i].resize(s_.nodes[i].inputs.size());
+      node_pg_[i].resize(s_.nodes[i].params.size());
+      max_params = std::max(max_params, s_.nodes[i].params.size());
+    }
+    pacc_.resize(max_params);
+    ptr_.assign(sz(nt), nullptr);
     grads_.resize(s_.params.size());
-    for (std::size_t p = 0; p < s_.params.size(); ++p)
+    for (std::size_t p = 0; p < s_.params.size(); ++p) {
       grads_[p].assign(sz(s_.params[p].size), T(0));
+      max_param_ = std::max(max_param_, s_.params[p].size);
+    }
+    head_loss_.resize(s_.heads.size());
+    for (const HeadSpec& h : s_.heads) metric_count_ += index_t(h.metrics.size());
+  }
+
+  index_t results_per_pass() const override {
+    const index_t H = index_t(s_.heads.size());
+    return 1 + (H > 1 ? H : 0) + metric_count_;
   }
 
   index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
               index_t epochs, bool stop_on_nan, std::int64_t& iterations,
               double* history) override {
-    const index_t nm = index_t(s_.metrics.size());
-    const index_t cols = (1 + nm) * (val.n > 0 ? 2 : 1);
+    const index_t per = results_per_pass();
+    const index_t cols = per * (val.n > 0 ? 2 : 1);
     const index_t n = train.n, bs = std::max<index_t>(1, std::min(opts.batch_size, n));
     std::vector<index_t> perm(sz(n));
-    std::vector<double> msum(sz(nm)), wsum(sz(nm)), out(sz(1 + nm));
+    Sums sums(*this);
     for (index_t e = 0; e < epochs; ++e) {
       for (index_t i = 0; i < n; ++i) perm[sz(i)] = i;
       if (opts.shuffle && n > 1) {
@@ -98,72 +179,89 @@ class NetworkImpl final : public Network<T> {
         for (index_t i = n - 1; i > 0; --i)
           std::swap(perm[sz(i)], perm[ws.below(std::uint32_t(i + 1))]);
       }
-      double loss_sum = 0.0;
-      std::fill(msum.begin(), msum.end(), 0.0);
-      std::fill(wsum.begin(), wsum.end(), 0.0);
+      sums.clear();
       for (index_t b0 = 0; b0 < n; b0 += bs) {
         const index_t nb = std::min(bs, n - b0);
         gather(train, perm.data() + b0, nb);
-        const double loss = step(nb, iterations, msum.data(), wsum.data());
-        loss_sum += loss * double(nb);
+        step(nb, iterations, sums);
       }
       double* h = history + e * cols;
-      h[0] = loss_sum / double(n);
-      for (index_t m = 0; m < nm; ++m) h[1 + m] = wsum[sz(m)] > 0 ? msum[sz(m)] / wsum[sz(m)] : 0.0;
-      if (val.n > 0) evaluate(val, opts.batch_size, h + 1 + nm);
+      sums.write(h, double(n), 0.0);
+      if (val.n > 0) evaluate(val, h + per);
       if (stop_on_nan && !std::isfinite(h[0])) return e + 1;
     }
     return epochs;
   }
 
   void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) override {
-    const index_t nm = index_t(s_.metrics.size());
     std::vector<index_t> idx(sz(batch.n));
     for (index_t i = 0; i < batch.n; ++i) idx[sz(i)] = i;
     gather(batch, idx.data(), batch.n);
-    std::vector<double> msum(sz(nm), 0.0), wsum(sz(nm), 0.0);
-    out[0] = step(batch.n, iterations, msum.data(), wsum.data());
-    for (index_t m = 0; m < nm; ++m) out[1 + m] = wsum[sz(m)] > 0 ? msum[sz(m)] / wsum[sz(m)] : 0.0;
+    Sums sums(*this);
+    const double loss = step(batch.n, iterations, sums);
+    sums.write(out, double(batch.n), 0.0);
+    out[0] = loss;
   }
 
-  void predict(const T* x, index_t n, T* out, index_t /*batch_size*/,
+  void predict(const std::vector<const T*>& x, index_t n, const std::vector<T*>& out,
                std::int64_t mc_call) override {
     const index_t chunk = inference_chunk();
+    std::vector<const T*> xs(x.size());
     for (index_t r0 = 0; r0 < n; r0 += chunk) {
       const index_t nb = std::min(chunk, n - r0);
-      const Mode mode = mc_call >= 0 ? Mode{true, RngPurpose::mc_mask, std::uint64_t(mc_call), r0}
-                                     : Mode{false, RngPurpose::train_mask, 0, r0};
-      const T* y = forward(x + r0 * in_size_, nb, mode);
-      std::memcpy(out + r0 * out_size_, y, sizeof(T) * sz(nb * out_size_));
+      OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, r0)
+                                 : pass(nb, false, false, RngPurpose::train_mask, 0, r0);
+      for (std::size_t k = 0; k < x.size(); ++k) xs[k] = x[k] + r0 * input_size(k);
+      forward(xs.data(), c);
+      for (std::size_t k = 0; k < s_.outputs.size(); ++k) {
+        const index_t w = size_[sz(s_.outputs[k])];
+        std::memcpy(out[k] + r0 * w, ptr_[sz(s_.outputs[k])], sizeof(T) * sz(nb * w));
+      }
     }
   }
 
-  void evaluate(const Batchable<T>& d, index_t /*batch_size*/, double* out) override {
-    const index_t nm = index_t(s_.metrics.size());
-    double loss_sum = 0.0;
-    std::vector<double> msum(sz(nm), 0.0), wsum(sz(nm), 0.0);
+  void evaluate(const Batchable<T>& d, double* out) override {
+    Sums sums(*this);
     const index_t chunk = inference_chunk();
+    std::vector<const T*> xs(d.x.size()), ys(d.y.size());
     for (index_t r0 = 0; r0 < d.n; r0 += chunk) {
       const index_t nb = std::min(chunk, d.n - r0);
-      const T* yt = d.y + r0 * label_width();
+      for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = d.x[k] + r0 * input_size(k);
+      for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = d.y[h] + r0 * label_width(h);
       const T* w = d.w ? d.w + r0 : nullptr;
-      forward(d.x + r0 * in_size_, nb, Mode{false, RngPurpose::train_mask, 0, r0});
-      loss_sum += head_loss(yt, w, nb, 1.0);
-      metrics(yt, w, nb, msum.data(), wsum.data());
+      const OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, r0);
+      forward(xs.data(), c);
+      heads(ys.data(), w, nb, 1.0, sums, nullptr);
     }
-    out[0] = loss_sum / double(d.n) + regularization(false);
-    for (index_t m = 0; m < nm; ++m) out[1 + m] = wsum[sz(m)] > 0 ? msum[sz(m)] / wsum[sz(m)] : 0.0;
+    sums.write(out, double(d.n), regularization(false));
   }
 
   double gradients(const Batchable<T>& batch, std::int64_t step_idx, bool training,
-                   std::vector<T*> grads, T* dx) override {
-    const T* y = batch.y;
-    forward(batch.x, batch.n, Mode{training, RngPurpose::train_mask, std::uint64_t(step_idx), 0});
-    double loss = head_loss(y, batch.w, batch.n, 1.0 / double(batch.n)) / double(batch.n);
-    backward(batch.n, dx);
+                   std::vector<T*> grads, std::vector<T*> dx) override {
+    ensure_rows(batch.n);
+    const OpContext c =
+        pass(batch.n, training, training, RngPurpose::train_mask, std::uint64_t(step_idx), 0);
+    forward(batch.x.data(), c);
+    Sums sums(*this);
+    const bool want_dx = std::any_of(dx.begin(), dx.end(), [](T* p) { return p != nullptr; });
+    const BackwardPlan& pl = plans_[want_dx ? 1 : 0];
+    heads(batch.y.data(), batch.w, batch.n, 1.0 / double(batch.n), sums, &pl);
+    backward(c, pl);
+    double loss = 0.0;
+    for (std::size_t h = 0; h < s_.heads.size(); ++h)
+      loss += s_.heads[h].weight * head_loss_[h] / double(batch.n);
     loss += regularization(true);
     for (std::size_t p = 0; p < grads.size() && p < grads_.size(); ++p)
       if (grads[p]) std::copy(grads_[p].begin(), grads_[p].end(), grads[p]);
+    for (std::size_t k = 0; k < dx.size() && k < s_.inputs.size(); ++k) {
+      if (!dx[k]) continue;
+      const int slot = pl.slot[sz(s_.inputs[k])];
+      const index_t count = batch.n * input_size(k);
+      if (want_dx && slot >= 0)
+        std::copy(slots_[sz(slot)].data(), slots_[sz(slot)].data() + count, dx[k]);
+      else
+        std::fill(dx[k], dx[k] + count, T(0));
+    }
     return loss;
   }
 
@@ -187,250 +285,293 @@ class NetworkImpl final : public Network<T> {
   }
 
  private:
+  // Running sums of one pass over batches: each head's weighted loss, each metric's
+  // weighted sum and weight.
+  struct Sums {
+    explicit Sums(const GraphNetwork& g)
+        : net(g), loss(g.s_.heads.size()), msum(sz(g.metric_count_)), wsum(sz(g.metric_count_)) {}
+    void clear() {
+      std::fill(loss.begin(), loss.end(), 0.0);
+      std::fill(msum.begin(), msum.end(), 0.0);
+      std::fill(wsum.begin(), wsum.end(), 0.0);
+      total = 0.0;
+    }
+    // [total loss, per-head losses (several heads), metrics] averaged over `rows`; extra:
+    // the regularization penalty added to the total.
+    void write(double* out, double rows, double extra) const {
+      const std::size_t H = loss.size();
+      out[0] = (train ? total : weighted()) / rows + extra;
+      std::size_t k = 1;
+      if (H > 1)
+        for (std::size_t h = 0; h < H; ++h) out[k++] = loss[h] / rows;
+      for (std::size_t m = 0; m < msum.size(); ++m)
+        out[k++] = wsum[m] > 0 ? msum[m] / wsum[m] : 0.0;
+    }
+    double weighted() const {
+      double t = 0.0;
+      for (std::size_t h = 0; h < loss.size(); ++h) t += net.s_.heads[h].weight * loss[h];
+      return t;
+    }
+    const GraphNetwork& net;
+    std::vector<double> loss, msum, wsum;
+    double total = 0.0;  // Σ batch loss × rows (training: penalties included per batch)
+    bool train = false;
+  };
+
+  OpContext pass(index_t n, bool training, bool stochastic, RngPurpose purpose, std::uint64_t step,
+                 index_t row0) const {
+    OpContext c;
+    c.n = n;
+    c.training = training;
+    c.stochastic = stochastic;
+    c.purpose = purpose;
+    c.step = step;
+    c.row0 = row0;
+    return c;
+  }
+
+  index_t input_size(std::size_t k) const { return size_[sz(s_.inputs[k])]; }
+  index_t head_width(std::size_t h) const { return size_[sz(s_.outputs[sz(s_.heads[h].output)])]; }
+  index_t label_width(std::size_t h) const {
+    return s_.heads[h].loss == LossKind::sparse_categorical_ce ? 1 : head_width(h);
+  }
+
   // Rows per inference pass: rows are independent, so the split never changes results;
-  // small enough that the widest layer's activations stay in L1/L2 between layers.
+  // small enough that the widest tensor stays in L1/L2 between ops.
   index_t inference_chunk() const {
     const index_t bytes = index_t(sizeof(T)) * std::max<index_t>(max_width_, 1);
     return std::min<index_t>(1024, std::max<index_t>(8, (index_t(1) << 15) / bytes));
   }
 
-  struct Rt {
-    index_t in = 0, out = 0;
-    std::vector<T> y, z;              // layer output, and pre-activation where backward needs it
-    std::vector<std::uint32_t> bits;  // dropout keep mask
-    std::vector<T> eps;               // gaussian dropout factors
-    MaskGeometry geo;
-    const T* x = nullptr;   // input seen by the last forward
-    const T* yp = nullptr;  // output of the last forward (may alias x)
-    bool identity = true;   // the last forward passed x through unchanged
-    // LSTM: workspace, pre-scaled masks, and the geometry of the last forward (masks on
-    // or off).
-    std::vector<T> ws, in_mask, rec_mask;
-    std::vector<std::uint32_t> rec_bits;
-    LstmGeometry lstm;
-  };
-  struct Mode {
-    bool stochastic;
-    RngPurpose purpose;
-    std::uint64_t step;
-    index_t row0;
-  };
-
-  static bool has_params(const LayerSpec& l) {
-    return l.kind == LayerKind::dense || l.kind == LayerKind::conv || l.kind == LayerKind::lstm;
-  }
-  // Whether forward keeps the pre-activation apart from the output: backward needs it
-  // (softplus), or it is the loss's logits.
-  bool keeps_z(std::size_t i) const {
-    const LayerSpec& l = s_.layers[i];
-    return has_params(l) && (activation_needs_input(l.act) || (fused_ && i + 1 == rt_.size()));
-  }
-  // Layer i - 1 is a Dense or Conv with a fused ReLU whose derivative layer i's backward
-  // can apply on the way (pooling reads that ReLU's output anyway).
-  bool relu_below(std::size_t i) const {
-    if (i == 0) return false;
-    const LayerSpec& p = s_.layers[i - 1];
-    return (p.kind == LayerKind::conv || p.kind == LayerKind::dense) && p.act == Act::relu;
-  }
-  static PoolKind pool_kind(const LayerSpec& l) {
-    return l.kind == LayerKind::max_pool ? PoolKind::max : PoolKind::avg;
-  }
-
-  static index_t last_dim(const LayerSpec& l) {
-    return l.in_shape.empty() || l.in_shape.back() == 0 ? 1 : l.in_shape.back();
-  }
-
-  // AlphaDropout: dropped units take SELU's saturation value α' = -λα; the affine map
-  // a·x̃ + b with a = ((1-q)(1+qα'²))^-½, b = -a·α'·q restores mean and variance.
-  static constexpr double kAlphaP = -1.7580993408473766;
-  static double alpha_scale(const LayerSpec& l) {
-    const double q = l.rate;
-    return 1.0 / std::sqrt((1.0 - q) * (1.0 + q * kAlphaP * kAlphaP));
-  }
-
-  // 1 - rate in T; rate 1 drops every element, so the divisor is never used.
-  static T keep_prob(const LayerSpec& l) { return l.rate >= 1.0 ? T(1) : T(1.0 - l.rate); }
-
-  index_t label_width() const { return s_.loss == LossKind::sparse_categorical_ce ? 1 : out_size_; }
-
-  void ensure_rows(index_t rows) {
-    if (rows <= cap_rows_) return;
-    cap_rows_ = rows;
-    for (std::size_t i = 0; i < rt_.size(); ++i) {
-      Rt& r = rt_[i];
-      const LayerSpec& l = s_.layers[i];
-      r.y.resize(sz(rows * r.out));
-      if (keeps_z(i)) r.z.resize(sz(rows * r.out));
-      if (l.kind == LayerKind::dropout || l.kind == LayerKind::alpha_dropout) {
-        MaskGeometry g = r.geo;
-        g.n = rows;
-        r.bits.resize(sz(g.mask_size() / 32 + 1));
-      }
-      if (l.kind == LayerKind::gaussian_dropout) r.eps.resize(sz(rows * r.in));
-      if (l.kind == LayerKind::lstm) {
-        r.ws.resize(sz(lstm_workspace(l.lstm, rows)));
-        r.in_mask.resize(sz(rows * l.lstm.input_masks * l.lstm.features));
-        r.rec_mask.resize(l.lstm.recurrent_masks ? sz(rows * 4 * l.lstm.units) : 0);
+  // ---- rewrites: fusions decided once from what the ops report.
+  void rewrite() {
+    head_fused_.assign(s_.heads.size(), 0);
+    for (std::size_t h = 0; h < s_.heads.size(); ++h) {
+      const HeadSpec& hs = s_.heads[h];
+      const int t = s_.outputs[sz(hs.output)];
+      const int p = producer_[sz(t)];
+      if (hs.from_logits || p < 0 || !consumers_[sz(t)].empty() || heads_on_[sz(t)] != 1) continue;
+      // Cross-entropy after a sigmoid/softmax runs on the logits (stable, gradient p - y).
+      const Act act = ops_[sz(p)]->trailing_activation();
+      if ((act == Act::sigmoid && hs.loss == LossKind::binary_ce) ||
+          (act == Act::softmax &&
+           (hs.loss == LossKind::categorical_ce || hs.loss == LossKind::sparse_categorical_ce))) {
+        head_fused_[h] = 1;
+        ops_[sz(p)]->keep_preactivation();
+        ops_[sz(p)]->take_preactivation_gradient();
       }
     }
-    gx_.resize(sz(rows * in_size_));
-    gy_.resize(sz(rows * label_width()));
+    // A ReLU ending a layer with parameters, read only by a pooling op: the pooling op
+    // applies the ReLU's derivative (it reads the ReLU's output anyway).
+    for (std::size_t i = 0; i < s_.nodes.size(); ++i) {
+      if (s_.nodes[i].inputs.size() != 1) continue;
+      const int t = s_.nodes[i].inputs[0];
+      const int p = producer_[sz(t)];
+      if (p < 0 || consumers_[sz(t)].size() != 1 || heads_on_[sz(t)] != 0 || is_output(t)) continue;
+      Op<T>& below = *ops_[sz(p)];
+      if (below.has_params() && below.trailing_activation() == Act::relu &&
+          ops_[i]->absorb_input_relu())
+        below.take_preactivation_gradient();
+    }
+  }
+
+  bool is_output(int t) const {
+    return std::find(s_.outputs.begin(), s_.outputs.end(), t) != s_.outputs.end();
+  }
+
+  BackwardPlan plan(bool input_grads) const {
+    const std::size_t N = s_.nodes.size(), nt = s_.tensors.size();
+    BackwardPlan pl;
+    // flows[t]: t depends on a parameter (or on an input whose gradient is asked for).
+    std::vector<char> flows(nt, 0);
+    if (input_grads)
+      for (int t : s_.inputs) flows[sz(t)] = 1;
+    for (std::size_t i = 0; i < N; ++i) {
+      bool f = ops_[i]->has_params();
+      for (int t : s_.nodes[i].inputs) f = f || flows[sz(t)];
+      flows[sz(s_.nodes[i].output)] = f;
+    }
+    pl.run.assign(N, 0);
+    pl.need_dx.resize(N);
+    pl.accumulate.resize(N);
+    pl.param_first.resize(N);
+    pl.slot.assign(nt, -1);
+    std::vector<char> params_seen(s_.params.size(), 0);
+    std::vector<int> free_slots;
+    auto take = [&]() {
+      if (!free_slots.empty()) {
+        const int s = free_slots.back();
+        free_slots.pop_back();
+        return s;
+      }
+      return pl.slots++;
+    };
+    // Heads write first (the loss gradient), then nodes in reverse order.
+    pl.head_accumulate.assign(s_.heads.size(), 0);
+    for (std::size_t h = 0; h < s_.heads.size(); ++h) {
+      const int t = s_.outputs[sz(s_.heads[h].output)];
+      if (pl.slot[sz(t)] >= 0)
+        pl.head_accumulate[h] = 1;
+      else
+        pl.slot[sz(t)] = take();
+    }
+    for (std::size_t i = N; i-- > 0;) {
+      const NodeSpec& node = s_.nodes[i];
+      const int out = node.output;
+      pl.need_dx[i].assign(node.inputs.size(), 0);
+      pl.accumulate[i].assign(node.inputs.size(), 0);
+      pl.param_first[i].assign(node.params.size(), 0);
+      // The node's output has a gradient only if a head or a later node wrote one.
+      if (!flows[sz(out)] || pl.slot[sz(out)] < 0) continue;
+      pl.run[i] = 1;
+      for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+        const int t = node.inputs[k];
+        if (!flows[sz(t)]) continue;
+        pl.need_dx[i][k] = 1;
+        if (pl.slot[sz(t)] >= 0)
+          pl.accumulate[i][k] = 1;
+        else
+          pl.slot[sz(t)] = take();
+      }
+      for (std::size_t j = 0; j < node.params.size(); ++j) {
+        const int p = node.params[j];
+        pl.param_first[i][j] = !params_seen[sz(p)];
+        params_seen[sz(p)] = 1;
+      }
+      free_slots.push_back(pl.slot[sz(out)]);  // consumed by this node's backward
+    }
+    return pl;
+  }
+
+  // ---- buffers
+  void ensure_rows(index_t rows) {
+    if (rows <= cap_rows_) return;
+    // Everything is allocated before the capacity is recorded: a failed allocation
+    // leaves the network as it was.
+    for (auto& op : ops_) op->reserve(rows);
+    vals_.resize(s_.tensors.size());
+    for (std::size_t t = 0; t < s_.tensors.size(); ++t)
+      if (producer_[t] >= 0) vals_[t].resize(sz(rows * size_[t]));
+    const int nslots = std::max(plans_[0].slots, plans_[1].slots);
+    slots_.resize(sz(nslots));
+    for (auto& s : slots_) s.resize(sz(rows * max_width_));
+    std::size_t max_inputs = 1;
+    index_t ws = 0;
+    for (std::size_t i = 0; i < ops_.size(); ++i) {
+      max_inputs = std::max(max_inputs, s_.nodes[i].inputs.size());
+      ws = std::max(ws, ops_[i]->backward_workspace(rows));
+    }
+    acc_.resize(max_inputs);
+    for (auto& a : acc_) a.resize(sz(rows * max_width_));
+    ws_.resize(sz(ws));
+    for (auto& p : pacc_) p.resize(sz(max_param_));
+    gx_.resize(s_.inputs.size());
+    for (std::size_t k = 0; k < gx_.size(); ++k) gx_[k].resize(sz(rows * input_size(k)));
+    gy_.resize(s_.heads.size());
+    for (std::size_t h = 0; h < gy_.size(); ++h) gy_[h].resize(sz(rows * label_width(h)));
     gw_.resize(sz(rows));
-    g0_.resize(sz(rows * max_width_));
-    g1_.resize(sz(rows * max_width_));
-    dz_.resize(sz(rows * max_width_));
-    head_grad_.resize(sz(rows * out_size_));
     sample_loss_.resize(sz(rows));
+    gxp_.resize(gx_.size());
+    gyp_.resize(gy_.size());
+    cap_rows_ = rows;
   }
 
   void gather(const Batchable<T>& d, const index_t* rows, index_t nb) {
     ensure_rows(nb);
-    const index_t lw = label_width();
-    for (index_t i = 0; i < nb; ++i) {
-      const index_t r = rows[i];
-      std::memcpy(gx_.data() + i * in_size_, d.x + r * in_size_, sizeof(T) * sz(in_size_));
-      std::memcpy(gy_.data() + i * lw, d.y + r * lw, sizeof(T) * sz(lw));
-      gw_[sz(i)] = d.w ? d.w[r] : T(1);
+    for (std::size_t k = 0; k < gx_.size(); ++k) {
+      const index_t w = input_size(k);
+      for (index_t i = 0; i < nb; ++i)
+        std::memcpy(gx_[k].data() + i * w, d.x[k] + rows[i] * w, sizeof(T) * sz(w));
+      gxp_[k] = gx_[k].data();
     }
+    for (std::size_t h = 0; h < gy_.size(); ++h) {
+      const index_t w = label_width(h);
+      for (index_t i = 0; i < nb; ++i)
+        std::memcpy(gy_[h].data() + i * w, d.y[h] + rows[i] * w, sizeof(T) * sz(w));
+      gyp_[h] = gy_[h].data();
+    }
+    for (index_t i = 0; i < nb; ++i) gw_[sz(i)] = d.w ? d.w[rows[i]] : T(1);
     batch_has_w_ = d.w != nullptr;
   }
 
-  std::uint64_t layer_seed(const LayerSpec& l) const { return l.has_seed ? l.seed : s_.seed; }
-
-  // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
-  // 1/(1 - rate)), drawn like any dropout mask so rows stay independent of the batch split.
-  void lstm_mask(const LayerSpec& l, const Mode& mode, std::uint32_t layer, double rate, index_t n,
-                 index_t groups, index_t width, std::vector<std::uint32_t>& bits, T* out) {
-    MaskGeometry g;
-    g.n = n;
-    g.row0 = mode.row0;
-    g.rank = 2;
-    g.shape[0] = g.noise[0] = groups;
-    g.shape[1] = g.noise[1] = width;
-    if (bits.size() < sz(g.mask_size() / 32 + 1)) bits.resize(sz(g.mask_size() / 32 + 1));
-    dropout_mask(g, rate, layer_seed(l), stream_id(mode.purpose, layer, mode.step), bits.data());
-    std::fill(out, out + n * groups * width, T(1));
-    dropout_apply<T>(g, bits.data(), T(1.0 - rate), T(0), out, out);
+  // ---- passes
+  void forward(const T* const* x, const OpContext& c) {
+    ensure_rows(c.n);
+    for (std::size_t k = 0; k < s_.inputs.size(); ++k) ptr_[sz(s_.inputs[k])] = x[k];
+    for (std::size_t i = 0; i < ops_.size(); ++i) {
+      const NodeSpec& node = s_.nodes[i];
+      auto& in = node_in_[i];
+      for (std::size_t k = 0; k < in.size(); ++k) in[k] = ptr_[sz(node.inputs[k])];
+      ptr_[sz(node.output)] = ops_[i]->forward(c, in.data(), vals_[sz(node.output)].data());
+    }
   }
 
-  const T* forward(const T* x, index_t n, const Mode& mode) {
-    ensure_rows(n);
-    const T* cur = x;
-    for (std::size_t i = 0; i < rt_.size(); ++i) {
-      const LayerSpec& l = s_.layers[i];
-      Rt& r = rt_[i];
-      r.x = cur;
-      r.identity = false;
-      T* y = r.y.data();
-      switch (l.kind) {
-        case LayerKind::dense: {
-          const ParamSpec<T>& W = s_.params[sz(l.kernel)];
-          const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
-          // In place unless backward needs the pre-activation (or it is the loss's logits).
-          T* z = keeps_z(i) ? r.z.data() : y;
-          // Dense acts on the last axis: every leading position is one row of the GEMM.
-          const index_t F = W.shape[0], U = W.shape[1];
-          dense_forward<T>(cur, W.value, b, z, y, n * (r.in / F), F, U, l.act, l.alpha);
-          break;
-        }
-        case LayerKind::conv: {
-          const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
-          T* z = keeps_z(i) ? r.z.data() : y;
-          conv_forward<T>(l.window, l.filters, cur, s_.params[sz(l.kernel)].value, b, z, y, n,
-                          l.act, l.alpha);
-          break;
-        }
-        case LayerKind::max_pool:
-        case LayerKind::avg_pool:
-          pool_forward<T>(pool_kind(l), l.window, cur, y, n);
-          break;
-        case LayerKind::lstm: {
-          // Masks only in training (or Monte-Carlo) passes; inference runs without them.
-          r.lstm = l.lstm;
-          if (!mode.stochastic) {
-            r.lstm.input_masks = 0;
-            r.lstm.recurrent_masks = false;
-          }
-          if (r.lstm.input_masks > 0)
-            lstm_mask(l, mode, l.layer_id, l.rate, n, r.lstm.input_masks, r.lstm.features, r.bits,
-                      r.in_mask.data());
-          if (r.lstm.recurrent_masks)
-            lstm_mask(l, mode, l.layer_id | kSecondMask, l.recurrent_rate, n, 4, r.lstm.units,
-                      r.rec_bits, r.rec_mask.data());
-          const T* b = l.bias >= 0 ? s_.params[sz(l.bias)].value : nullptr;
-          lstm_forward<T>(r.lstm, cur, s_.params[sz(l.kernel)].value,
-                          s_.params[sz(l.recurrent)].value, b,
-                          r.lstm.input_masks ? r.in_mask.data() : nullptr,
-                          r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, y, r.ws.data(), n);
-          break;
-        }
-        case LayerKind::activation:
-          activation_forward<T>(l.act, l.alpha, cur, y, n * r.in / last_dim(l), last_dim(l));
-          break;
-        case LayerKind::reshape:
-          r.identity = true;
-          break;
-        case LayerKind::dropout:
-        case LayerKind::alpha_dropout:
-        case LayerKind::gaussian_dropout:
-        case LayerKind::gaussian_noise: {
-          if (!mode.stochastic || l.rate <= 0.0) {
-            r.identity = true;
-            break;
-          }
-          const std::uint64_t seed = layer_seed(l);
-          const std::uint64_t stream = stream_id(mode.purpose, l.layer_id, mode.step);
-          MaskGeometry g = r.geo;
-          g.n = n;
-          g.row0 = mode.row0;
-          r.geo.n = n;
-          if (l.kind == LayerKind::dropout) {
-            dropout_forward<T>(g, l.rate, seed, stream, r.bits.data(), keep_prob(l), cur, y);
-          } else if (l.kind == LayerKind::alpha_dropout) {
-            dropout_mask(g, l.rate, seed, stream, r.bits.data());
-            const double a = alpha_scale(l), q = l.rate;
-            alpha_dropout_apply<T>(g, r.bits.data(), T(a), T(-a * kAlphaP * q), T(kAlphaP), cur, y);
-          } else if (l.kind == LayerKind::gaussian_dropout) {
-            const index_t count = n * r.in;
-            normal_noise<T>(count, mode.row0 * r.in, 1.0, std::sqrt(l.rate / (1.0 - l.rate)), seed,
-                            stream, r.eps.data());
-            for (index_t k = 0; k < count; ++k) y[k] = cur[k] * r.eps[sz(k)];
-          } else {
-            const index_t count = n * r.in;
-            normal_noise<T>(count, mode.row0 * r.in, 0.0, l.rate, seed, stream, y);
-            for (index_t k = 0; k < count; ++k) y[k] += cur[k];
-          }
-          break;
-        }
+  // Each head's loss of the last forward against labels y[h] (sums into `sums`); with
+  // `grad`, also the loss gradient (scaled by weight·grad_scale) into the output's slot.
+  void heads(const T* const* y, const T* w, index_t n, double grad_scale, Sums& sums,
+             const BackwardPlan* grad) {
+    const BackwardPlan& pl = grad ? *grad : plans_[0];
+    for (std::size_t h = 0; h < s_.heads.size(); ++h) {
+      const HeadSpec& hs = s_.heads[h];
+      const int t = s_.outputs[sz(hs.output)];
+      const T* head = ptr_[sz(t)];
+      if (head_fused_[h]) {
+        const int p = producer_[sz(t)];
+        head = ops_[sz(p)]->preactivation(node_in_[sz(p)].data());
       }
-      r.yp = r.identity ? cur : y;
-      cur = r.yp;
+      // Without `grad` the gradient is still written (the kernel computes both) into a
+      // scratch buffer, so inference never touches the slots a backward may be using.
+      T* g = grad ? (pl.head_accumulate[h] ? acc_[0].data() : slots_[sz(pl.slot[sz(t)])].data())
+                  : acc_[0].data();
+      loss_forward_backward<T>(hs.loss, head_fused_[h] || hs.from_logits, head, y[h], w, n,
+                               head_width(h), sample_loss_.data(), g, hs.weight * grad_scale);
+      if (grad && pl.head_accumulate[h])
+        add(slots_[sz(pl.slot[sz(t)])].data(), g, n * size_[sz(t)]);
+      double sum = 0.0;
+      for (index_t i = 0; i < n; ++i) sum += sample_loss_[sz(i)];
+      head_loss_[h] = sum;
+      sums.loss[h] += sum;
     }
-    return cur;
+    std::size_t m0 = 0;
+    for (std::size_t h = 0; h < s_.heads.size(); ++h) {
+      const HeadSpec& hs = s_.heads[h];
+      const T* p = ptr_[sz(s_.outputs[sz(hs.output)])];
+      for (std::size_t m = 0; m < hs.metrics.size(); ++m, ++m0) {
+        double ws = 0.0;
+        sums.msum[m0] += metric_sum<T>(hs.metrics[m], p, y[h], w, n, head_width(h), &ws);
+        sums.wsum[m0] += ws;
+      }
+    }
   }
 
-  // Loss of the last forward against labels; fills head_grad_ scaled by grad_scale.
-  double head_loss(const T* yt, const T* w, index_t n, double grad_scale) {
-    const T* head = rt_.empty() ? nullptr : rt_.back().yp;
-    if (logits_output_) {
-      // head is the output itself, already logits
-    } else if (fused_) {
-      const Rt& last = rt_.back();
-      head = has_params(s_.layers.back()) ? last.z.data() : last.x;
-    }
-    loss_forward_backward<T>(s_.loss, fused_ || logits_output_, head, yt, w, n, out_size_,
-                             sample_loss_.data(), head_grad_.data(), grad_scale);
-    double sum = 0.0;
-    for (index_t i = 0; i < n; ++i) sum += sample_loss_[sz(i)];
-    return sum;
+  static void add(T* to, const T* from, index_t count) {
+    for (index_t i = 0; i < count; ++i) to[i] += from[i];
   }
 
-  void metrics(const T* yt, const T* w, index_t n, double* msum, double* wsum) {
-    const T* p = rt_.back().yp;
-    for (std::size_t m = 0; m < s_.metrics.size(); ++m) {
-      double ws = 0.0;
-      msum[m] += metric_sum<T>(s_.metrics[m], p, yt, w, n, out_size_, &ws);
-      wsum[m] += ws;
+  void backward(const OpContext& c, const BackwardPlan& pl) {
+    for (std::size_t i = ops_.size(); i-- > 0;) {
+      if (!pl.run[i]) continue;
+      const NodeSpec& node = s_.nodes[i];
+      T** dx = node_dx_[i].data();
+      for (std::size_t k = 0; k < node.inputs.size(); ++k)
+        dx[k] = !pl.need_dx[i][k]     ? nullptr
+                : pl.accumulate[i][k] ? acc_[k].data()
+                                      : slots_[sz(pl.slot[sz(node.inputs[k])])].data();
+      // A parameter a later node (in graph order) also uses already holds that node's
+      // gradient: this node's goes to scratch and is added.
+      T** pg = node_pg_[i].data();
+      for (std::size_t j = 0; j < node.params.size(); ++j)
+        pg[j] = pl.param_first[i][j] ? grads_[sz(node.params[j])].data() : pacc_[j].data();
+      const T* dy = slots_[sz(pl.slot[sz(node.output)])].data();
+      ops_[i]->backward(c, node_in_[i].data(), ptr_[sz(node.output)], dy, dx, pg, ws_.data());
+      for (std::size_t k = 0; k < node.inputs.size(); ++k)
+        if (pl.need_dx[i][k] && pl.accumulate[i][k])
+          add(slots_[sz(pl.slot[sz(node.inputs[k])])].data(), acc_[k].data(),
+              c.n * size_[sz(node.inputs[k])]);
+      for (std::size_t j = 0; j < node.params.size(); ++j)
+        if (!pl.param_first[i][j])
+          add(grads_[sz(node.params[j])].data(), pacc_[j].data(),
+              s_.params[sz(node.params[j])].size);
     }
   }
 
@@ -460,106 +601,20 @@ class NetworkImpl final : public Network<T> {
     return total;
   }
 
-  // Backward from head_grad_ through every layer; writes parameter gradients into
-  // grads_ and, when dx is given, the gradient of the input.
-  void backward(index_t n, T* dx_out) {
-    const T* dy = head_grad_.data();
-    bool fused_pending = fused_;
-    bool relu_done = false;  // a pooling layer already applied the ReLU below it
-    T* bufs[2] = {g0_.data(), g1_.data()};
-    int which = 0;
-    // Without an input gradient to return, layers before the first one with parameters
-    // (input dropout, say) need no gradient, and that layer needs none of its input.
-    const std::size_t stop = dx_out ? 0 : sz(first_param_layer_);
-    for (std::size_t ii = rt_.size(); ii-- > stop;) {
-      const LayerSpec& l = s_.layers[ii];
-      Rt& r = rt_[ii];
-      const bool need_dx = ii > stop || dx_out != nullptr;
-      T* dx = (ii == 0 && dx_out) ? dx_out : bufs[which];
-      const index_t count = n * r.in;
-      switch (l.kind) {
-        case LayerKind::dense: {
-          // The fused loss head already gives the gradient of the pre-activation.
-          const bool dz_given = fused_pending || relu_done || l.act == Act::linear;
-          T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
-          T* dW = grads_[sz(l.kernel)].data();
-          T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
-          const ParamSpec<T>& W = s_.params[sz(l.kernel)];
-          const index_t F = W.shape[0], U = W.shape[1];
-          const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
-          dense_backward<T>(r.x, W.value, dz_given ? nullptr : z, r.y.data(), dy, dz, dW, db,
-                            need_dx ? dx : nullptr, n * (r.in / F), F, U, l.act, l.alpha);
-          break;
-        }
-        case LayerKind::conv: {
-          const bool dz_given = fused_pending || relu_done || l.act == Act::linear;
-          T* dz = dz_given ? const_cast<T*>(dy) : dz_.data();
-          T* db = l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr;
-          const T* z = activation_needs_input(l.act) ? r.z.data() : nullptr;
-          conv_backward<T>(l.window, l.filters, r.x, s_.params[sz(l.kernel)].value,
-                           dz_given ? nullptr : z, r.y.data(), dy, dz, grads_[sz(l.kernel)].data(),
-                           db, need_dx ? dx : nullptr, n, l.act, l.alpha);
-          break;
-        }
-        case LayerKind::max_pool:
-        case LayerKind::avg_pool:
-          pool_backward<T>(pool_kind(l), l.window, r.x, dy, dx, n, relu_below(ii));
-          break;
-        case LayerKind::lstm:
-          lstm_backward<T>(r.lstm, s_.params[sz(l.kernel)].value, s_.params[sz(l.recurrent)].value,
-                           r.lstm.input_masks ? r.in_mask.data() : nullptr,
-                           r.lstm.recurrent_masks ? r.rec_mask.data() : nullptr, r.ws.data(), dy,
-                           grads_[sz(l.kernel)].data(), grads_[sz(l.recurrent)].data(),
-                           l.bias >= 0 ? grads_[sz(l.bias)].data() : nullptr,
-                           need_dx ? dx : nullptr, n);
-          break;
-        case LayerKind::activation:
-          if (fused_pending) {
-            std::copy(dy, dy + count, dx);
-          } else {
-            activation_backward<T>(l.act, l.alpha, r.x, r.y.data(), dy, dx, n * r.in / last_dim(l),
-                                   last_dim(l));
-          }
-          break;
-        case LayerKind::reshape:
-        case LayerKind::gaussian_noise:
-          std::copy(dy, dy + count, dx);
-          break;
-        case LayerKind::dropout:
-        case LayerKind::alpha_dropout:
-        case LayerKind::gaussian_dropout: {
-          if (r.identity) {
-            std::copy(dy, dy + count, dx);
-            break;
-          }
-          MaskGeometry g = r.geo;
-          g.n = n;
-          if (l.kind == LayerKind::dropout) {
-            dropout_apply<T>(g, r.bits.data(), keep_prob(l), T(0), dy, dx);
-          } else if (l.kind == LayerKind::alpha_dropout) {
-            alpha_dropout_apply<T>(g, r.bits.data(), T(alpha_scale(l)), T(0), T(0), dy, dx);
-          } else {
-            for (index_t k = 0; k < count; ++k) dx[k] = dy[k] * r.eps[sz(k)];
-          }
-          break;
-        }
-      }
-      fused_pending = false;
-      relu_done =
-          (l.kind == LayerKind::max_pool || l.kind == LayerKind::avg_pool) && relu_below(ii);
-      dy = dx;
-      which ^= 1;
-    }
-  }
-
-  // One optimizer step on the gathered batch; returns the batch loss (mean + penalties).
-  double step(index_t nb, std::int64_t& iterations, double* msum, double* wsum) {
+  // One optimizer step on the gathered batch; adds the batch's losses and metrics to sums
+  // and returns its loss (mean + penalties).
+  double step(index_t nb, std::int64_t& iterations, Sums& sums) {
     const T* w = batch_has_w_ ? gw_.data() : nullptr;
-    forward(gx_.data(), nb, Mode{true, RngPurpose::train_mask, std::uint64_t(iterations), 0});
-    double loss = head_loss(gy_.data(), w, nb, 1.0 / double(nb)) / double(nb);
-    metrics(gy_.data(), w, nb, msum, wsum);
-    backward(nb, nullptr);
+    const OpContext c = pass(nb, true, true, RngPurpose::train_mask, std::uint64_t(iterations), 0);
+    forward(gxp_.data(), c);
+    heads(gyp_.data(), w, nb, 1.0 / double(nb), sums, &plans_[0]);
+    double loss = 0.0;
+    for (std::size_t h = 0; h < s_.heads.size(); ++h)
+      loss += s_.heads[h].weight * head_loss_[h] / double(nb);
+    backward(c, plans_[0]);
     loss += regularization(true);
+    sums.total += loss * double(nb);
+    sums.train = true;
     clip_gradients();
     const double lr = learning_rate(iterations);
     ++iterations;
@@ -602,24 +657,44 @@ class NetworkImpl final : public Network<T> {
     for (T& v : g) v *= f;
   }
 
-  NetworkSpec<T> s_;
-  std::vector<Rt> rt_;
-  std::vector<std::vector<T>> grads_;
-  index_t in_size_ = 0, out_size_ = 0, max_width_ = 1, cap_rows_ = 0;
-  bool fused_ = false, logits_output_ = false, batch_has_w_ = false;
-  index_t first_param_layer_ = 0;  // index of the first layer with parameters (L if none)
-  std::vector<T> gx_, gy_, gw_, g0_, g1_, dz_, head_grad_;
-  std::vector<double> sample_loss_;
+  GraphSpec<T> s_;
+  std::vector<std::unique_ptr<Op<T>>> ops_;
+  std::vector<index_t> size_;  // per tensor: elements per sample
+  std::vector<int> producer_;  // per tensor: producing node, -1 for model inputs
+  std::vector<std::vector<int>> consumers_;
+  std::vector<int> heads_on_;                       // per tensor: losses computed on it
+  std::vector<char> head_fused_;                    // per head: computed from the producer's logits
+  BackwardPlan plans_[2];                           // without / with input gradients
+  std::vector<std::vector<const T*>> node_in_;      // per node: its inputs in the last forward
+  std::vector<std::vector<T*>> node_dx_, node_pg_;  // per node: backward's output pointers
+  std::vector<const T*> ptr_;                       // per tensor: its values in the last forward
+  std::vector<std::vector<T>> vals_;                // per tensor: storage for what its node writes
+  std::vector<std::vector<T>> slots_, acc_;         // gradient buffers; accumulation scratch
+  std::vector<std::vector<T>> grads_;               // per parameter
+  std::vector<T> ws_;
+  std::vector<std::vector<T>> pacc_;  // per parameter position: a shared parameter's scratch
+  std::vector<std::vector<T>> gx_, gy_;
+  std::vector<const T*> gxp_, gyp_;
+  std::vector<T> gw_;
+  std::vector<double> sample_loss_, head_loss_;
+  index_t max_width_ = 1, max_param_ = 0, cap_rows_ = 0, metric_count_ = 0;
+  bool batch_has_w_ = false;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<Network<T>> make_network(NetworkSpec<T> spec) {
-  return std::make_unique<NetworkImpl<T>>(std::move(spec));
+std::unique_ptr<Network<T>> make_network(GraphSpec<T> spec) {
+  return std::make_unique<GraphNetwork<T>>(std::move(spec));
 }
 
-template std::unique_ptr<Network<float>> make_network<float>(NetworkSpec<float>);
-template std::unique_ptr<Network<double>> make_network<double>(NetworkSpec<double>);
+template std::unique_ptr<Network<float>> make_network<float>(GraphSpec<float>);
+template std::unique_ptr<Network<double>> make_network<double>(GraphSpec<double>);
+
+std::vector<std::string> op_kinds() {
+  std::vector<std::string> out;
+  for (const auto& entry : op_registry<float>()) out.push_back(entry.first);
+  return out;
+}
 
 DROPNET_ISA_END

@@ -1,7 +1,7 @@
 """Type stub of the compiled core (dropnet._core). Arrays must be exactly float32 or
 float64 and C-contiguous; nothing is converted here (the Python layer converts once)."""
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -62,15 +62,20 @@ def fma_peak(seconds: float = 0.2) -> float: ...
 def copy(src: np.ndarray, dst: np.ndarray) -> None: ...
 def philox4x32_10(counter: list[int], key: list[int]) -> tuple[int, int, int, int]: ...
 
+# One array per model input (or per loss head), or a bare array for a single one.
+Arrays: TypeAlias = np.ndarray | list[np.ndarray]
+
 class Network:
+    """The core's graph driver; dropnet.models builds the description."""
+
     def __init__(self, description: dict[str, Any]) -> None: ...
     def fit(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        x: Arrays,
+        y: Arrays,
         sample_weight: np.ndarray | None,
-        val_x: np.ndarray | None,
-        val_y: np.ndarray | None,
+        val_x: Arrays | None,
+        val_y: Arrays | None,
         val_sample_weight: np.ndarray | None,
         batch_size: int,
         epochs: int,
@@ -79,19 +84,24 @@ class Network:
         iterations: int,
     ) -> tuple[npt.NDArray[np.float64], int]: ...
     def train_on_batch(
-        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, iterations: int
+        self, x: Arrays, y: Arrays, sample_weight: np.ndarray | None, iterations: int
     ) -> tuple[npt.NDArray[np.float64], int]: ...
-    def predict(self, x: np.ndarray, mc_call: int = -1) -> np.ndarray: ...
-    def evaluate(
-        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
-    ) -> list[float]: ...
+    # A bare array for a single-output model, else one per output.
+    def predict(self, x: Arrays, mc_call: int = -1) -> Any: ...
+    def evaluate(self, x: Arrays, y: Arrays, sample_weight: np.ndarray | None) -> list[float]: ...
     def gradients(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        x: Arrays,
+        y: Arrays,
         sample_weight: np.ndarray | None,
         step: int,
         training: bool,
-    ) -> tuple[float, list[np.ndarray], np.ndarray]: ...
+    ) -> tuple[float, list[np.ndarray], Any]: ...
     def set_learning_rate(self, lr: float) -> None: ...
     def learning_rate(self, iterations: int) -> float: ...
+    @property
+    def results_per_pass(self) -> int: ...
+
+# The core's name tables: activations, losses, metrics, optimizers, schedules,
+# constraints, ops.
+names: dict[str, list[str]]

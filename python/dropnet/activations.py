@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-ACTIVATIONS = (
-    "linear",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "softmax",
-    "elu",
-    "selu",
-    "leaky_relu",
-    "softplus",
-)
+from . import _core
+
+# The core's table (its names.hpp), the one place activation names are written.
+ACTIVATIONS = tuple(_core.names["activations"])
 _ALIASES = {None: "linear", "": "linear", "linear": "linear"}
 
 

@@ -244,14 +244,12 @@ class Sequential:
             self._seed = next_seed()
         if self._input_shape is None:
             raise ValueError(f"{self.name}: the model has no input shape yet")
-        in_shape = list(self._input_shape)
-        params_desc: list[dict] = []
-        layers_desc: list[dict] = []
-        index = {}
         use_opt = self.compiled and self._loss_name is not None
         opt = self.optimizer
         if use_opt and opt is None:
             raise ValueError(f"{self.name}: call compile() with an optimizer first")
+        params_desc: list[dict] = []
+        index = {}
         for layer, w in self._params():
             index[id(w)] = len(params_desc)
             slots = []
@@ -270,31 +268,45 @@ class Sequential:
                     "regularizer": None if w.regularizer is None else w.regularizer._spec(),
                 }
             )
+        # The chain as a graph: tensor 0 is the input, tensor i + 1 layer i's output.
+        tensors = [list(self._input_shape)]
+        nodes = []
         for i, layer in enumerate(self._layers):
-            d = layer._core_layer()
-            ins, outs = layer.built_shapes()
-            d.update(in_shape=list(ins), out_shape=list(outs), layer_id=i + 1)
-            ws = layer.weights
-            if d["kind"] in ("dense", "conv"):
-                d["kernel"] = index[id(ws[0])]
-                d["bias"] = index[id(ws[1])] if len(ws) > 1 else -1
-            elif d["kind"] == "lstm":
-                d["kernel"], d["recurrent"] = index[id(ws[0])], index[id(ws[1])]
-                d["bias"] = index[id(ws[2])] if len(ws) > 2 else -1
-            layers_desc.append(d)
+            op, attrs = layer._core_op()
+            tensors.append(list(layer.built_shapes()[1]))
+            nodes.append(
+                {
+                    "op": op,
+                    "inputs": [i],
+                    "output": i + 1,
+                    "params": [index[id(w)] for w in layer.weights],
+                    "layer_id": i + 1,
+                    "attrs": attrs,
+                }
+            )
+        heads = []
+        if use_opt:
+            heads.append(
+                {
+                    "output": 0,
+                    "loss": self._loss_name,
+                    "from_logits": bool(self._from_logits),
+                    "weight": 1.0,
+                    "metrics": [kind for _, kind in self._metric_specs()],
+                }
+            )
         desc = {
             "dtype": self.dtype,
             "seed": int(self._seed),
-            "in_shape": in_shape,
-            "out_shape": list(self._layers[-1].built_shapes()[1]) if self._layers else in_shape,
-            "loss": self._loss_name if use_opt else "mean_squared_error",
-            "from_logits": bool(self._from_logits) if use_opt else False,
-            "metrics": [kind for _, kind in self._metric_specs()] if use_opt else [],
+            "tensors": tensors,
+            "inputs": [0],
+            "outputs": [len(self._layers)],
+            "params": params_desc,
+            "nodes": nodes,
+            "heads": heads,
             "optimizer": opt._spec()
             if opt is not None and use_opt
-            else {"kind": "sgd", "lr": {"kind": "constant", "initial": 0.0}},
-            "params": params_desc,
-            "layers": layers_desc,
+            else optimizers.SGD(0.0)._spec(),
         }
         self._net = _core.Network(desc)
         self._net_training = use_opt

@@ -171,6 +171,10 @@ class Optimizer:
     def _hyper(self) -> dict:
         return {}
 
+    def _core_hyper(self) -> dict:
+        """The hyperparameters the core's update reads (the configuration may hold more)."""
+        return self._hyper()
+
     def _spec(self) -> dict:
         return {
             "kind": self.kind,
@@ -178,7 +182,7 @@ class Optimizer:
             "clipnorm": self.clipnorm or 0.0,
             "clipvalue": self.clipvalue or 0.0,
             "global_clipnorm": self.global_clipnorm or 0.0,
-            **self._hyper(),
+            **self._core_hyper(),
         }
 
     def _make_slots(self, value: np.ndarray) -> list[np.ndarray]:
@@ -294,6 +298,10 @@ class Adagrad(Optimizer):
             "initial_accumulator_value": self.initial_accumulator_value,
             "epsilon": self.epsilon,
         }
+
+    def _core_hyper(self):
+        # The initial accumulator only fills the slots (_make_slots).
+        return {"epsilon": self.epsilon}
 
 
 class Adadelta(Optimizer):

@@ -2,6 +2,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -31,6 +35,26 @@ inline int max_threads() {
 }
 
 inline bool use_threads(index_t work) { return work >= kParallelWork && max_threads() > 1; }
+
+// Π sizes, refusing negative sizes and products of 2^50 or more (std::invalid_argument).
+template <class It>
+index_t checked_product(It begin, It end, const std::string& what) {
+  index_t p = 1;
+  for (It it = begin; it != end; ++it) {
+    const index_t v = *it;
+    if (v < 0) throw std::invalid_argument(what + ": negative dimension");
+    if (v != 0 && p > (index_t(1) << 50) / v)
+      throw std::invalid_argument(what + ": shape is too large");
+    p *= v;
+  }
+  return p;
+}
+inline index_t checked_size(std::initializer_list<index_t> sizes, const char* what) {
+  return checked_product(sizes.begin(), sizes.end(), what);
+}
+inline index_t checked_size(const std::vector<index_t>& sizes, const std::string& what) {
+  return checked_product(sizes.begin(), sizes.end(), what);
+}
 
 // f(i) for i in [0, n): split statically across the OpenMP team when `parallel`, else a
 // plain loop (an OpenMP region with a false if-clause still costs about half a

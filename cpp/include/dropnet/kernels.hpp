@@ -2,6 +2,8 @@
 // sources (namespace dropnet::<isa>) and by the bindings once per ISA, with
 // DROPNET_KERNEL_NS naming the namespace; hence no include guard.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "dropnet/common.hpp"
 #include "dropnet/spec.hpp"
@@ -151,9 +153,10 @@ void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* v
 template <class T>
 void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* value);
 
-// ---- the driver.
+// ---- the graph driver (network.cpp) and the op kinds it knows (registered by cpp/src/ops/).
 template <class T>
-std::unique_ptr<Network<T>> make_network(NetworkSpec<T> spec);
+std::unique_ptr<Network<T>> make_network(GraphSpec<T> spec);
+std::vector<std::string> op_kinds();
 
 Philox4x32 philox_block(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
                         std::uint32_t k0, std::uint32_t k1);

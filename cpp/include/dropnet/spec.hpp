@@ -1,29 +1,18 @@
-// Plain descriptions of a model that the bindings fill in and the per-ISA network
-// driver consumes: layers, parameters (numpy-owned memory), loss, metrics, optimizer.
+// Plain descriptions of a model that the bindings fill in and the per-ISA graph driver
+// consumes: tensors, nodes (one op each), parameters (numpy-owned memory), loss heads,
+// metrics, optimizer.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "dropnet/attrs.hpp"
 #include "dropnet/common.hpp"
 
 namespace dropnet {
 
 enum class Act : int { linear, relu, sigmoid, tanh, softmax, elu, selu, leaky_relu, softplus };
-enum class LayerKind : int {
-  dense,
-  activation,
-  dropout,
-  gaussian_dropout,
-  alpha_dropout,
-  gaussian_noise,
-  reshape,
-  conv,
-  max_pool,
-  avg_pool,
-  lstm
-};
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
 enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta };
@@ -88,23 +77,25 @@ struct LstmGeometry {
 // LSTM's recurrent masks).
 constexpr std::uint32_t kSecondMask = 0x8000u;
 
-struct LayerSpec {
-  LayerKind kind = LayerKind::reshape;
-  std::vector<index_t> in_shape, out_shape;  // per-sample shapes (batch axis excluded)
-  Act act = Act::linear;
-  double alpha = 0.0;                // leaky_relu slope, elu alpha
-  int kernel = -1, bias = -1;        // indices into the parameter list
-  double rate = 0.0;                 // dropout rate, or GaussianNoise stddev
-  bool noise_batch = true;           // mask varies along the batch axis
-  std::vector<index_t> noise_shape;  // per-sample mask shape: in_shape with broadcast axes set to 1
-  std::uint32_t layer_id = 0;        // RNG stream of the layer
-  std::uint64_t seed = 0;            // the layer's own seed (if has_seed)
-  bool has_seed = false;
-  WindowGeometry window;        // conv and pooling layers
-  index_t filters = 0;          // conv output channels
-  LstmGeometry lstm;            // lstm layers
-  int recurrent = -1;           // lstm recurrent kernel (index into the parameter list)
-  double recurrent_rate = 0.0;  // lstm recurrent_dropout (rate holds dropout)
+// One call of a layer: its op kind, the tensors it reads and writes, the parameters it uses
+// (indices into the parameter list; a layer called twice lists the same ones), its RNG
+// stream, and the op's own attributes.
+struct NodeSpec {
+  std::string op;
+  std::vector<int> inputs;
+  int output = -1;
+  std::vector<int> params;
+  std::uint32_t layer_id = 0;
+  Attrs attrs;
+};
+
+// A loss on one model output: total loss = Σ weight · mean loss of the head.
+struct HeadSpec {
+  int output = -1;  // index into GraphSpec::outputs
+  LossKind loss = LossKind::mse;
+  bool from_logits = false;  // the output already is the loss's logits
+  double weight = 1.0;
+  std::vector<MetricKind> metrics;
 };
 
 struct ScheduleSpec {
@@ -121,23 +112,26 @@ struct OptimizerSpec {
   double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0 = off
 };
 
+// A model as a graph: tensors (per-sample shapes), nodes in an order where every input is
+// produced before it is read, the model's input and output tensors, and the loss heads
+// (none for a model that only predicts).
 template <class T>
-struct NetworkSpec {
-  std::vector<LayerSpec> layers;
+struct GraphSpec {
+  std::vector<std::vector<index_t>> tensors;
+  std::vector<int> inputs, outputs;
+  std::vector<NodeSpec> nodes;
   std::vector<ParamSpec<T>> params;
-  LossKind loss = LossKind::mse;
-  bool from_logits = false;  // the model's raw output is the loss's logits
-  std::vector<MetricKind> metrics;
+  std::vector<HeadSpec> heads;
   OptimizerSpec optimizer;
   std::uint64_t seed = 0;
-  std::vector<index_t> in_shape, out_shape;  // per-sample
 };
 
-// A batch of data handed to the driver: x (n, in), y (n, out) or class ids, weights (n,) or null.
+// Data handed to the driver: one x (n, input size) per model input, one y (n, output size,
+// or n class ids) per loss head, sample weights (n,) or null.
 template <class T>
 struct Batchable {
-  const T* x = nullptr;
-  const T* y = nullptr;
+  std::vector<const T*> x;
+  std::vector<const T*> y;
   const T* w = nullptr;
   index_t n = 0;
 };
@@ -152,22 +146,27 @@ template <class T>
 class Network {
  public:
   virtual ~Network() = default;
-  // Runs `epochs` epochs; writes per epoch [loss, metrics..., val_loss, val_metrics...]
-  // into history (val part only when val.n > 0). Returns epochs completed (stops early on
+  // Runs `epochs` epochs; writes per epoch results_per_pass() training values, then as
+  // many validation values when val.n > 0, into history. Returns epochs completed (stops early on
   // non-finite loss when stop_on_nan). iterations is the optimizer step, updated.
   virtual index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
                       index_t epochs, bool stop_on_nan, std::int64_t& iterations,
                       double* history) = 0;
-  // One optimizer step on the given rows; writes [loss, metrics...].
+  // One optimizer step on the given rows; writes results_per_pass() values.
   virtual void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) = 0;
-  // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs for n rows.
-  virtual void predict(const T* x, index_t n, T* out, index_t batch_size, std::int64_t mc_call) = 0;
-  // [loss, metrics...] in inference mode.
-  virtual void evaluate(const Batchable<T>& data, index_t batch_size, double* out) = 0;
-  // Loss and gradients of every parameter (and of the input, if dx) on one batch, with
-  // training-mode masks of the given step; no update. Used by gradient checks.
+  // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs for n rows, one array per
+  // model output.
+  virtual void predict(const std::vector<const T*>& x, index_t n, const std::vector<T*>& out,
+                       std::int64_t mc_call) = 0;
+  // results_per_pass() values in inference mode.
+  virtual void evaluate(const Batchable<T>& data, double* out) = 0;
+  // Loss and gradients of every parameter (and of each input, where dx[k] is not null) on
+  // one batch, with training-mode masks of the given step; no update. For gradient checks.
   virtual double gradients(const Batchable<T>& batch, std::int64_t step, bool training,
-                           std::vector<T*> grads, T* dx) = 0;
+                           std::vector<T*> grads, std::vector<T*> dx) = 0;
+  // Values written per epoch: [loss, each head's loss when there are several, each head's
+  // metrics], then the same again for validation.
+  virtual index_t results_per_pass() const = 0;
   virtual void set_learning_rate(double lr) = 0;
   virtual double learning_rate(std::int64_t iterations) const = 0;
 };

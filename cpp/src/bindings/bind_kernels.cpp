@@ -3,38 +3,13 @@
 #include <stdexcept>
 
 #include "common.hpp"
+#include "dropnet/names.hpp"
 
 namespace dropnet::py_bind {
 
-Act parse_act(const std::string& s) {
-  static const std::pair<const char*, Act> table[] = {
-      {"linear", Act::linear},    {"relu", Act::relu},
-      {"sigmoid", Act::sigmoid},  {"tanh", Act::tanh},
-      {"softmax", Act::softmax},  {"elu", Act::elu},
-      {"selu", Act::selu},        {"leaky_relu", Act::leaky_relu},
-      {"softplus", Act::softplus}};
-  for (const auto& [name, a] : table)
-    if (s == name) return a;
-  throw py::value_error("unknown activation '" + s + "'");
-}
-
-LossKind parse_loss(const std::string& s) {
-  if (s == "binary_crossentropy") return LossKind::binary_ce;
-  if (s == "categorical_crossentropy") return LossKind::categorical_ce;
-  if (s == "sparse_categorical_crossentropy") return LossKind::sparse_categorical_ce;
-  if (s == "mean_squared_error") return LossKind::mse;
-  if (s == "mean_absolute_error") return LossKind::mae;
-  throw py::value_error("unknown loss '" + s + "'");
-}
-
-MetricKind parse_metric(const std::string& s) {
-  if (s == "binary_accuracy") return MetricKind::binary_accuracy;
-  if (s == "categorical_accuracy") return MetricKind::categorical_accuracy;
-  if (s == "sparse_categorical_accuracy") return MetricKind::sparse_accuracy;
-  if (s == "mean_squared_error") return MetricKind::mse;
-  if (s == "mean_absolute_error") return MetricKind::mae;
-  throw py::value_error("unknown metric '" + s + "'");
-}
+Act parse_act(const std::string& s) { return parse_name(activation_names(), s, "activation"); }
+LossKind parse_loss(const std::string& s) { return parse_name(loss_names(), s, "loss"); }
+MetricKind parse_metric(const std::string& s) { return parse_name(metric_names(), s, "metric"); }
 
 namespace {
 

@@ -89,9 +89,7 @@ class Weight:
 
 
 class Layer:
-    """Base of every layer. Subclasses set ``kind`` (the core's name for the op)."""
-
-    kind = "reshape"
+    """Base of every layer. Subclasses say which core op runs them (``_core_op``)."""
 
     def __init__(
         self,
@@ -218,9 +216,12 @@ class Layer:
         return cls(**config)
 
     # ---- the description the core runs
-    def _core_layer(self) -> dict:
-        """Layer-specific entries of the core description (kind, activation, rate...)."""
-        return {"kind": self.kind}
+    def _core_op(self) -> tuple[str, dict]:
+        """(op kind, attributes) of the core op that runs this built layer; the op reads its
+        parameters in ``weights`` order. The core refuses unknown kinds and attributes."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not name the core op that runs it (define _core_op)"
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"

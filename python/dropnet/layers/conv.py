@@ -10,7 +10,6 @@ from .window import Window, check_data_format, check_padding, int_tuple
 class Conv(KernelLayer):
     """N-D convolution over channels-last inputs (rank set by the subclass)."""
 
-    kind = "conv"
     rank = 2
     paddings: tuple[str, ...] = ("valid", "same")
 
@@ -53,11 +52,11 @@ class Conv(KernelLayer):
         outs, _ = self.window.output_spatial(self.name, input_shape)
         return outs + (self.filters,)
 
-    def _core_layer(self):
-        return {
-            **super()._core_layer(),
+    def _core_op(self):
+        return "conv", {
+            **self._activation_attrs(),
             "filters": self.filters,
-            "window": self.window.core(self.name, self.input_shape),
+            **self.window.core(self.name, self.input_shape),
         }
 
     def get_config(self):

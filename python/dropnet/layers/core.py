@@ -88,12 +88,8 @@ class KernelLayer(Layer):
             else None
         )
 
-    def _core_layer(self):
-        return {
-            "kind": self.kind,
-            "act": self.activation,
-            "alpha": 1.0 if self.activation == "elu" else 0.2,
-        }
+    def _activation_attrs(self) -> dict:
+        return {"act": self.activation, "alpha": 1.0 if self.activation == "elu" else 0.2}
 
     def get_config(self):
         return {
@@ -115,8 +111,6 @@ class Dense(KernelLayer):
     kernel has shape (input features, units), as in Keras.
     """
 
-    kind = "dense"
-
     def __init__(self, units, activation=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
         self.units = positive_int(units, f"Dense(units={units!r})")
@@ -131,6 +125,9 @@ class Dense(KernelLayer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def _core_op(self):
+        return "dense", self._activation_attrs()
+
     def get_config(self):
         return {**super().get_config(), "units": self.units}
 
@@ -138,15 +135,12 @@ class Dense(KernelLayer):
 class Activation(Layer):
     """Applies an activation function as its own layer."""
 
-    kind = "activation"
-
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def _core_layer(self):
-        return {
-            "kind": "activation",
+    def _core_op(self):
+        return "activation", {
             "act": self.activation,
             "alpha": 1.0 if self.activation == "elu" else 0.2,
         }
@@ -158,8 +152,6 @@ class Activation(Layer):
 class LeakyReLU(Layer):
     """``x if x > 0 else negative_slope * x``; Keras 2's ``alpha=`` is accepted too."""
 
-    kind = "activation"
-
     def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
         super().__init__(**kwargs)
         slope = negative_slope if alpha is None else alpha
@@ -169,8 +161,8 @@ class LeakyReLU(Layer):
             raise ValueError(f"LeakyReLU(negative_slope={slope}): expected a finite value >= 0")
         self.negative_slope = float(slope)
 
-    def _core_layer(self):
-        return {"kind": "activation", "act": "leaky_relu", "alpha": self.negative_slope}
+    def _core_op(self):
+        return "activation", {"act": "leaky_relu", "alpha": self.negative_slope}
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
@@ -178,8 +170,6 @@ class LeakyReLU(Layer):
 
 class Flatten(Layer):
     """Flattens each sample in row-major order (Keras order over (H, W, C))."""
-
-    kind = "reshape"
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -191,11 +181,12 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
+    def _core_op(self):
+        return "reshape", {}
+
 
 class Reshape(Layer):
     """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
-
-    kind = "reshape"
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -220,6 +211,9 @@ class Reshape(Layer):
                 f"{self.name}: cannot reshape a sample of shape {tuple(input_shape)} into {self.target_shape}"
             )
         return check_shape(shape, f"{self.name}")
+
+    def _core_op(self):
+        return "reshape", {}
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}

@@ -27,8 +27,9 @@ def _rate(layer: str, rate, upper_inclusive=True, what="rate") -> float:
 def _seed(layer: str, seed):
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{layer}(seed={seed!r}): expected None or an int >= 0")
+    # The core keys masks by a 64-bit seed and reads attributes as signed 64-bit ints.
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"{layer}(seed={seed!r}): expected None or an int in [0, 2**63)")
     return int(seed)
 
 
@@ -38,8 +39,10 @@ class _Stochastic(Layer):
         self.rate = _rate(type(self).__name__, rate, upper_inclusive)
         self.seed = _seed(type(self).__name__, seed)
 
-    def _core_layer(self):
-        return {"kind": self.kind, "rate": self.rate, "seed": self.seed}
+    op = "dropout"
+
+    def _core_op(self):
+        return self.op, {"rate": self.rate, "seed": self.seed}
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
@@ -51,8 +54,6 @@ class Dropout(_Stochastic):
     ``noise_shape`` (batch axis included, None entries filled from the input) draws one
     keep decision per mask element and broadcasts it over the axes of size 1.
     """
-
-    kind = "dropout"
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(rate, seed, **kwargs)
@@ -95,9 +96,10 @@ class Dropout(_Stochastic):
     def build(self, input_shape):
         self._resolved_noise(input_shape)
 
-    def _core_layer(self):
+    def _core_op(self):
         batch, noise = self._resolved_noise(self.input_shape)
-        return {**super()._core_layer(), "noise_batch": batch, "noise_shape": list(noise)}
+        op, attrs = super()._core_op()
+        return op, {**attrs, "noise_batch": batch, "noise_shape": list(noise)}
 
     def get_config(self):
         return {
@@ -159,7 +161,7 @@ class SpatialDropout3D(_SpatialDropout):
 class GaussianDropout(_Stochastic):
     """Multiplies by noise ~ N(1, rate / (1 - rate)); rate must be < 1."""
 
-    kind = "gaussian_dropout"
+    op = "gaussian_dropout"
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(rate, seed, upper_inclusive=False, **kwargs)
@@ -169,7 +171,7 @@ class AlphaDropout(Dropout):
     """Dropout that keeps SELU's self-normalization: dropped units take SELU's saturation
     value, then an affine map restores mean and variance. rate must be < 1."""
 
-    kind = "alpha_dropout"
+    op = "alpha_dropout"
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(rate, noise_shape=noise_shape, seed=seed, **kwargs)
@@ -178,8 +180,6 @@ class AlphaDropout(Dropout):
 
 class GaussianNoise(Layer):
     """Adds N(0, stddev²) noise during training."""
-
-    kind = "gaussian_noise"
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -193,8 +193,8 @@ class GaussianNoise(Layer):
         self.stddev = float(stddev)
         self.seed = _seed("GaussianNoise", seed)
 
-    def _core_layer(self):
-        return {"kind": "gaussian_noise", "rate": self.stddev, "seed": self.seed}
+    def _core_op(self):
+        return "gaussian_noise", {"stddev": self.stddev, "seed": self.seed}
 
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}

@@ -12,7 +12,7 @@ class Pooling(Layer):
     """Pooling over a sliding window (rank and max/avg set by the subclass)."""
 
     rank = 2
-    kind = "max_pool"
+    mode = "max"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -34,8 +34,8 @@ class Pooling(Layer):
         outs, _ = self.window.output_spatial(self.name, input_shape)
         return outs + (input_shape[-1],)
 
-    def _core_layer(self):
-        return {"kind": self.kind, "window": self.window.core(self.name, self.input_shape)}
+    def _core_op(self):
+        return "pool", {"mode": self.mode, **self.window.core(self.name, self.input_shape)}
 
     def get_config(self):
         return {
@@ -51,28 +51,28 @@ class MaxPooling1D(Pooling):
     """Maximum over windows of steps, per channel: (batch, steps, channels)."""
 
     rank = 1
-    kind = "max_pool"
+    mode = "max"
 
 
 class MaxPooling2D(Pooling):
     """Maximum over windows of (height, width), per channel."""
 
     rank = 2
-    kind = "max_pool"
+    mode = "max"
 
 
 class AveragePooling1D(Pooling):
     """Mean over windows of steps, per channel."""
 
     rank = 1
-    kind = "avg_pool"
+    mode = "avg"
 
 
 class AveragePooling2D(Pooling):
     """Mean over windows of (height, width), per channel."""
 
     rank = 2
-    kind = "avg_pool"
+    mode = "avg"
 
 
 class GlobalPooling(Layer):
@@ -80,7 +80,7 @@ class GlobalPooling(Layer):
     keeping size-1 spatial axes with keepdims=True."""
 
     rank = 2
-    kind = "max_pool"
+    mode = "max"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
@@ -104,10 +104,10 @@ class GlobalPooling(Layer):
         self.build(input_shape)
         return ((1,) * self.rank if self.keepdims else ()) + (input_shape[-1],)
 
-    def _core_layer(self):
-        return {
-            "kind": self.kind,
-            "window": self._window(self.input_shape).core(self.name, self.input_shape),
+    def _core_op(self):
+        return "pool", {
+            "mode": self.mode,
+            **self._window(self.input_shape).core(self.name, self.input_shape),
         }
 
     def get_config(self):
@@ -118,28 +118,28 @@ class GlobalMaxPooling1D(GlobalPooling):
     """Maximum over all steps, per channel."""
 
     rank = 1
-    kind = "max_pool"
+    mode = "max"
 
 
 class GlobalMaxPooling2D(GlobalPooling):
     """Maximum over the whole map, per channel."""
 
     rank = 2
-    kind = "max_pool"
+    mode = "max"
 
 
 class GlobalAveragePooling1D(GlobalPooling):
     """Mean over all steps, per channel."""
 
     rank = 1
-    kind = "avg_pool"
+    mode = "avg"
 
 
 class GlobalAveragePooling2D(GlobalPooling):
     """Mean over the whole map, per channel."""
 
     rank = 2
-    kind = "avg_pool"
+    mode = "avg"
 
 
 MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D

@@ -24,8 +24,6 @@ class LSTM(Layer):
     A ``Dropout`` layer after the LSTM instead masks its output once, not the recurrence.
     """
 
-    kind = "lstm"
-
     def __init__(
         self,
         units,
@@ -140,16 +138,15 @@ class LSTM(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
-    def _core_layer(self):
-        return {
-            "kind": "lstm",
+    def _core_op(self):
+        return "lstm", {
             "units": self.units,
-            "lstm_act": self.activation,
+            "act": self.activation,
             "recurrent_act": self.recurrent_activation,
             "return_sequences": self.return_sequences,
             "go_backwards": self.go_backwards,
-            "rate": self.dropout,
-            "recurrent_rate": self.recurrent_dropout,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
 

@@ -1,0 +1,115 @@
+// Op "lstm": an LSTM over (steps, features) samples with variational dropout: masks drawn
+// once per sample and pass, reused at every step. Parameters kernel (F, 4U), recurrent
+// kernel (U, 4U), optional bias (4U). Attributes: units, act, recurrent_act,
+// return_sequences, go_backwards, dropout, recurrent_dropout, seed (optional).
+#include <algorithm>
+
+#include "dropnet/kernels.hpp"
+#include "dropnet/names.hpp"
+#include "dropnet/op.hpp"
+
+DROPNET_ISA_BEGIN
+
+namespace {
+
+template <class T>
+class LstmOp final : public Op<T> {
+  using Op<T>::in_shapes_, Op<T>::out_shape_, Op<T>::params_;
+
+ public:
+  explicit LstmOp(const OpArgs<T>& a) : Op<T>(a) {
+    const Attrs& at = a.node.attrs;
+    this->expect_inputs("lstm", 1);
+    this->expect_params("lstm", 2, 3);
+    this->read_seed(at);
+    LstmGeometry& g = g_;
+    g.units = at.integer("units");
+    g.act = parse_name(activation_names(), at.text("act"), "activation");
+    g.recurrent_act = parse_name(activation_names(), at.text("recurrent_act"), "activation");
+    g.return_sequences = at.flag("return_sequences");
+    g.go_backwards = at.flag("go_backwards");
+    rate_ = at.real("dropout");
+    recurrent_rate_ = at.real("recurrent_dropout");
+    at.finish("lstm");
+    if (in_shapes_[0].size() != 2 || g.units < 1)
+      throw std::invalid_argument("lstm: expected (steps, features) inputs and units >= 1");
+    g.steps = in_shapes_[0][0];
+    g.features = in_shapes_[0][1];
+    for (Act act : {g.act, g.recurrent_act})
+      if (act != Act::tanh && act != Act::sigmoid && act != Act::relu && act != Act::linear)
+        throw std::invalid_argument("lstm: activations must be tanh, sigmoid, relu or linear");
+    if (!(rate_ >= 0.0 && rate_ < 1.0 && recurrent_rate_ >= 0.0 && recurrent_rate_ < 1.0))
+      throw std::invalid_argument("lstm: dropout and recurrent_dropout must lie in [0, 1)");
+    g.recurrent_masks = recurrent_rate_ > 0.0;
+    g.input_masks = rate_ > 0.0 ? (g.recurrent_masks ? 4 : 1) : 0;
+    const index_t G4 = 4 * g.units;
+    if (this->param(0).size != g.features * G4 || this->param(1).size != g.units * G4 ||
+        (params_.size() > 2 && this->param(2).size != G4))
+      throw std::invalid_argument(
+          "lstm: kernel, recurrent kernel or bias shape does not match the layer");
+    out_shape_ =
+        g.return_sequences ? std::vector<index_t>{g.steps, g.units} : std::vector<index_t>{g.units};
+  }
+
+  void reserve(index_t rows) override {
+    ws_.resize(sz(lstm_workspace(g_, rows)));
+    in_mask_.resize(sz(rows * g_.input_masks * g_.features));
+    rec_mask_.resize(g_.recurrent_masks ? sz(rows * 4 * g_.units) : 0);
+  }
+
+  const T* forward(const OpContext& c, const T* const* x, T* out) override {
+    // Masks only in stochastic passes (training, Monte-Carlo); inference runs without.
+    run_ = g_;
+    if (!c.stochastic) {
+      run_.input_masks = 0;
+      run_.recurrent_masks = false;
+    }
+    if (run_.input_masks > 0)
+      draw_mask(c, this->layer_id_, rate_, run_.input_masks, run_.features, bits_, in_mask_.data());
+    if (run_.recurrent_masks)
+      draw_mask(c, this->layer_id_ | kSecondMask, recurrent_rate_, 4, run_.units, rec_bits_,
+                rec_mask_.data());
+    lstm_forward<T>(run_, x[0], this->param(0).value, this->param(1).value, bias(), in_mask(),
+                    rec_mask(), out, ws_.data(), c.n);
+    return out;
+  }
+
+  void backward(const OpContext& c, const T* const*, const T*, const T* dy, T* const* dx,
+                T* const* pg, T*) override {
+    lstm_backward<T>(run_, this->param(0).value, this->param(1).value, in_mask(), rec_mask(),
+                     ws_.data(), dy, pg[0], pg[1], params_.size() > 2 ? pg[2] : nullptr, dx[0],
+                     c.n);
+  }
+
+ private:
+  const T* bias() const { return params_.size() > 2 ? this->param(2).value : nullptr; }
+  const T* in_mask() const { return run_.input_masks ? in_mask_.data() : nullptr; }
+  const T* rec_mask() const { return run_.recurrent_masks ? rec_mask_.data() : nullptr; }
+
+  // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
+  // 1/(1 - rate)), drawn like any dropout mask so rows stay independent of the batch split.
+  void draw_mask(const OpContext& c, std::uint32_t stream_layer, double rate, index_t groups,
+                 index_t width, std::vector<std::uint32_t>& bits, T* out) {
+    MaskGeometry g;
+    g.n = c.n;
+    g.row0 = c.row0;
+    g.rank = 2;
+    g.shape[0] = g.noise[0] = groups;
+    g.shape[1] = g.noise[1] = width;
+    if (bits.size() < sz(g.mask_size() / 32 + 1)) bits.resize(sz(g.mask_size() / 32 + 1));
+    dropout_mask(g, rate, this->seed_, stream_id(c.purpose, stream_layer, c.step), bits.data());
+    std::fill(out, out + c.n * groups * width, T(1));
+    dropout_apply<T>(g, bits.data(), T(1.0 - rate), T(0), out, out);
+  }
+
+  LstmGeometry g_, run_;  // as configured; as run by the last forward (masks on or off)
+  double rate_ = 0.0, recurrent_rate_ = 0.0;
+  std::vector<T> ws_, in_mask_, rec_mask_;
+  std::vector<std::uint32_t> bits_, rec_bits_;
+};
+
+DROPNET_REGISTER_OP("lstm", LstmOp);
+
+}  // namespace
+
+DROPNET_ISA_END
