@@ -1,4 +1,4 @@
-"""dropnet: dropout-regularized neural networks with Keras's Sequential API.
+"""dropnet: dropout-regularized neural networks with Keras's Sequential and functional APIs.
 
 The numeric work runs in a C++ core (OpenMP threads, SIMD kernels chosen at run time);
 models, layers, optimizers and callbacks follow Keras, so tutorial code runs after
@@ -31,16 +31,18 @@ from . import (
     utils,
 )
 from .backend import get_num_threads, set_num_threads, show_config
-from .models import Sequential, load_model
+from .models import Model, Sequential, clone_model, load_model
 from .utils import set_random_seed
 
 __version__ = _core.__version__
 
 __all__ = [
+    "Model",
     "Sequential",
     "activations",
     "backend",
     "callbacks",
+    "clone_model",
     "constraints",
     "get_num_threads",
     "initializers",

@@ -1,8 +1,10 @@
-"""The Sequential model: Keras's API over the core's training-loop driver.
+"""Models: ``Model`` (Keras's functional API: a graph of layers from inputs to outputs) and
+``Sequential`` (its chain case, with ``add``/``pop``), over the core's graph driver.
 
-Parameters, gradients' optimizer slots and the step count live in NumPy arrays owned
-here; the core holds references to them and runs whole epochs (shuffle, batches,
-forward, loss, backward, update, constraints, validation) in one call.
+Parameters, optimizer slots and the step count live in NumPy arrays owned here; the core
+holds references to them and runs whole epochs (shuffle, batches, forward, loss, backward,
+update, constraints, validation) in one call. The description the core receives is built
+by ``_make_network`` from the model's nodes; nothing else in the package writes it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from . import _core, backend, losses, optimizers, saving
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from ._data import check_int, shape_str, to_float_array
-from .layers.base import Layer, check_shape, unique_name
+from .layers.base import KerasTensor, Layer, Node, Weight, check_shape, unique_name
 from .layers.core import InputLayer
 from .utils import next_seed
 
@@ -41,22 +43,62 @@ def _exclusive_training(method):
     return run
 
 
-class Sequential:
-    """A linear stack of layers, with Keras's ``add / compile / fit / evaluate / predict``."""
+def _flatten(structure, what: str) -> tuple[list, list[str] | None]:
+    """(items, dict keys or None) of a tensor, a list/tuple of them, or a dict of them."""
+    if isinstance(structure, dict):
+        return list(structure.values()), [str(k) for k in structure]
+    if isinstance(structure, (list, tuple)):
+        return list(structure), None
+    return [structure], None
 
-    def __init__(self, layers=None, name=None, trainable=True):
-        self.name = name or unique_name("sequential")
+
+class Head:
+    """One model output's loss: its canonical name, whether its output is logits, its
+    weight in the total loss, and its metrics as given to compile."""
+
+    def __init__(self, output: int, loss: str, from_logits: bool, weight: float, metrics: list):
+        self.output = output
+        self.loss = loss
+        self.from_logits = from_logits
+        self.weight = weight
+        self.metrics = metrics
+
+
+class Model:
+    """A graph of layers from ``inputs`` to ``outputs`` (symbolic tensors made by ``Input``
+    and by calling layers), with Keras's ``compile / fit / evaluate / predict``.
+
+    ``inputs`` and ``outputs`` may each be one tensor, a list, or a dict (then data and
+    losses may be given by the same keys)."""
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if kwargs:
+            raise TypeError(f"Model: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        if inputs is None or outputs is None:
+            raise TypeError(
+                "Model: expected Model(inputs=..., outputs=...) built from Input() tensors; "
+                "subclassed models with a call() method are not supported"
+            )
+        self._init_state(name or unique_name("functional"), trainable)
+        self._set_graph(inputs, outputs)
+
+    def _init_state(self, name, trainable) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"Model: expected name to be a str, received {name!r}")
+        self.name = name
         self.trainable = bool(trainable)
-        self._layers: list[Layer] = []
-        self._input_shape: tuple[int, ...] | None = None
         self._dtype: str | None = None
+        self._inputs: list[KerasTensor] = []
+        self._outputs: list[KerasTensor] = []
+        self._input_keys: list[str] | None = None
+        self._output_keys: list[str] | None = None
+        self._nodes: list[Node] = []
         self.optimizer: optimizers.Optimizer | None = None
         self.loss = None
-        self._loss_name: str | None = None
-        self._from_logits = False
-        self._metric_args: list = []
-        self._slots: dict[int, list[np.ndarray]] = {}
-        self._net = None
+        self._heads: list[Head] = []
+        self._loss_spec = None  # compile's arguments, resolved per output when built
+        self._slots: dict[Weight, list[np.ndarray]] = {}
+        self._net: _core.Network | None = None
         self._net_training = False
         self._seed: int | None = None
         self._mc_calls = 0
@@ -67,110 +109,147 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.compiled = False
-        for layer in layers or []:
-            self.add(layer)
 
-    # ------------------------------------------------------------------ structure
-    def add(self, layer) -> None:
-        """Append a layer (an ``Input(shape=...)`` first declares the input shape)."""
-        if isinstance(layer, InputLayer):
-            if self._layers:
-                raise ValueError(f"{self.name}: Input must come before every other layer")
-            self._input_shape = layer.shape
-            self._dtype = layer._dtype_arg
-            return
-        if isinstance(layer, Sequential):
-            for inner in layer.layers:
-                self.add(inner)
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"{self.name}.add: expected a dropnet layer, received {type(layer).__name__}"
-            )
-        if any(layer is other for other in self._layers):
-            raise ValueError(f"{self.name}.add: layer {layer.name!r} is already in the model")
-        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
-            self._input_shape = layer._input_shape_arg
-        if not self._layers and self._dtype is None:
-            self._dtype = layer._dtype_arg
-        self._layers.append(layer)
-        self._net = None
-        if self._input_shape is not None:
-            try:
-                self._build_layers(self._input_shape)
-            except Exception:
-                self._layers.pop()
-                raise
+    # ------------------------------------------------------------------ the graph
+    def _set_graph(self, inputs, outputs) -> None:
+        ins, self._input_keys = _flatten(inputs, "inputs")
+        outs, self._output_keys = _flatten(outputs, "outputs")
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"{self.name}: inputs and outputs must be symbolic tensors (from Input() "
+                    f"and layer calls), received {type(t).__name__}"
+                )
+        for t in ins:
+            if not isinstance(t.layer, InputLayer):
+                raise TypeError(
+                    f"{self.name}: every input must be an Input() tensor; {t!r} is a layer's output"
+                )
+        if len({id(t) for t in ins}) != len(ins):
+            raise ValueError(f"{self.name}: an Input appears twice among the inputs")
+        if not outs:
+            raise ValueError(f"{self.name}: expected at least one output")
+        # Nodes between the inputs and the outputs, each after the nodes it reads from.
+        order: list[Node] = []
+        state: dict[int, int] = {}  # id(node) -> 1 visiting, 2 done
+        input_ids = {id(t) for t in ins}
 
-    def pop(self) -> Layer:
-        if not self._layers:
-            raise ValueError(f"{self.name}: there are no layers to remove")
-        layer = self._layers.pop()
+        def visit(t: KerasTensor) -> None:
+            node = t.node
+            if id(t) in input_ids or node is None:
+                return
+            foreign_input = isinstance(node.layer, InputLayer)
+            if foreign_input:
+                raise ValueError(
+                    f"{self.name}: the outputs depend on Input {node.layer.name!r}, which is not "
+                    "among the model's inputs"
+                )
+            if state.get(id(node)) == 2:
+                return
+            state[id(node)] = 1
+            for u in node.inputs:
+                visit(u)
+            state[id(node)] = 2
+            order.append(node)
+
+        for t in outs:
+            visit(t)
+        self._inputs, self._outputs, self._nodes = ins, outs, order
+        dtypes = {t.layer._dtype_arg for t in ins if t.layer is not None}
+        self._dtype = dtypes.pop() if len(dtypes) == 1 else None
         self._net = None
-        return layer
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layers)
+        """The Input layers, then every layer in the order the graph first calls it."""
+        seen: dict[int, Layer] = {}
+        for t in self._inputs:
+            assert t.layer is not None
+            seen.setdefault(id(t.layer), t.layer)
+        for node in self._nodes:
+            seen.setdefault(id(node.layer), node.layer)
+        return list(seen.values())
+
+    def _weight_layers(self) -> list[Layer]:
+        return self.layers
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        """The layer called ``name``, or at position ``index`` of ``layers``."""
+        layers = self.layers
+        if index is not None:
+            if name is not None:
+                raise ValueError(f"{self.name}.get_layer: give a name or an index, not both")
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"{self.name}.get_layer: index {index!r} out of range for {len(layers)} layers"
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        names = ", ".join(layer.name for layer in layers)
+        raise ValueError(f"{self.name}.get_layer: no layer named {name!r} (layers: {names})")
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._outputs)
+
+    @property
+    def input(self):
+        return self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
+
+    @property
+    def output(self):
+        return self._outputs[0] if len(self._outputs) == 1 else list(self._outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        if self._input_keys is not None:
+            return list(self._input_keys)
+        return [t.layer.name for t in self._inputs if t.layer is not None]
+
+    @property
+    def output_names(self) -> list[str]:
+        if self._output_keys is not None:
+            return list(self._output_keys)
+        return [
+            t.layer.name if t.layer is not None else f"output_{i}"
+            for i, t in enumerate(self._outputs)
+        ]
 
     @property
     def dtype(self) -> str:
         return self._dtype or backend.floatx()
 
-    def build(self, input_shape=None) -> None:
-        """Build for ``input_shape`` (batch axis included, as in Keras, or per-sample)."""
-        if input_shape is None:
-            if self._input_shape is None:
-                raise ValueError(f"{self.name}.build: expected an input shape")
-            input_shape = self._input_shape
-        else:
-            input_shape = tuple(input_shape)
-            if input_shape and input_shape[0] is None:
-                input_shape = input_shape[1:]
-        self._build_layers(check_shape(input_shape, f"{self.name}.build(input_shape)"))
-
-    def _build_layers(self, input_shape) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        for layer in self._layers:
-            try:
-                shape = layer._build(shape, self.dtype)
-            except (ValueError, TypeError) as exc:
-                msg = str(exc)
-                if layer.name not in msg:
-                    msg = (
-                        f"{layer.name} ({type(layer).__name__}) on input {shape_str(shape)}: {msg}"
-                    )
-                raise type(exc)(msg) from None
-            total = int(np.prod(shape, dtype=np.float64))
-            if total >= 2**50:
-                raise OverflowError(f"{layer.name}: output shape {shape} is too large")
-        self._input_shape = tuple(input_shape)
-        return shape
-
     @property
     def built(self) -> bool:
-        return self._input_shape is not None and all(layer.built for layer in self._layers)
+        return bool(self._inputs)
+
+    def _ensure_graph(self) -> None:
+        """Sequential builds its chain on demand; a functional model always has its graph."""
+
+    def _input_shapes(self) -> list[tuple[int, ...]]:
+        return [t.shape for t in self._inputs]
+
+    def _output_shapes(self) -> list[tuple[int, ...]]:
+        return [t.shape for t in self._outputs]
 
     @property
     def input_shape(self):
-        return None if self._input_shape is None else (None,) + tuple(self._input_shape)
+        shapes = [(None,) + s for s in self._input_shapes()]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     @property
     def output_shape(self):
-        if not self.built or not self._layers:
-            return self.input_shape
-        return (None,) + tuple(self._layers[-1].output_shape)
+        shapes = [(None,) + s for s in self._output_shapes()]
+        return shapes[0] if len(shapes) == 1 else shapes
 
-    def _require_built(self, x: np.ndarray, what: str):
-        if self._input_shape is None:
-            if not self._layers:
-                raise ValueError(f"{self.name}: the model has no layers")
-            self._build_layers(x.shape[1:])
-        elif x.shape[1:] != tuple(self._input_shape):
-            expected = shape_str(self._input_shape)
-            raise ValueError(
-                f"{self.name}.{what}: expected input shape {expected}, received {shape_str(x.shape[1:])}"
-            )
+    def _n_outputs(self) -> int:
+        return len(self._outputs)
 
     # ------------------------------------------------------------------ compile
     def compile(
@@ -186,48 +265,148 @@ class Sequential:
         auto_scale_loss=True,
         **kwargs,
     ):
-        """Configure training. ``loss`` and ``metrics`` take Keras's names."""
+        """Configure training. ``loss`` (and ``loss_weights``, ``metrics``) take Keras's
+        names, one for all outputs or one per output as a list or a dict by output name."""
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
-        if loss_weights is not None or weighted_metrics is not None:
-            raise ValueError(
-                "compile: loss_weights and weighted_metrics are not supported (one output)"
-            )
+        if weighted_metrics is not None:
+            raise ValueError("compile: weighted_metrics is not supported")
         self.optimizer = optimizers.get(optimizer)
-        if loss is None:
-            self._loss_name, self._from_logits = None, False
-        else:
-            self._loss_name, self._from_logits = losses.get(loss)
         self.loss = loss
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, dict)) or callable(metrics):
-            metrics = [metrics]
-        self._metric_args = list(metrics)
-        for m in self._metric_args:  # validate names now
-            metrics_module.resolve(m, self._loss_name or "mean_squared_error", 1)
+        self._loss_spec = (loss, loss_weights, metrics)
         self._slots = {}
         self._net = None
         self.compiled = True
+        if self.built or self._n_outputs():
+            self._resolve_heads()
+        else:  # a Sequential without an input shape: checked again once it is built
+            self._check_loss_names(loss, metrics)
+
+    @staticmethod
+    def _check_loss_names(loss, metrics) -> None:
+        if loss is not None and not isinstance(loss, (list, tuple, dict)):
+            loss_name = losses.get(loss)[0]
+        else:
+            loss_name = "mean_squared_error"
+        for m in [] if metrics is None else metrics if isinstance(metrics, list) else [metrics]:
+            if not isinstance(m, (list, dict)):
+                metrics_module.resolve(m, loss_name, 1)
+
+    def _per_output(self, value, what: str, default):
+        """compile's argument as one entry per output (None where not given)."""
+        n = self._n_outputs()
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = set(value) - set(names)
+            if unknown:
+                raise ValueError(
+                    f"compile({what}=...): unknown output name(s) {', '.join(sorted(map(str, unknown)))}; "
+                    f"the outputs are {', '.join(names)}"
+                )
+            return [value.get(k, default) for k in names]
+        if isinstance(value, (list, tuple)) and what != "metrics":
+            if len(value) != n:
+                raise ValueError(
+                    f"compile({what}=...): expected {n} entries (one per output), received {len(value)}"
+                )
+            return list(value)
+        return [value if value is not None else default] * n
+
+    def _resolve_heads(self) -> None:
+        loss, loss_weights, metrics = self._loss_spec or (None, None, None)
+        n = self._n_outputs()
+        per_loss = self._per_output(loss, "loss", None)
+        per_weight = self._per_output(loss_weights, "loss_weights", 1.0)
+        if metrics is None:
+            per_metrics: list = [[] for _ in range(n)]
+        elif isinstance(metrics, dict):
+            per_metrics = self._per_output(metrics, "metrics", [])
+        elif (
+            isinstance(metrics, (list, tuple))
+            and n > 1
+            and metrics
+            and all(isinstance(m, (list, tuple)) or m is None for m in metrics)
+        ):
+            if len(metrics) != n:
+                raise ValueError(
+                    f"compile(metrics=...): expected {n} lists (one per output), received {len(metrics)}"
+                )
+            per_metrics = [list(m or []) for m in metrics]
+        else:  # one list for every output (Keras 2)
+            flat = [metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics)
+            per_metrics = [flat] * n
+        heads = []
+        for i in range(n):
+            ms = per_metrics[i]
+            ms = [ms] if isinstance(ms, str) or callable(ms) else list(ms)
+            if per_loss[i] is None:
+                if ms and n > 1:
+                    raise ValueError(
+                        f"compile: output {self.output_names[i]!r} has metrics but no loss"
+                    )
+                continue
+            name, from_logits = losses.get(per_loss[i])
+            weight = per_weight[i]
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float, np.number))
+                or not (np.isfinite(weight) and weight >= 0)
+            ):
+                raise ValueError(
+                    f"compile(loss_weights=...): expected finite numbers >= 0, received {weight!r}"
+                )
+            out_dim = int(self._output_shapes()[i][-1]) if self._output_shapes()[i] else 1
+            for m in ms:  # validate names now
+                metrics_module.resolve(m, name, out_dim)
+            heads.append(Head(i, name, from_logits, float(weight), ms))
+        if loss is not None and not heads:
+            raise ValueError("compile: no output has a loss")
+        self._heads = heads
+
+    # Single-output views of the loss (the scikit-learn wrappers and model files read them).
+    @property
+    def _loss_name(self) -> str | None:
+        self._heads_ready()
+        return self._heads[0].loss if self._heads else None
+
+    @property
+    def _from_logits(self) -> bool:
+        self._heads_ready()
+        return bool(self._heads and self._heads[0].from_logits)
+
+    @property
+    def _metric_args(self) -> list:
+        self._heads_ready()
+        return list(self._heads[0].metrics) if self._heads else []
+
+    def _heads_ready(self) -> None:
+        if self.compiled and not self._heads and self._loss_spec and self._n_outputs():
+            self._resolve_heads()
 
     def _metric_specs(self) -> list[tuple[str, str]]:
-        out_dim = int(self._layers[-1].built_shapes()[1][-1]) if self._layers else 1
-        return [
-            metrics_module.resolve(m, self._loss_name or "", out_dim) for m in self._metric_args
-        ]
+        """(history key, core metric) of every head's metrics, heads in order."""
+        out = []
+        multi = len(self._heads) > 1
+        names = self.output_names
+        for h in self._heads:
+            shape = self._output_shapes()[h.output]
+            out_dim = int(shape[-1]) if shape else 1
+            for m in h.metrics:
+                key, kind = metrics_module.resolve(m, h.loss, out_dim)
+                out.append((f"{names[h.output]}_{key}" if multi else key, kind))
+        return out
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss"] + [k for k, _ in self._metric_specs()] if self.compiled else []
+        if not self.compiled:
+            return []
+        self._heads_ready()
+        keys = ["loss"]
+        if len(self._heads) > 1:
+            keys += [f"{self.output_names[h.output]}_loss" for h in self._heads]
+        return keys + [k for k, _ in self._metric_specs()]
 
     # ------------------------------------------------------------------ the core network
-    def _params(self):
-        out = []
-        for layer in self._layers:
-            for w in layer.weights:
-                out.append((layer, w))
-        return out
-
     def _network(self, training: bool):
         with self._lock:
             return self._make_network(training)
@@ -236,27 +415,33 @@ class Sequential:
         if training:
             if not self.compiled:
                 raise ValueError(f"{self.name}: call compile() before fit/evaluate/train_on_batch")
-            if self._loss_name is None:
+            self._heads_ready()
+            if not self._heads:
                 raise ValueError(f"{self.name}: compile() was called without a loss")
         if self._net is not None and (self._net_training or not training):
             return self._net
         if self._seed is None:
             self._seed = next_seed()
-        if self._input_shape is None:
+        self._ensure_graph()
+        if not self._inputs:
             raise ValueError(f"{self.name}: the model has no input shape yet")
-        use_opt = self.compiled and self._loss_name is not None
+        use_opt = self.compiled and bool(self._heads)
         opt = self.optimizer
         if use_opt and opt is None:
             raise ValueError(f"{self.name}: call compile() with an optimizer first")
+        # Parameters in model.weights order; slots follow the Weight objects themselves.
         params_desc: list[dict] = []
-        index = {}
-        for layer, w in self._params():
+        index: dict[int, int] = {}
+        weights = self._layer_weights()
+        if opt is not None and use_opt:
+            self._slots = {w: s for w, s in self._slots.items() if any(w is v for _, v in weights)}
+        for layer, w in weights:
             index[id(w)] = len(params_desc)
             slots = []
             if opt is not None and use_opt:
-                if id(w) not in self._slots:
-                    self._slots[id(w)] = opt._make_slots(w.value)
-                slots = self._slots[id(w)]
+                if w not in self._slots:
+                    self._slots[w] = opt._make_slots(w.value)
+                slots = self._slots[w]
             params_desc.append(
                 {
                     "value": w.value,
@@ -268,39 +453,47 @@ class Sequential:
                     "regularizer": None if w.regularizer is None else w.regularizer._spec(),
                 }
             )
-        # The chain as a graph: tensor 0 is the input, tensor i + 1 layer i's output.
-        tensors = [list(self._input_shape)]
+        # Tensors: the inputs, then each node's output in graph order.
+        tensor_index = {id(t): i for i, t in enumerate(self._inputs)}
+        tensors = [list(t.shape) for t in self._inputs]
         nodes = []
-        for i, layer in enumerate(self._layers):
-            op, attrs = layer._core_op()
-            tensors.append(list(layer.built_shapes()[1]))
+        for k, node in enumerate(self._nodes):
+            op, attrs = node.layer._core_op()
+            assert node.output is not None
+            tensor_index[id(node.output)] = len(tensors)
+            tensors.append(list(node.output.shape))
             nodes.append(
                 {
                     "op": op,
-                    "inputs": [i],
-                    "output": i + 1,
-                    "params": [index[id(w)] for w in layer.weights],
-                    "layer_id": i + 1,
+                    "inputs": [tensor_index[id(t)] for t in node.inputs],
+                    "output": tensor_index[id(node.output)],
+                    "params": [index[id(w)] for w in node.layer.weights],
+                    "layer_id": k + 1,
                     "attrs": attrs,
                 }
             )
         heads = []
         if use_opt:
-            heads.append(
-                {
-                    "output": 0,
-                    "loss": self._loss_name,
-                    "from_logits": bool(self._from_logits),
-                    "weight": 1.0,
-                    "metrics": [kind for _, kind in self._metric_specs()],
-                }
-            )
+            specs = self._metric_specs()
+            start = 0
+            for h in self._heads:
+                kinds = [kind for _, kind in specs[start : start + len(h.metrics)]]
+                start += len(h.metrics)
+                heads.append(
+                    {
+                        "output": h.output,
+                        "loss": h.loss,
+                        "from_logits": bool(h.from_logits),
+                        "weight": h.weight,
+                        "metrics": kinds,
+                    }
+                )
         desc = {
             "dtype": self.dtype,
             "seed": int(self._seed),
             "tensors": tensors,
-            "inputs": [0],
-            "outputs": [len(self._layers)],
+            "inputs": list(range(len(self._inputs))),
+            "outputs": [tensor_index[id(t)] for t in self._outputs],
             "params": params_desc,
             "nodes": nodes,
             "heads": heads,
@@ -312,27 +505,93 @@ class Sequential:
         self._net_training = use_opt
         return self._net
 
+    def _layer_weights(self) -> list[tuple[Layer, Weight]]:
+        return [(layer, w) for layer in self._weight_layers() for w in layer.weights]
+
     # ------------------------------------------------------------------ data
+    def _structured(self, data, keys: list[str] | None, names: list[str], count: int, what: str):
+        """Arrays given as one (a single input or output), a list in order, or a dict by
+        name, as a list in order."""
+        if isinstance(data, dict):
+            wanted = keys if keys is not None else names
+            missing = [k for k in wanted if k not in data]
+            if missing:
+                raise ValueError(
+                    f"{self.name}.{what}: missing entries for {', '.join(missing)} "
+                    f"(expected the keys {', '.join(wanted)})"
+                )
+            return [data[k] for k in wanted]
+        if count == 1:
+            if isinstance(data, (list, tuple)) and len(data) == 1 and not np.isscalar(data[0]):
+                first = np.asarray(data[0]) if not hasattr(data[0], "shape") else data[0]
+                if np.ndim(first) >= 1 and np.ndim(first) == len(self._input_shapes()[0]) + 1:
+                    return [data[0]]
+            return [data]
+        if not isinstance(data, (list, tuple)):
+            raise TypeError(
+                f"{self.name}.{what}: the model has {count}; expected a list of {count} arrays "
+                f"or a dict by name, received {type(data).__name__}"
+            )
+        if len(data) != count:
+            raise ValueError(f"{self.name}.{what}: expected {count} arrays, received {len(data)}")
+        return list(data)
+
+    def _xs(self, x, what="x") -> list[np.ndarray]:
+        self._ensure_graph_for(x, what)
+        items = self._structured(
+            x, self._input_keys, self.input_names, len(self._inputs), f"{what} (inputs)"
+        )
+        out, n = [], None
+        for i, (item, shape) in enumerate(zip(items, self._input_shapes())):
+            label = what if len(items) == 1 else f"{what}[{self.input_names[i]}]"
+            arr = to_float_array(item, self.dtype, f"{self.name}.{label}")
+            if arr.ndim == 1 and shape == (1,):
+                arr = arr.reshape(-1, 1)
+            if arr.shape[1:] != tuple(shape):
+                raise ValueError(
+                    f"{self.name}.{label}: expected input shape {shape_str(shape)}, received "
+                    f"{shape_str(arr.shape[1:])}"
+                )
+            if n is not None and arr.shape[0] != n:
+                raise ValueError(
+                    f"{self.name}.{what}: every input needs the same number of samples, "
+                    f"received {n} and {arr.shape[0]}"
+                )
+            n = arr.shape[0]
+            out.append(arr)
+        return out
+
+    def _ensure_graph_for(self, x, what: str) -> None:
+        """Sequential: build from the first data seen when no input shape was given."""
+
     def _x(self, x, what="x") -> np.ndarray:
-        arr = to_float_array(x, self.dtype, f"{self.name}.{what}")
-        if (
-            arr.ndim == 1
-            and self._input_shape is not None
-            and len(self._input_shape) == 1
-            and self._input_shape[0] == 1
-        ):
-            arr = arr.reshape(-1, 1)
-        self._require_built(arr, what)
-        return arr
+        """The single input's array (single-input models)."""
+        return self._xs(x, what)[0]
+
+    def _ys(self, y, n: int, what="y") -> list[np.ndarray]:
+        self._heads_ready()
+        if not self._heads:
+            raise ValueError(f"{self.name}: compile() was called without a loss")
+        names = self.output_names
+        if len(self._outputs) == 1 and not isinstance(y, dict):
+            items = [y]
+        else:
+            items = self._structured(y, self._output_keys, names, len(self._outputs), what)
+        return [self._y_for(h, items[h.output], n, what) for h in self._heads]
 
     def _y(self, y, n: int, what="y") -> np.ndarray:
+        return self._ys(y, n, what)[0]
+
+    def _y_for(self, head: Head, y, n: int, what: str) -> np.ndarray:
+        if len(self._outputs) > 1:
+            what = f"{what}[{self.output_names[head.output]}]"
         arr = to_float_array(y, self.dtype, f"{self.name}.{what}")
         if arr.shape[0] != n:
             raise ValueError(
                 f"{self.name}.{what}: expected {n} samples (as in x), received {arr.shape[0]}"
             )
-        out_shape = self._layers[-1].built_shapes()[1]
-        if self._loss_name == "sparse_categorical_crossentropy":
+        out_shape = self._output_shapes()[head.output]
+        if head.loss == "sparse_categorical_crossentropy":
             if arr.size != n:
                 raise ValueError(
                     f"{self.name}.{what}: sparse_categorical_crossentropy expects one class id per sample, "
@@ -353,14 +612,14 @@ class Sequential:
         if arr.ndim == 2 and arr.shape[1] == 1 and out_shape == ():
             return arr
         hint = ""
-        if self._loss_name == "categorical_crossentropy" and arr.ndim == 1:
+        if head.loss == "categorical_crossentropy" and arr.ndim == 1:
             hint = " (integer labels need loss='sparse_categorical_crossentropy', or one-hot encode them)"
         raise ValueError(
             f"{self.name}.{what}: expected targets of shape {shape_str(out_shape)}, received "
             f"{shape_str(arr.shape[1:])}{hint}"
         )
 
-    def _weights_array(self, sample_weight, class_weight, y: np.ndarray, n: int):
+    def _weights_array(self, sample_weight, class_weight, ys: list[np.ndarray], n: int):
         w = None
         if sample_weight is not None:
             w = to_float_array(sample_weight, self.dtype, f"{self.name}.sample_weight")
@@ -374,7 +633,12 @@ class Sequential:
         if class_weight is not None:
             if not isinstance(class_weight, dict):
                 raise TypeError(f"{self.name}.class_weight: expected a dict class -> weight")
-            if y.shape[1] > 1 and self._loss_name != "sparse_categorical_crossentropy":
+            if len(self._heads) != 1:
+                raise ValueError(
+                    f"{self.name}.class_weight: only models with one output take class weights"
+                )
+            y = ys[0]
+            if y.shape[1] > 1 and self._heads[0].loss != "sparse_categorical_crossentropy":
                 ids = np.argmax(y, axis=1)
             else:
                 ids = np.round(y[:, 0]).astype(np.int64)
@@ -417,20 +681,20 @@ class Sequential:
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
         verbose = 1 if verbose == "auto" else check_int(verbose, "fit(verbose)", 0)
-        xa = self._x(x)
-        n = xa.shape[0]
-        ya = self._y(y, n)
-        w = self._weights_array(sample_weight, class_weight, ya, n)
+        xs = self._xs(x)
+        n = xs[0].shape[0]
+        ys = self._ys(y, n)
+        w = self._weights_array(sample_weight, class_weight, ys, n)
         xv = yv = wv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError(
                     "fit: expected validation_data as (x_val, y_val) or (x_val, y_val, sample_weight)"
                 )
-            xv = self._x(validation_data[0], "validation_data[0]")
-            yv = self._y(validation_data[1], xv.shape[0], "validation_data[1]")
+            xv = self._xs(validation_data[0], "validation_data[0]")
+            yv = self._ys(validation_data[1], xv[0].shape[0], "validation_data[1]")
             if len(validation_data) == 3 and validation_data[2] is not None:
-                wv = self._weights_array(validation_data[2], None, yv, xv.shape[0])
+                wv = self._weights_array(validation_data[2], None, yv, xv[0].shape[0])
         elif validation_split:
             if not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(
@@ -441,10 +705,16 @@ class Sequential:
                 raise ValueError(
                     f"fit: validation_split={validation_split} leaves no training or validation rows of {n}"
                 )
-            xa, xv = np.ascontiguousarray(xa[:split]), np.ascontiguousarray(xa[split:])
-            ya, yv = np.ascontiguousarray(ya[:split]), np.ascontiguousarray(ya[split:])
+
+            def cut(arrays):
+                head = [np.ascontiguousarray(a[:split]) for a in arrays]
+                tail = [np.ascontiguousarray(a[split:]) for a in arrays]
+                return head, tail
+
+            xs, xv = cut(xs)
+            ys, yv = cut(ys)
             if w is not None:
-                w, wv = np.ascontiguousarray(w[:split]), np.ascontiguousarray(w[split:])
+                (w,), (wv,) = cut([w])
             n = split
         net = self._network(training=True)
         history = callbacks_module.History()
@@ -458,7 +728,7 @@ class Sequential:
         for cb in cbs:
             cb.set_model(self)
             cb.set_params(params)
-        keys = ["loss"] + [k for k, _ in self._metric_specs()]
+        keys = self.metrics_names
         if xv is not None:
             keys += ["val_" + k for k in keys]
         self.history = history
@@ -474,8 +744,8 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
             net.set_learning_rate(self._base_lr())
             rows, self.optimizer.iterations = net.fit(
-                xa,
-                ya,
+                xs,
+                ys,
                 w,
                 xv,
                 yv,
@@ -510,12 +780,12 @@ class Sequential:
     @_exclusive_training
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on this batch; returns the loss (and metrics)."""
-        xa = self._x(x)
-        ya = self._y(y, xa.shape[0])
-        w = self._weights_array(sample_weight, class_weight, ya, xa.shape[0])
+        xs = self._xs(x)
+        ys = self._ys(y, xs[0].shape[0])
+        w = self._weights_array(sample_weight, class_weight, ys, xs[0].shape[0])
         net = self._network(training=True)
         net.set_learning_rate(self._base_lr())
-        out, self.optimizer.iterations = net.train_on_batch(xa, ya, w, self.optimizer.iterations)
+        out, self.optimizer.iterations = net.train_on_batch(xs, ys, w, self.optimizer.iterations)
         return self._results(out, return_dict)
 
     def _results(self, values, return_dict):
@@ -539,10 +809,10 @@ class Sequential:
         """Loss (and metrics) in inference mode: ``[loss, *metrics]`` or the loss alone."""
         if batch_size is not None:
             check_int(batch_size, "evaluate(batch_size)", 1)
-        xa = self._x(x)
-        ya = self._y(y, xa.shape[0])
-        w = self._weights_array(sample_weight, None, ya, xa.shape[0])
-        out = self._network(training=True).evaluate(xa, ya, w)
+        xs = self._xs(x)
+        ys = self._ys(y, xs[0].shape[0])
+        w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
+        out = self._network(training=True).evaluate(xs, ys, w)
         result = self._results(out, return_dict)
         if verbose not in (0, "auto") or (verbose == "auto" and sys.stdout.isatty()):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, out)))
@@ -555,15 +825,26 @@ class Sequential:
     def predict(
         self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, training=False
     ):
-        """Outputs for ``x``. ``training=True`` keeps dropout on (Monte-Carlo dropout): new
-        masks on every call, from the model's seed."""
+        """Outputs for ``x`` (a list, or a dict if the outputs were given as one, for several
+        outputs). ``training=True`` keeps dropout on (Monte-Carlo dropout): new masks on
+        every call, from the model's seed."""
         if batch_size is not None:
             check_int(batch_size, "predict(batch_size)", 1)
-        xa = self._x(x)
+        xs = self._xs(x)
         net = self._network(training=False)
         mc = self._next_mc_calls(1) if training else -1
-        out = net.predict(xa, mc)
-        return out.reshape((xa.shape[0],) + tuple(self._layers[-1].output_shape))
+        return self._structure_outputs(net.predict(xs, mc), xs[0].shape[0])
+
+    def _structure_outputs(self, out, n: int):
+        shapes = self._output_shapes()
+        if len(shapes) == 1 and self._output_keys is None:
+            return out.reshape((n,) + tuple(shapes[0]))
+        outs = [
+            o.reshape((n,) + tuple(s)) for o, s in zip(out if len(shapes) > 1 else [out], shapes)
+        ]
+        if self._output_keys is not None:
+            return dict(zip(self._output_keys, outs))
+        return outs
 
     def _next_mc_calls(self, n: int) -> int:
         """Reserve n Monte-Carlo call numbers (each draws its own masks); returns the first."""
@@ -576,36 +857,57 @@ class Sequential:
         return self.predict(x)
 
     def __call__(self, x, training=False):
+        if isinstance(x, KerasTensor) or (
+            isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)
+        ):
+            raise TypeError(
+                f"{self.name}: calling a model on symbolic tensors (a model as a layer) is not "
+                "supported; build one Model from the layers instead"
+            )
         return self.predict(x, training=training)
 
     def predict_mc(self, x, n=100, batch_size=None):
-        """Monte-Carlo dropout: (mean, std) of ``n`` stochastic forward passes."""
+        """Monte-Carlo dropout: (mean, std) of ``n`` stochastic forward passes (per output,
+        for several outputs)."""
         n = check_int(n, "predict_mc(n)", 1)
-        xa = self._x(x)
+        xs = self._xs(x)
+        rows = xs[0].shape[0]
         net = self._network(training=False)
-        shape = (xa.shape[0],) + tuple(self._layers[-1].output_shape)
+        shapes = [(rows,) + tuple(s) for s in self._output_shapes()]
         # Welford's running mean and squared deviations in float64: no cancellation, and
         # exactly zero spread when every pass agrees.
-        mean = np.zeros(shape, np.float64)
-        m2 = np.zeros(shape, np.float64)
+        mean = [np.zeros(s, np.float64) for s in shapes]
+        m2 = [np.zeros(s, np.float64) for s in shapes]
         first = self._next_mc_calls(n)
         for k in range(1, n + 1):
-            out = net.predict(xa, first + k - 1).reshape(shape).astype(np.float64)
-            delta = out - mean
-            mean += delta / k
-            m2 += delta * (out - mean)
-        return mean.astype(self.dtype), np.sqrt(m2 / n).astype(self.dtype)
+            outs = net.predict(xs, first + k - 1)
+            outs = [outs] if len(shapes) == 1 else outs
+            for j, out in enumerate(outs):
+                out = out.reshape(shapes[j]).astype(np.float64)
+                delta = out - mean[j]
+                mean[j] += delta / k
+                m2[j] += delta * (out - mean[j])
+        means = [m.astype(self.dtype) for m in mean]
+        stds = [np.sqrt(v / n).astype(self.dtype) for v in m2]
+        if len(shapes) == 1:
+            return means[0], stds[0]
+        return means, stds
 
     # ------------------------------------------------------------------ weights
     @property
-    def weights(self):
-        return [w for layer in self._layers for w in layer.weights]
+    def weights(self) -> list[Weight]:
+        return [w for _, w in self._layer_weights()]
 
     @property
-    def trainable_weights(self):
-        return (
-            [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
-        )
+    def trainable_weights(self) -> list[Weight]:
+        if not self.trainable:
+            return []
+        return [w for layer in self._weight_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -625,34 +927,63 @@ class Sequential:
             raise ValueError(
                 f"{self.name}: the model is not built yet; give the first layer an input_shape"
             )
-        return int(sum(layer.count_params() for layer in self._layers))
+        return int(sum(layer.count_params() for layer in self._weight_layers()))
 
     # ------------------------------------------------------------------ description
+    def _summary_rows(self) -> list[tuple[Layer, str, str]]:
+        """(layer, output shape, connected to) per row of summary()."""
+        rows = []
+        for t in self._inputs:
+            assert t.layer is not None
+            rows.append((t.layer, shape_str(t.shape), ""))
+        for node in self._nodes:
+            sources = []
+            for u in node.inputs:
+                src = u.layer
+                assert src is not None
+                sources.append(f"{src.name}[{self._call_index(u.node)}]")
+            assert node.output is not None
+            rows.append((node.layer, shape_str(node.output.shape), ", ".join(sources)))
+        return rows
+
+    def _call_index(self, node: Node | None) -> int:
+        """The position of `node` among this model's calls of its layer."""
+        if node is None or isinstance(node.layer, InputLayer):
+            return 0
+        calls = [m for m in self._nodes if m.layer is node.layer]
+        return next(i for i, m in enumerate(calls) if m is node)
+
     def summary(self, print_fn=None, line_length=None, **kwargs):
-        """Print a Keras-style table of layers, output shapes and parameter counts."""
+        """Print a Keras-style table of layers, output shapes, parameter counts and (for a
+        functional model) which layers each one reads."""
         pf = print_fn or print
-        names = [f"{layer.name} ({type(layer).__name__})" for layer in self._layers]
+        rows = self._summary_rows()
+        connected = any(c for _, _, c in rows)
+        names = [f"{layer.name} ({type(layer).__name__})" for layer, _, _ in rows]
         first = max([len(n) + 2 for n in names] + [29])
-        width = max(line_length or 65, first + 36)
+        last = max([len(c) + 2 for _, _, c in rows] + [14]) if connected else 0
+        width = max(line_length or 65, first + 36 + last)
         cols = (first, 26)
         rule = "─" * width
+        count_w = width - cols[0] - cols[1] - last
 
-        def row(a, b, c):
-            return f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{width - cols[0] - cols[1]}}"
+        def row(a, b, c, d=""):
+            line = f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{count_w}}"
+            return line + (f"  {d:<{last - 2}}" if connected else "")
 
         pf(f'Model: "{self.name}"')
         pf(rule)
-        pf(row("Layer (type)", "Output Shape", "Param #"))
+        pf(row("Layer (type)", "Output Shape", "Param #", "Connected to"))
         pf("═" * width)
-        total = 0
-        trainable = 0
-        for layer in self._layers:
-            shape = "?" if layer.output_shape is None else shape_str(layer.output_shape)
-            count = layer.count_params() if layer.built else 0
+        total = trainable = 0
+        seen: set[int] = set()
+        for (layer, shape, conn), name in zip(rows, names):
+            count = layer.count_params() if layer.built and id(layer) not in seen else 0
+            seen.add(id(layer))
             total += count
             if self.trainable and layer.trainable:
                 trainable += count
-            pf(row(f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}"))
+            pf(row(name, shape, f"{count:,}", conn))
         pf(rule)
         itemsize = np.dtype(self.dtype).itemsize
         pf(f" Total params: {total:,} ({_bytes(total * itemsize)})")
@@ -662,23 +993,38 @@ class Sequential:
         )
 
     def get_config(self) -> dict:
+        """The graph: every layer's class and configuration, then each call of a layer as
+        the layers (and call numbers) it reads."""
+        layers = self.layers
+        position = {id(layer): i for i, layer in enumerate(layers)}
+
+        def ref(t: KerasTensor) -> list[int]:
+            assert t.layer is not None
+            return [position[id(t.layer)], self._call_index(t.node)]
+
         return {
             "name": self.name,
-            "input_shape": None if self._input_shape is None else list(self._input_shape),
-            "dtype": self._dtype,
             "layers": [
                 {"class_name": type(layer).__name__, "config": layer.get_config()}
-                for layer in self._layers
+                for layer in layers
             ],
+            "nodes": [
+                {"layer": position[id(node.layer)], "inputs": [ref(t) for t in node.inputs]}
+                for node in self._nodes
+            ],
+            "inputs": [ref(t) for t in self._inputs],
+            "outputs": [ref(t) for t in self._outputs],
+            "input_keys": self._input_keys,
+            "output_keys": self._output_keys,
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Sequential:
-        return saving.model_from_config(config)
+    def from_config(cls, config: dict) -> Model:
+        return saving.model_from_config(config, class_name="Functional")
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs) -> None:
-        """Save architecture, weights and compile state to one file (see ``dropnet.saving``)."""
+        """Save architecture, weights and compile state to one file (docs/model-format.md)."""
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True) -> None:
@@ -700,6 +1046,209 @@ class Sequential:
         self._net = None
 
     def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
+
+
+class Sequential(Model):
+    """A linear stack of layers, with Keras's ``add / compile / fit / evaluate / predict``:
+    the chain case of ``Model``. Once it has an input shape, its layers are also called on
+    symbolic tensors, so ``model.inputs``, ``layer.output`` and sub-models work."""
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        self._init_state(name or unique_name("sequential"), trainable)
+        self._layers: list[Layer] = []
+        self._input_shape: tuple[int, ...] | None = None
+        self._input_layer: InputLayer | None = None
+        self._graph_stale = True
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ structure
+    def add(self, layer) -> None:
+        """Append a layer (an ``Input(shape=...)`` first declares the input shape)."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError(f"{self.name}: Input must come before every other layer")
+            self._input_shape = layer.shape
+            self._input_layer = layer
+            self._dtype = layer._dtype_arg
+            self._changed()
+            return
+        if isinstance(layer, Sequential):
+            for inner in layer.layers:
+                self.add(inner)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"{self.name}.add: expected a dropnet layer, received {type(layer).__name__}"
+            )
+        if layer.multiple_inputs:
+            raise TypeError(
+                f"{self.name}.add: {type(layer).__name__} merges several tensors; use the "
+                "functional API (Model(inputs, outputs))"
+            )
+        if any(layer is other for other in self._layers):
+            raise ValueError(f"{self.name}.add: layer {layer.name!r} is already in the model")
+        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
+            self._input_shape = layer._input_shape_arg
+        if not self._layers and self._dtype is None:
+            self._dtype = layer._dtype_arg
+        self._layers.append(layer)
+        self._changed()
+        if self._input_shape is not None:
+            try:
+                self._build_layers(self._input_shape)
+            except Exception:
+                self._layers.pop()
+                raise
+            self._ensure_graph()
+
+    def pop(self) -> Layer:
+        if not self._layers:
+            raise ValueError(f"{self.name}: there are no layers to remove")
+        layer = self._layers.pop()
+        self._changed()
+        if self._input_shape is not None:
+            self._ensure_graph()
+        return layer
+
+    def _changed(self) -> None:
+        self._net = None
+        self._graph_stale = True
+        if self.compiled:
+            self._heads = []  # resolved again for the new output
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def _weight_layers(self) -> list[Layer]:
+        return self._layers
+
+    def build(self, input_shape=None) -> None:
+        """Build for ``input_shape`` (batch axis included, as in Keras, or per-sample)."""
+        if input_shape is None:
+            if self._input_shape is None:
+                raise ValueError(f"{self.name}.build: expected an input shape")
+            input_shape = self._input_shape
+        else:
+            input_shape = tuple(input_shape)
+            if input_shape and input_shape[0] is None:
+                input_shape = input_shape[1:]
+        self._build_layers(check_shape(input_shape, f"{self.name}.build(input_shape)"))
+
+    def _build_layers(self, input_shape) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            try:
+                shape = layer._build(shape, self.dtype)
+            except (ValueError, TypeError) as exc:
+                msg = str(exc)
+                if layer.name not in msg:
+                    msg = (
+                        f"{layer.name} ({type(layer).__name__}) on input {shape_str(shape)}: {msg}"
+                    )
+                raise type(exc)(msg) from None
+            total = int(np.prod(shape, dtype=np.float64))
+            if total >= 2**50:
+                raise OverflowError(f"{layer.name}: output shape {shape} is too large")
+        if self._input_shape != tuple(input_shape):
+            self._graph_stale = True
+        self._input_shape = tuple(input_shape)
+        return shape
+
+    @property
+    def built(self) -> bool:
+        return self._input_shape is not None and all(layer.built for layer in self._layers)
+
+    def _n_outputs(self) -> int:
+        return 1 if self._layers or self._input_shape is not None else 0
+
+    def _ensure_graph(self) -> None:
+        """Call the layers on a symbolic input (again after the stack changed), so the
+        chain is a graph like any model's."""
+        if not self._graph_stale or self._input_shape is None:
+            return
+        for node in self._nodes:  # forget the calls of the previous chain
+            node.layer._inbound_nodes = [m for m in node.layer._inbound_nodes if m is not node]
+        self._build_layers(self._input_shape)
+        if self._input_layer is None or self._input_layer.shape != self._input_shape:
+            self._input_layer = InputLayer(shape=self._input_shape, dtype=self._dtype)
+        t = self._input_layer.output
+        inputs = t
+        for layer in self._layers:
+            t = layer(t)
+        dtype = self._dtype
+        self._set_graph(inputs, t)
+        self._dtype = dtype
+        self._graph_stale = False
+
+    def _ensure_graph_for(self, x, what: str) -> None:
+        if self._input_shape is None:
+            if not self._layers:
+                raise ValueError(f"{self.name}: the model has no layers")
+            arr = to_float_array(x, self.dtype, f"{self.name}.{what}")
+            self._build_layers(arr.shape[1:])
+        self._ensure_graph()
+
+    def _input_shapes(self) -> list[tuple[int, ...]]:
+        self._ensure_graph()
+        return super()._input_shapes()
+
+    def _output_shapes(self) -> list[tuple[int, ...]]:
+        if self._input_shape is None:
+            return [self._layers[-1].output_shape or ()] if self._layers else []
+        self._ensure_graph()
+        return super()._output_shapes()
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        self._ensure_graph()
+        return super().inputs
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        self._ensure_graph()
+        return super().outputs
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self._layers[-1].name] if self._layers else ["output"]
+
+    @property
+    def input_shape(self):
+        return None if self._input_shape is None else (None,) + tuple(self._input_shape)
+
+    @property
+    def output_shape(self):
+        if not self.built or not self._layers:
+            return self.input_shape
+        return (None,) + tuple(self._layers[-1].output_shape or ())
+
+    def _summary_rows(self) -> list[tuple[Layer, str, str]]:
+        return [
+            (layer, "?" if layer.output_shape is None else shape_str(layer.output_shape), "")
+            for layer in self._layers
+        ]
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": None if self._input_shape is None else list(self._input_shape),
+            "dtype": self._dtype,
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self._layers
+            ],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        return saving.model_from_config(config)
+
+    def __repr__(self):
         return f"<Sequential name={self.name}, layers={len(self._layers)}>"
 
 
@@ -711,9 +1260,14 @@ def _bytes(n: float) -> str:
     return f"{n} B"
 
 
-def load_model(filepath, compile=True) -> Sequential:
-    """Load a model written by ``Sequential.save``; the file is validated field by field."""
+def load_model(filepath, compile=True) -> Model:
+    """Load a model written by ``Model.save``; the file is validated field by field."""
     return saving.load_model(filepath, compile=compile)
 
 
-Model = Sequential
+def clone_model(model: Model) -> Model:
+    """A new model with the same architecture and freshly initialized weights (as Keras's
+    clone_model): nothing is shared with ``model``."""
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: expected a dropnet model, received {type(model).__name__}")
+    return type(model).from_config(model.get_config())

@@ -2,9 +2,11 @@
 
     b"DROPNET\\x00" | u64 header length | header (UTF-8 JSON) | tensor bytes
 
-The header names the format version, the architecture (from a fixed set of layer
-classes), the compile settings, and every tensor's name, dtype, shape and byte range.
-Loading checks every field before using it; nothing in a file is ever executed.
+The header names the format version, the architecture (a Sequential's layers, or a
+functional model's layers and the calls between them, from a fixed set of layer classes),
+the compile settings, and every tensor's name, dtype, shape and byte range. Loading checks
+every field before using it; nothing in a file is ever executed. The models are rebuilt
+through their public constructors (docs/model-format.md).
 """
 
 from __future__ import annotations
@@ -29,20 +31,45 @@ def _bad(msg: str) -> ValueError:
 
 
 # ---------------------------------------------------------------- writing
+def _metric_names(ms) -> list[str]:
+    return [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in ms]
+
+
 def _compile_config(model):
     if not model.compiled:
         return None
     from . import optimizers
 
-    return {
+    model._heads_ready()
+    config = {
         "optimizer": optimizers.serialize(model.optimizer),
         "iterations": int(model.optimizer.iterations),
-        "loss": model._loss_name,
-        "from_logits": bool(model._from_logits),
-        "metrics": [
-            m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in model._metric_args
-        ],
     }
+    if len(model._heads) <= 1 and model._n_outputs() <= 1:
+        head = model._heads[0] if model._heads else None
+        config.update(
+            loss=None if head is None else head.loss,
+            from_logits=bool(head and head.from_logits),
+            metrics=[] if head is None else _metric_names(head.metrics),
+        )
+    else:
+        config["losses"] = [
+            {
+                "output": h.output,
+                "loss": h.loss,
+                "from_logits": bool(h.from_logits),
+                "weight": h.weight,
+                "metrics": _metric_names(h.metrics),
+            }
+            for h in model._heads
+        ]
+    return config
+
+
+def _class_name(model) -> str:
+    from .models import Sequential
+
+    return "Sequential" if isinstance(model, Sequential) else "Functional"
 
 
 def save_model(model, target, overwrite=True, weights_only=False) -> None:
@@ -51,7 +78,7 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
         tensors.append((f"weights/{i}", w.value))
     if not weights_only and model.compiled and model._slots:
         for i, w in enumerate(model.weights):
-            for j, slot in enumerate(model._slots.get(id(w), [])):
+            for j, slot in enumerate(model._slots.get(w, [])):
                 tensors.append((f"optimizer/{i}/{j}", slot))
     entries, offset = [], 0
     for name, arr in tensors:
@@ -71,7 +98,7 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
         "format": "dropnet",
         "format_version": FORMAT_VERSION,
         "weights_only": bool(weights_only),
-        "model": {"class_name": "Sequential", "config": model.get_config()},
+        "model": {"class_name": _class_name(model), "config": model.get_config()},
         "compile": None if weights_only else _compile_config(model),
         "tensors": entries,
     }
@@ -171,10 +198,33 @@ def _parse(data: bytes) -> tuple[dict, dict]:
     return header, tensors
 
 
-def model_from_config(config: dict, max_weight_elements: int | None = None):
-    """A Sequential model from its config; with ``max_weight_elements`` (a file's tensor
-    sizes), building stops before allocating more weights than the file can fill."""
+def _layer_from_entry(spec):
     from .layers import LAYER_CLASSES
+
+    if not isinstance(spec, dict):
+        raise _bad("layer entry must be an object")
+    class_name = spec.get("class_name")
+    cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
+        raise _bad(f"unknown layer class {class_name!r}")
+    cfg = spec.get("config")
+    if not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
+        raise _bad(f"bad config for layer {spec.get('class_name')}")
+    try:
+        return cls.from_config(dict(cfg))
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
+
+
+def model_from_config(
+    config: dict, max_weight_elements: int | None = None, class_name: str = "Sequential"
+):
+    """A model from its config; with ``max_weight_elements`` (a file's tensor sizes),
+    building stops before allocating more weights than the file can fill."""
+    if class_name == "Functional":
+        return _functional_from_config(config, max_weight_elements)
+    if class_name != "Sequential":
+        raise _bad(f"unknown model class {class_name!r}")
     from .models import Sequential
 
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
@@ -187,20 +237,7 @@ def model_from_config(config: dict, max_weight_elements: int | None = None):
     model._dtype = dtype
     input_shape = config.get("input_shape")
     for spec in config["layers"]:
-        if not isinstance(spec, dict):
-            raise _bad("layer entry must be an object")
-        class_name = spec.get("class_name")
-        cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
-        if cls is None:
-            raise _bad(f"unknown layer class {class_name!r}")
-        cfg = spec.get("config")
-        if not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
-            raise _bad(f"bad config for layer {spec.get('class_name')}")
-        try:
-            layer = cls.from_config(dict(cfg))
-        except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
-        model._layers.append(layer)
+        model._layers.append(_layer_from_entry(spec))
     if input_shape is not None:
         if not isinstance(input_shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) for d in input_shape
@@ -212,6 +249,82 @@ def model_from_config(config: dict, max_weight_elements: int | None = None):
         except (TypeError, ValueError, OverflowError) as exc:
             raise _bad(f"architecture does not build: {exc}") from None
     return model
+
+
+def _index_pair(ref, what: str) -> tuple[int, int]:
+    if (
+        not isinstance(ref, list)
+        or len(ref) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ref)
+    ):
+        raise _bad(f"{what}: expected [layer index, call index], received {ref!r}")
+    return ref[0], ref[1]
+
+
+def _functional_from_config(config: dict, max_weight_elements: int | None):
+    """A functional model: its layers rebuilt from their configs, then called on each
+    other in the stored order, through the same public calls a user makes."""
+    from .layers.core import InputLayer
+    from .models import Model
+
+    if not isinstance(config, dict):
+        raise _bad("model config must be an object")
+    for key in ("layers", "nodes", "inputs", "outputs"):
+        if not isinstance(config.get(key), list):
+            raise _bad(f"functional model config needs a list {key!r}")
+    layers = [_layer_from_entry(spec) for spec in config["layers"]]
+    calls: list[list] = [
+        [layer.output] if isinstance(layer, InputLayer) else [] for layer in layers
+    ]
+
+    def tensor(ref, what):
+        li, ci = _index_pair(ref, what)
+        if li >= len(layers) or ci >= len(calls[li]):
+            raise _bad(f"{what}: {ref!r} refers to a call that has not happened yet")
+        return calls[li][ci]
+
+    try:
+        with weight_budget(max_weight_elements):
+            for k, node in enumerate(config["nodes"]):
+                if not isinstance(node, dict) or not isinstance(node.get("inputs"), list):
+                    raise _bad(f"node {k}: expected an object with a list of inputs")
+                li = node.get("layer")
+                if not isinstance(li, int) or isinstance(li, bool) or not 0 <= li < len(layers):
+                    raise _bad(f"node {k}: bad layer index {li!r}")
+                layer = layers[li]
+                if isinstance(layer, InputLayer):
+                    raise _bad(f"node {k}: an Input layer is never called")
+                ins = [tensor(r, f"node {k} input") for r in node["inputs"]]
+                if not ins:
+                    raise _bad(f"node {k}: a call needs at least one input")
+                calls[li].append(layer(ins if layer.multiple_inputs else ins[0]))
+    except (TypeError, ValueError, OverflowError) as exc:
+        if str(exc).startswith("not a valid dropnet model file"):
+            raise
+        raise _bad(f"architecture does not build: {exc}") from None
+    ins = [tensor(r, "model input") for r in config["inputs"]]
+    outs = [tensor(r, "model output") for r in config["outputs"]]
+    keys = {}
+    for key, items in (("input_keys", ins), ("output_keys", outs)):
+        value = config.get(key)
+        if value is not None and (
+            not isinstance(value, list)
+            or len(value) != len(items)
+            or not all(isinstance(v, str) for v in value)
+        ):
+            raise _bad(f"bad {key} {value!r}")
+        keys[key] = value
+    inputs = dict(zip(keys["input_keys"], ins)) if keys["input_keys"] else ins
+    outputs = dict(zip(keys["output_keys"], outs)) if keys["output_keys"] else outs
+    if not keys["input_keys"] and len(ins) == 1:
+        inputs = ins[0]
+    if not keys["output_keys"] and len(outs) == 1:
+        outputs = outs[0]
+    name = config.get("name")
+    try:
+        return Model(inputs, outputs, name=name if isinstance(name, str) else None)
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"architecture does not connect: {exc}") from None
 
 
 def _assign_weights(model, tensors: dict) -> None:
@@ -232,32 +345,20 @@ def _assign_weights(model, tensors: dict) -> None:
 def load_model(source, compile=True):
     header, tensors = _parse(_read(source))
     model_info = header.get("model")
-    if not isinstance(model_info, dict) or model_info.get("class_name") != "Sequential":
-        raise _bad("only Sequential models are supported")
+    class_name = model_info.get("class_name") if isinstance(model_info, dict) else None
+    if class_name not in ("Sequential", "Functional"):
+        raise _bad("the model must be a Sequential or a Functional model")
     budget = sum(int(t.size) for k, t in tensors.items() if k.startswith("weights/"))
-    model = model_from_config(model_info.get("config"), max_weight_elements=budget)
+    model = model_from_config(
+        model_info.get("config"), max_weight_elements=budget, class_name=class_name
+    )
     if model.weights or tensors:
         if not model.built:
             raise _bad("weights given for a model without an input shape")
         _assign_weights(model, tensors)
     comp = header.get("compile")
     if compile and isinstance(comp, dict):
-        from . import optimizers
-
-        try:
-            model.compile(
-                optimizer=optimizers.get(comp.get("optimizer")),
-                loss=comp.get("loss"),
-                metrics=comp.get("metrics") or [],
-            )
-            if comp.get("from_logits"):
-                model._from_logits = True
-            iterations = comp.get("iterations", 0)
-            if not isinstance(iterations, int) or iterations < 0:
-                raise ValueError(f"bad iterations {iterations!r}")
-            model.optimizer.iterations = iterations
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise _bad(f"compile settings: {exc}") from None
+        _compile_from(model, comp)
         for i, w in enumerate(model.weights):
             slots = []
             j = 0
@@ -273,8 +374,44 @@ def load_model(source, compile=True):
                     raise _bad(
                         f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}"
                     )
-                model._slots[id(w)] = slots
+                model._slots[w] = slots
     return model
+
+
+def _compile_from(model, comp: dict) -> None:
+    from . import optimizers
+
+    try:
+        optimizer = optimizers.get(comp.get("optimizer"))
+        heads = comp.get("losses")
+        if heads is None:
+            model.compile(
+                optimizer=optimizer, loss=comp.get("loss"), metrics=comp.get("metrics") or []
+            )
+            logits = [bool(comp.get("from_logits"))]
+        else:
+            if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
+                raise ValueError("losses must be a list of objects")
+            n = len(model.outputs)
+            loss: list = [None] * n
+            weights: list = [1.0] * n
+            metrics: list = [[] for _ in range(n)]
+            for h in heads:
+                k = h.get("output")
+                if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
+                    raise ValueError(f"bad loss output {k!r}")
+                loss[k], weights[k], metrics[k] = h.get("loss"), h.get("weight"), h.get("metrics")
+            model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
+            logits = [bool(h.get("from_logits")) for h in heads]
+        model._heads_ready()
+        for head, flag in zip(model._heads, logits):
+            head.from_logits = head.from_logits or flag
+        iterations = comp.get("iterations", 0)
+        if not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"bad iterations {iterations!r}")
+        model.optimizer.iterations = iterations
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise _bad(f"compile settings: {exc}") from None
 
 
 def load_weights_into(model, source) -> None:

@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import optimizers
-from .models import Sequential
+from .models import Model
 from .utils import seed_scope
 
 _ROUTES = ("model", "fit", "compile", "optimizer", "predict", "score")
@@ -155,21 +155,28 @@ class _SequentialEstimator(BaseEstimator):
             raise ValueError(f"{type(self).__name__}: give model= or build_fn=, not both")
         return target
 
-    def _build_model(self, meta: dict) -> Sequential:
+    def _build_model(self, meta: dict) -> Model:
         target = self._build_function()
-        if isinstance(target, Sequential):
+        if isinstance(target, Model):
             model = copy.deepcopy(target)
         elif callable(target):
             model = target(**self._build_kwargs(target, meta))
         else:
             raise TypeError(
-                f"{type(self).__name__}: expected model= to be a function or a Sequential, received "
+                f"{type(self).__name__}: expected model= to be a function or a model, received "
                 f"{type(target).__name__}"
             )
-        if not isinstance(model, Sequential):
+        if not isinstance(model, Model):
             raise TypeError(
-                f"{type(self).__name__}: the model function must return a dropnet Sequential, "
-                f"received {type(model).__name__}"
+                f"{type(self).__name__}: the model function must return a dropnet Sequential or "
+                f"Model, received {type(model).__name__}"
+            )
+        if len(model.outputs if model.built else [None]) != 1 or (
+            model.built and len(model.inputs) != 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: the model must have one input and one output, received "
+                f"{len(model.inputs)} and {len(model.outputs)}"
             )
         if not model.compiled or model._loss_name is None:
             model.compile(**self._compile_kwargs(model, meta))
@@ -321,7 +328,7 @@ class _SequentialEstimator(BaseEstimator):
         meta["X_dtype_"] = self.X_dtype_
         return meta
 
-    def _output_units(self, model: Sequential) -> int:
+    def _output_units(self, model: Model) -> int:
         shape = model.output_shape
         return int(np.prod(shape[1:])) if shape and len(shape) > 1 else 1
 
@@ -415,7 +422,7 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
             return out
         return ids.astype(np.float64)
 
-    def _check_output(self, model: Sequential) -> None:
+    def _check_output(self, model: Model) -> None:
         units = self._output_units(model)
         if units == 1:
             if self.n_classes_ > 2:
@@ -490,7 +497,7 @@ class SequentialRegressor(RegressorMixin, _SequentialEstimator):
     def _model_targets(self, y: np.ndarray) -> np.ndarray:
         return y
 
-    def _check_output(self, model: Sequential) -> None:
+    def _check_output(self, model: Model) -> None:
         units = self._output_units(model)
         if units != self.n_outputs_:
             raise ValueError(

@@ -1,6 +1,6 @@
 """Layers with Keras's names and arguments."""
 
-from .base import Layer, Weight
+from .base import KerasTensor, Layer, Weight
 from .conv import Conv1D, Conv2D, Convolution1D, Convolution2D
 from .core import Activation, Dense, Flatten, Input, InputLayer, LeakyReLU, Reshape
 from .dropout import (
@@ -11,6 +11,22 @@ from .dropout import (
     SpatialDropout1D,
     SpatialDropout2D,
     SpatialDropout3D,
+)
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
 from .pooling import (
     AveragePooling1D,
@@ -35,11 +51,14 @@ from .recurrent import LSTM
 __all__ = [
     "LSTM",
     "Activation",
+    "Add",
     "AlphaDropout",
+    "Average",
     "AveragePooling1D",
     "AveragePooling2D",
     "AvgPool1D",
     "AvgPool2D",
+    "Concatenate",
     "Conv1D",
     "Conv2D",
     "Convolution1D",
@@ -59,23 +78,42 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "KerasTensor",
     "Layer",
     "LeakyReLU",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Reshape",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "Subtract",
     "Weight",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
 ]
 
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
         Activation,
+        Add,
+        Average,
+        Concatenate,
+        Maximum,
+        Minimum,
+        Multiply,
+        Subtract,
         AlphaDropout,
         AveragePooling1D,
         AveragePooling2D,

@@ -88,8 +88,55 @@ class Weight:
         np.copyto(self.value, new, casting="unsafe")
 
 
+class KerasTensor:
+    """A symbolic tensor of the functional API: the per-sample ``shape`` of a layer's output
+    (or of an ``Input``), and the node that produced it. It holds no values."""
+
+    def __init__(self, shape, dtype: str, node: Node | None = None, name: str | None = None):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = dtype
+        self.node = node
+        self.name = name
+
+    @property
+    def layer(self) -> Layer | None:
+        return None if self.node is None else self.node.layer
+
+    def __repr__(self) -> str:
+        made_by = "" if self.layer is None else f", produced by {self.layer.name!r}"
+        return f"<KerasTensor shape={(None,) + self.shape}, dtype={self.dtype}{made_by}>"
+
+
+class Node:
+    """One call of a layer on symbolic tensors: what it read and what it produced."""
+
+    def __init__(self, layer: Layer, inputs: list[KerasTensor]):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.output: KerasTensor | None = None
+
+
+def as_tensor_list(inputs, what: str) -> list[KerasTensor] | None:
+    """The symbolic tensors of a layer call (one, or a list/tuple of them); None when the
+    call has no symbolic tensors at all (it is given arrays)."""
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    symbolic = [isinstance(t, KerasTensor) for t in items]
+    if not any(symbolic):
+        return None
+    if not all(symbolic):
+        raise TypeError(f"{what}: expected symbolic tensors only, received a mix with arrays")
+    return items
+
+
 class Layer:
-    """Base of every layer. Subclasses say which core op runs them (``_core_op``)."""
+    """Base of every layer. Subclasses say which core op runs them (``_core_op``).
+
+    Called on a symbolic tensor (``Dense(4)(inputs)``), a layer builds itself for that
+    tensor's shape and returns the symbolic output: the functional API. A layer called
+    twice shares its weights; ``input``/``output`` are those of its first call."""
+
+    # Layers that take a list of tensors (the merge layers) set this.
+    multiple_inputs = False
 
     def __init__(
         self,
@@ -123,10 +170,69 @@ class Layer:
             shape = check_shape((input_dim,), f"{type(self).__name__}(input_dim)")
         self._input_shape_arg = shape
         self.built = False
-        self.input_shape: tuple[int, ...] | None = None
+        self.input_shape: tuple | None = None
         self.output_shape: tuple[int, ...] | None = None
         self.dtype = self._dtype_arg or backend.floatx()
         self._weights: list[Weight] = []
+        self._inbound_nodes: list[Node] = []
+
+    # ---- the functional API
+    def __call__(self, inputs, training=None, mask=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        tensors = as_tensor_list(inputs, self.name)
+        if tensors is None:
+            return self._call_on_arrays(inputs, training)
+        if self.multiple_inputs != isinstance(inputs, (list, tuple)):
+            raise TypeError(
+                f"{self.name} ({type(self).__name__}): expected "
+                + ("a list of tensors" if self.multiple_inputs else "one tensor")
+                + f", received {inputs!r}"
+            )
+        dtype = tensors[0].dtype
+        shape = tuple(t.shape for t in tensors) if self.multiple_inputs else tensors[0].shape
+        if self.built and self.input_shape != shape:
+            raise ValueError(
+                f"{self.name} ({type(self).__name__}) was built for input shape "
+                f"{self.input_shape} and cannot be called on shape {shape}: its weights "
+                "have that shape"
+            )
+        out_shape = self._build(shape, dtype)
+        node = Node(self, tensors)
+        node.output = KerasTensor(out_shape, dtype, node, name=self.name)
+        self._inbound_nodes.append(node)
+        return node.output
+
+    def _call_on_arrays(self, x, training):
+        """``layer(array)``: the layer alone as a one-layer model, run on the values."""
+        from ..models import Model
+        from .core import Input
+
+        arrays = list(x) if self.multiple_inputs else [x]
+        inputs = [Input(np.shape(a)[1:]) for a in arrays]
+        model = Model(inputs, self(inputs if self.multiple_inputs else inputs[0]))
+        return model.predict(arrays if self.multiple_inputs else arrays[0], training=bool(training))
+
+    def _first_node(self, what: str) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"{self.name} has no {what}: it has not been called on a symbolic tensor "
+                "(in a functional model or a built Sequential)"
+            )
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call (a list for merge layers)."""
+        node = self._first_node("input")
+        return list(node.inputs) if self.multiple_inputs else node.inputs[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        """The symbolic output of the layer's first call."""
+        out = self._first_node("output").output
+        assert out is not None
+        return out
 
     # ---- building
     def build(self, input_shape) -> None:
@@ -136,7 +242,10 @@ class Layer:
         return tuple(input_shape)
 
     def _build(self, input_shape, dtype: str) -> tuple[int, ...]:
-        input_shape = tuple(int(d) for d in input_shape)
+        if self.multiple_inputs:
+            input_shape = tuple(tuple(int(d) for d in s) for s in input_shape)
+        else:
+            input_shape = tuple(int(d) for d in input_shape)
         if not self.built or self.input_shape != input_shape or self.dtype != dtype:
             self.dtype = dtype
             self._weights = []

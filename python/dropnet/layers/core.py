@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from .base import Layer, check_shape
+from .base import KerasTensor, Layer, Node, check_shape
 
 # Largest size a layer argument (units, filters, kernel or pool size, stride, dilation) may
 # take: the core indexes windows with 32-bit-safe arithmetic.
@@ -21,7 +21,8 @@ def positive_int(value, what: str) -> int:
 
 
 class InputLayer(Layer):
-    """Declares the per-sample input shape of a Sequential model."""
+    """The entry of a model: a per-sample shape (and dtype). ``Input(...)`` returns its
+    symbolic tensor, the start of a functional model or the first entry of a Sequential."""
 
     def __init__(
         self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs
@@ -31,14 +32,21 @@ class InputLayer(Layer):
             raise ValueError("Input: expected shape=(...), received None")
         super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
         self.shape = self._input_shape_arg
+        self.batch_size = batch_size
+        self.built = True
+        self.input_shape = self.output_shape = self.shape
+        node = Node(self, [])
+        node.output = KerasTensor(self.shape, self.dtype, node, name=self.name)
+        self._inbound_nodes.append(node)
 
     def get_config(self):
         return {**super().get_config(), "shape": list(self.shape)}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> InputLayer:
-    """Keras's ``Input(shape=...)``: use it as the first entry of a Sequential model."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> KerasTensor:
+    """Keras's ``Input(shape=...)``: the symbolic input of a functional model, or the first
+    entry of a Sequential model."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs).output
 
 
 class KernelLayer(Layer):
