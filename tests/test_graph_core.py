@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import reference as ref
 
+import dropnet
 from dropnet import _core, activations
-from dropnet.layers import Dense, Layer
+from dropnet.layers import LAYER_CLASSES, Dense, Input, InputLayer, Layer, RepeatVector
 from dropnet.models import Sequential
 
 SGD0 = {
@@ -284,3 +285,39 @@ def test_name_tables_come_from_the_core():
     assert {"dense", "conv", "pool", "lstm", "dropout", "concatenate", "add"} <= set(
         _core.names["ops"]
     )
+
+
+@pytest.mark.usefixtures("float64")
+def test_repeat_vector_repeats_rows_and_sums_gradients(rng):
+    dropnet.set_random_seed(1)
+    model = Sequential([Input((3,)), Dense(4, activation="tanh"), RepeatVector(5), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    (W1, b1), (W2, b2) = model.layers[0].get_weights(), model.layers[2].get_weights()
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 5, 2))
+    h = np.repeat(np.tanh(x @ W1 + b1)[:, None, :], 5, axis=1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), h @ W2 + b2, rtol=1e-12)
+    net = model._network(training=True)
+    _, grads, dx = net.gradients(x, y, None, 0, False)
+
+    def f():
+        return net.gradients(x, y, None, 0, False)[0]
+
+    for weight, g in zip(model.weights, grads):
+        np.testing.assert_allclose(g, ref.central_difference(f, weight.value), rtol=1e-6)
+    np.testing.assert_allclose(dx.reshape(x.shape), ref.central_difference(f, x), rtol=1e-6)
+    assert RepeatVector.from_config(model.layers[1].get_config()).n == 5
+    with pytest.raises(ValueError, match="expected a positive int"):
+        RepeatVector(0)
+    with pytest.raises(ValueError, match=r"shape \(batch, features\)"):
+        Sequential([Input((2, 3)), RepeatVector(2)])
+
+
+def test_every_loadable_layer_class_names_its_core_op():
+    """A model file may name any class in LAYER_CLASSES; each one (Input aside) says which
+    op runs it, and the core knows that op."""
+    kinds = set(_core.names["ops"])
+    for name, cls in LAYER_CLASSES.items():
+        if cls is InputLayer:
+            continue
+        assert cls._core_op is not Layer._core_op, name
+    assert {"repeat", "pool", "dense"} <= kinds

@@ -1,8 +1,18 @@
 """Layers with Keras's names and arguments."""
 
+from .base import LAYER_CLASSES as LAYER_CLASSES  # the classes model files may name
 from .base import KerasTensor, Layer, Weight
 from .conv import Conv1D, Conv2D, Convolution1D, Convolution2D
-from .core import Activation, Dense, Flatten, Input, InputLayer, LeakyReLU, Reshape
+from .core import (
+    Activation,
+    Dense,
+    Flatten,
+    Input,
+    InputLayer,
+    LeakyReLU,
+    RepeatVector,
+    Reshape,
+)
 from .dropout import (
     AlphaDropout,
     Dropout,
@@ -88,6 +98,7 @@ __all__ = [
     "Maximum",
     "Minimum",
     "Multiply",
+    "RepeatVector",
     "Reshape",
     "SpatialDropout1D",
     "SpatialDropout2D",
@@ -102,40 +113,3 @@ __all__ = [
     "multiply",
     "subtract",
 ]
-
-LAYER_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        Activation,
-        Add,
-        Average,
-        Concatenate,
-        Maximum,
-        Minimum,
-        Multiply,
-        Subtract,
-        AlphaDropout,
-        AveragePooling1D,
-        AveragePooling2D,
-        Conv1D,
-        Conv2D,
-        Dense,
-        Dropout,
-        Flatten,
-        GaussianDropout,
-        GaussianNoise,
-        GlobalAveragePooling1D,
-        GlobalAveragePooling2D,
-        GlobalMaxPooling1D,
-        GlobalMaxPooling2D,
-        InputLayer,
-        LeakyReLU,
-        LSTM,
-        MaxPooling1D,
-        MaxPooling2D,
-        Reshape,
-        SpatialDropout1D,
-        SpatialDropout2D,
-        SpatialDropout3D,
-    )
-}

@@ -12,6 +12,9 @@ import numpy as np
 from .. import backend
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
+# Layer classes a model file may name: every public class defined in dropnet.layers,
+# registered as it is defined (user-defined subclasses are never loaded from files).
+LAYER_CLASSES: dict[str, type[Layer]] = {}
 # Largest weight tensor a layer may allocate (elements); beyond it an error names the layer.
 MAX_WEIGHT_ELEMENTS = 2**36
 _BUDGET = threading.local()
@@ -137,6 +140,14 @@ class Layer:
 
     # Layers that take a list of tensors (the merge layers) set this.
     multiple_inputs = False
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs):
+        """Registers dropnet's own concrete layer classes (``abstract=True`` marks a base
+        that is never a layer of a model) in LAYER_CLASSES."""
+        super().__init_subclass__(**kwargs)
+        package = __name__.rsplit(".", 1)[0]
+        if cls.__module__.startswith(package) and not abstract and not cls.__name__.startswith("_"):
+            LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from .core import KernelLayer, positive_int
 from .window import Window, check_data_format, check_padding, int_tuple
 
 
-class Conv(KernelLayer):
+class Conv(KernelLayer, abstract=True):
     """N-D convolution over channels-last inputs (rank set by the subclass)."""
 
     rank = 2

@@ -49,7 +49,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> Keras
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs).output
 
 
-class KernelLayer(Layer):
+class KernelLayer(Layer, abstract=True):
     """Base of layers with a kernel, an optional bias and a fused activation (Dense, Conv):
     Keras's initializer, regularizer and constraint arguments and their configuration."""
 
@@ -225,3 +225,25 @@ class Reshape(Layer):
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class RepeatVector(Layer):
+    """Repeats each sample's vector ``n`` times: (batch, features) -> (batch, n, features)."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        self.n = positive_int(n, f"RepeatVector(n={n!r})")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"{self.name}: expected inputs of shape (batch, features), received "
+                f"(batch, {', '.join(map(str, input_shape))})"
+            )
+        return (self.n, int(input_shape[0]))
+
+    def _core_op(self):
+        return "repeat", {"times": self.n}
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}

@@ -8,7 +8,7 @@ from .base import Layer
 from .core import positive_int
 
 
-class Merge(Layer):
+class Merge(Layer, abstract=True):
     """Base of the merge layers: a list of at least two tensors in, one tensor out."""
 
     multiple_inputs = True

@@ -8,7 +8,7 @@ from .base import Layer
 from .window import Window, check_data_format, check_padding, check_rank, int_tuple
 
 
-class Pooling(Layer):
+class Pooling(Layer, abstract=True):
     """Pooling over a sliding window (rank and max/avg set by the subclass)."""
 
     rank = 2
@@ -75,7 +75,7 @@ class AveragePooling2D(Pooling):
     mode = "avg"
 
 
-class GlobalPooling(Layer):
+class GlobalPooling(Layer, abstract=True):
     """Pooling over every spatial position: (batch, ..., channels) -> (batch, channels), or
     keeping size-1 spatial axes with keepdims=True."""
 
