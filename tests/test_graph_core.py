@@ -12,7 +12,7 @@ import pytest
 import reference as ref
 
 import dropnet
-from dropnet import _core, activations
+from dropnet import _core, activations, losses, metrics, optimizers
 from dropnet.layers import LAYER_CLASSES, Dense, Input, InputLayer, Layer, RepeatVector
 from dropnet.models import Sequential
 
@@ -281,7 +281,20 @@ def test_layer_without_a_core_op_is_an_error_not_an_identity():
 
 
 def test_name_tables_come_from_the_core():
+    """Python keeps only aliases (Keras's spellings); every canonical name it hands the
+    core is one of the core's own."""
     assert activations.ACTIVATIONS == tuple(_core.names["activations"])
+    assert set(losses._CANONICAL.values()) <= set(_core.names["losses"])
+    assert set(metrics._ALIASES.values()) <= set(_core.names["metrics"])
+    optimizer_kinds = {
+        cls.kind
+        for cls in vars(optimizers).values()
+        if isinstance(cls, type) and issubclass(cls, optimizers.Optimizer)
+    }
+    assert optimizer_kinds == set(_core.names["optimizers"])
+    assert {optimizers.ExponentialDecay.kind, optimizers.InverseTimeDecay.kind} <= set(
+        _core.names["schedules"]
+    )
     assert {"dense", "conv", "pool", "lstm", "dropout", "concatenate", "add"} <= set(
         _core.names["ops"]
     )
@@ -321,3 +334,18 @@ def test_every_loadable_layer_class_names_its_core_op():
             continue
         assert cls._core_op is not Layer._core_op, name
     assert {"repeat", "pool", "dense"} <= kinds
+
+
+def test_schedules_use_the_training_loops_formula():
+    """A schedule object gives the rates the core trains with (one formula, in the core)."""
+    sched = optimizers.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5, staircase=True)
+    assert [sched(s) for s in (0, 2, 3, 7)] == [0.1, 0.1, 0.05, 0.025]
+    inv = optimizers.InverseTimeDecay(0.2, decay_steps=2, decay_rate=1.0)
+    assert inv(4) == pytest.approx(0.2 / 3)
+    sgd = optimizers.SGD(learning_rate=0.3, decay=0.5)
+    sgd.iterations = 4
+    assert sgd.current_learning_rate() == pytest.approx(0.1)
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer=optimizers.SGD(sched), loss="mse")
+    net = model._network(training=True)
+    assert [net.learning_rate(s) for s in (0, 3, 7)] == [sched(s) for s in (0, 3, 7)]

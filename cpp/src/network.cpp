@@ -268,20 +268,7 @@ class GraphNetwork final : public Network<T> {
   void set_learning_rate(double lr) override { s_.optimizer.lr.initial = lr; }
 
   double learning_rate(std::int64_t it) const override {
-    const ScheduleSpec& sc = s_.optimizer.lr;
-    double p = double(it) / sc.decay_steps;
-    if (sc.staircase) p = std::floor(p);
-    switch (sc.kind) {
-      case ScheduleKind::constant:
-        return sc.initial;
-      case ScheduleKind::exponential:
-        return sc.initial * std::pow(sc.decay_rate, p);
-      case ScheduleKind::inverse_time:
-        return sc.initial / (1.0 + sc.decay_rate * p);
-      case ScheduleKind::keras2_decay:
-        return sc.initial / (1.0 + sc.decay_rate * double(it));
-    }
-    return sc.initial;
+    return schedule_value(s_.optimizer.lr, it);
   }
 
  private:

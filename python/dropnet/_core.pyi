@@ -102,6 +102,8 @@ class Network:
     @property
     def results_per_pass(self) -> int: ...
 
+def schedule_value(schedule: dict[str, Any], step: int) -> float: ...
+
 # The core's name tables: activations, losses, metrics, optimizers, schedules,
 # constraints, ops.
 names: dict[str, list[str]]

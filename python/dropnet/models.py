@@ -20,7 +20,15 @@ from . import _core, backend, losses, optimizers, saving
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from ._data import check_int, shape_str, to_float_array
-from .layers.base import KerasTensor, Layer, Node, Weight, check_shape, unique_name
+from .layers.base import (
+    KerasTensor,
+    Layer,
+    Node,
+    Weight,
+    check_shape,
+    unique_name,
+    weight_budget,
+)
 from .layers.core import InputLayer
 from .utils import next_seed
 
@@ -71,6 +79,8 @@ class Model:
     ``inputs`` and ``outputs`` may each be one tensor, a list, or a dict (then data and
     losses may be given by the same keys)."""
 
+    file_class = "Functional"  # the model class a saved file names
+
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if kwargs:
             raise TypeError(f"Model: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
@@ -90,6 +100,8 @@ class Model:
         self._dtype: str | None = None
         self._inputs: list[KerasTensor] = []
         self._outputs: list[KerasTensor] = []
+        self._in_shapes: list[tuple[int, ...]] = []
+        self._out_shapes: list[tuple[int, ...]] = []
         self._input_keys: list[str] | None = None
         self._output_keys: list[str] | None = None
         self._nodes: list[Node] = []
@@ -155,6 +167,8 @@ class Model:
         for t in outs:
             visit(t)
         self._inputs, self._outputs, self._nodes = ins, outs, order
+        self._in_shapes = [t.shape for t in ins]
+        self._out_shapes = [t.shape for t in outs]
         dtypes = {t.layer._dtype_arg for t in ins if t.layer is not None}
         self._dtype = dtypes.pop() if len(dtypes) == 1 else None
         self._net = None
@@ -233,10 +247,10 @@ class Model:
         """Sequential builds its chain on demand; a functional model always has its graph."""
 
     def _input_shapes(self) -> list[tuple[int, ...]]:
-        return [t.shape for t in self._inputs]
+        return self._in_shapes
 
     def _output_shapes(self) -> list[tuple[int, ...]]:
-        return [t.shape for t in self._outputs]
+        return self._out_shapes
 
     @property
     def input_shape(self):
@@ -509,11 +523,11 @@ class Model:
         return [(layer, w) for layer in self._weight_layers() for w in layer.weights]
 
     # ------------------------------------------------------------------ data
-    def _structured(self, data, keys: list[str] | None, names: list[str], count: int, what: str):
+    def _structured(self, data, keys: list[str] | None, names, count: int, what: str):
         """Arrays given as one (a single input or output), a list in order, or a dict by
-        name, as a list in order."""
+        name (``names()`` gives them), as a list in order."""
         if isinstance(data, dict):
-            wanted = keys if keys is not None else names
+            wanted = keys if keys is not None else names()
             missing = [k for k in wanted if k not in data]
             if missing:
                 raise ValueError(
@@ -538,28 +552,34 @@ class Model:
 
     def _xs(self, x, what="x") -> list[np.ndarray]:
         self._ensure_graph_for(x, what)
+        shapes = self._input_shapes()
+        if len(shapes) == 1 and not isinstance(x, (dict, list, tuple)):
+            return [self._input_array(x, shapes[0], what)]  # kept short: paid every step
         items = self._structured(
-            x, self._input_keys, self.input_names, len(self._inputs), f"{what} (inputs)"
+            x, self._input_keys, lambda: self.input_names, len(shapes), f"{what} (inputs)"
         )
-        out, n = [], None
-        for i, (item, shape) in enumerate(zip(items, self._input_shapes())):
-            label = what if len(items) == 1 else f"{what}[{self.input_names[i]}]"
-            arr = to_float_array(item, self.dtype, f"{self.name}.{label}")
-            if arr.ndim == 1 and shape == (1,):
-                arr = arr.reshape(-1, 1)
-            if arr.shape[1:] != tuple(shape):
-                raise ValueError(
-                    f"{self.name}.{label}: expected input shape {shape_str(shape)}, received "
-                    f"{shape_str(arr.shape[1:])}"
-                )
-            if n is not None and arr.shape[0] != n:
-                raise ValueError(
-                    f"{self.name}.{what}: every input needs the same number of samples, "
-                    f"received {n} and {arr.shape[0]}"
-                )
-            n = arr.shape[0]
-            out.append(arr)
+        names = self.input_names
+        out = [
+            self._input_array(item, shape, what if len(items) == 1 else f"{what}[{name}]")
+            for item, shape, name in zip(items, shapes, names)
+        ]
+        if len({a.shape[0] for a in out}) > 1:
+            raise ValueError(
+                f"{self.name}.{what}: every input needs the same number of samples, received "
+                + ", ".join(str(a.shape[0]) for a in out)
+            )
         return out
+
+    def _input_array(self, item, shape: tuple[int, ...], label: str) -> np.ndarray:
+        arr = to_float_array(item, self.dtype, f"{self.name}.{label}")
+        if arr.ndim == 1 and shape == (1,):
+            arr = arr.reshape(-1, 1)
+        if arr.shape[1:] != shape:
+            raise ValueError(
+                f"{self.name}.{label}: expected input shape {shape_str(shape)}, received "
+                f"{shape_str(arr.shape[1:])}"
+            )
+        return arr
 
     def _ensure_graph_for(self, x, what: str) -> None:
         """Sequential: build from the first data seen when no input shape was given."""
@@ -572,25 +592,26 @@ class Model:
         self._heads_ready()
         if not self._heads:
             raise ValueError(f"{self.name}: compile() was called without a loss")
-        names = self.output_names
         if len(self._outputs) == 1 and not isinstance(y, dict):
-            items = [y]
-        else:
-            items = self._structured(y, self._output_keys, names, len(self._outputs), what)
+            return [self._y_for(self._heads[0], y, n, what)]  # kept short: paid every step
+        items = self._structured(
+            y, self._output_keys, lambda: self.output_names, len(self._outputs), what
+        )
         return [self._y_for(h, items[h.output], n, what) for h in self._heads]
 
     def _y(self, y, n: int, what="y") -> np.ndarray:
         return self._ys(y, n, what)[0]
 
     def _y_for(self, head: Head, y, n: int, what: str) -> np.ndarray:
-        if len(self._outputs) > 1:
+        out_shapes = self._output_shapes()
+        if len(out_shapes) > 1:
             what = f"{what}[{self.output_names[head.output]}]"
         arr = to_float_array(y, self.dtype, f"{self.name}.{what}")
         if arr.shape[0] != n:
             raise ValueError(
                 f"{self.name}.{what}: expected {n} samples (as in x), received {arr.shape[0]}"
             )
-        out_shape = self._output_shapes()[head.output]
+        out_shape = out_shapes[head.output]
         if head.loss == "sparse_categorical_crossentropy":
             if arr.size != n:
                 raise ValueError(
@@ -789,10 +810,9 @@ class Model:
         return self._results(out, return_dict)
 
     def _results(self, values, return_dict):
-        names = self.metrics_names
         values = [float(v) for v in values]
         if return_dict:
-            return dict(zip(names, values))
+            return dict(zip(self.metrics_names, values))
         return values[0] if len(values) == 1 else values
 
     def evaluate(
@@ -1019,8 +1039,63 @@ class Model:
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Model:
-        return saving.model_from_config(config, class_name="Functional")
+    def from_config(cls, config: dict, max_weight_elements: int | None = None) -> Model:
+        """The model a ``get_config()`` describes: its layers created from their configs,
+        then called on each other in the stored order, as a user builds it. With
+        ``max_weight_elements`` (a file's tensor sizes), building stops before allocating
+        more weights than the file can fill. Malformed configs raise ValueError."""
+        bad = saving.bad_file
+        if not isinstance(config, dict):
+            raise bad("model config must be an object")
+        for key in ("layers", "nodes", "inputs", "outputs"):
+            if not isinstance(config.get(key), list):
+                raise bad(f"functional model config needs a list {key!r}")
+        layers = [saving.layer_from_entry(spec) for spec in config["layers"]]
+        calls = [[layer.output] if isinstance(layer, InputLayer) else [] for layer in layers]
+
+        def tensor(ref, what):
+            li, ci = saving.index_pair(ref, what)
+            if li >= len(layers) or ci >= len(calls[li]):
+                raise bad(f"{what}: {ref!r} refers to a call that has not happened yet")
+            return calls[li][ci]
+
+        try:
+            with weight_budget(max_weight_elements):
+                for k, node in enumerate(config["nodes"]):
+                    if not isinstance(node, dict) or not isinstance(node.get("inputs"), list):
+                        raise bad(f"node {k}: expected an object with a list of inputs")
+                    li = node.get("layer")
+                    if not isinstance(li, int) or isinstance(li, bool) or not 0 <= li < len(layers):
+                        raise bad(f"node {k}: bad layer index {li!r}")
+                    layer = layers[li]
+                    if isinstance(layer, InputLayer):
+                        raise bad(f"node {k}: an Input layer is never called")
+                    ins = [tensor(r, f"node {k} input") for r in node["inputs"]]
+                    if not ins:
+                        raise bad(f"node {k}: a call needs at least one input")
+                    calls[li].append(layer(ins if layer.multiple_inputs else ins[0]))
+        except (TypeError, ValueError, OverflowError) as exc:
+            if str(exc).startswith(saving.BAD_FILE):
+                raise
+            raise bad(f"architecture does not build: {exc}") from None
+        structures = []
+        for key, refs in (("input_keys", config["inputs"]), ("output_keys", config["outputs"])):
+            items = [tensor(r, key.split("_")[0]) for r in refs]
+            keys = config.get(key)
+            if keys is not None and (
+                not isinstance(keys, list)
+                or len(keys) != len(items)
+                or not all(isinstance(v, str) for v in keys)
+            ):
+                raise bad(f"bad {key} {keys!r}")
+            structures.append(
+                dict(zip(keys, items)) if keys else items[0] if len(items) == 1 else items
+            )
+        name = config.get("name")
+        try:
+            return cls(structures[0], structures[1], name=name if isinstance(name, str) else None)
+        except (TypeError, ValueError) as exc:
+            raise bad(f"architecture does not connect: {exc}") from None
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs) -> None:
@@ -1039,7 +1114,7 @@ class Model:
         return {"dropnet_model": buf.getvalue(), "seed": self._seed, "mc_calls": self._mc_calls}
 
     def __setstate__(self, state):
-        other = saving.load_model(io.BytesIO(state["dropnet_model"]))
+        other = load_model(io.BytesIO(state["dropnet_model"]))
         self.__dict__.update(other.__dict__)
         self._seed = state.get("seed")
         self._mc_calls = state.get("mc_calls", 0)
@@ -1053,6 +1128,8 @@ class Sequential(Model):
     """A linear stack of layers, with Keras's ``add / compile / fit / evaluate / predict``:
     the chain case of ``Model``. Once it has an input shape, its layers are also called on
     symbolic tensors, so ``model.inputs``, ``layer.output`` and sub-models work."""
+
+    file_class = "Sequential"
 
     def __init__(self, layers=None, name=None, trainable=True):
         self._init_state(name or unique_name("sequential"), trainable)
@@ -1186,6 +1263,8 @@ class Sequential(Model):
         self._graph_stale = False
 
     def _ensure_graph_for(self, x, what: str) -> None:
+        if not self._graph_stale:
+            return
         if self._input_shape is None:
             if not self._layers:
                 raise ValueError(f"{self.name}: the model has no layers")
@@ -1194,14 +1273,16 @@ class Sequential(Model):
         self._ensure_graph()
 
     def _input_shapes(self) -> list[tuple[int, ...]]:
-        self._ensure_graph()
-        return super()._input_shapes()
+        if self._graph_stale:
+            self._ensure_graph()
+        return self._in_shapes
 
     def _output_shapes(self) -> list[tuple[int, ...]]:
         if self._input_shape is None:
             return [self._layers[-1].output_shape or ()] if self._layers else []
-        self._ensure_graph()
-        return super()._output_shapes()
+        if self._graph_stale:
+            self._ensure_graph()
+        return self._out_shapes
 
     @property
     def inputs(self) -> list[KerasTensor]:
@@ -1245,8 +1326,30 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Sequential:
-        return saving.model_from_config(config)
+    def from_config(cls, config: dict, max_weight_elements: int | None = None) -> Sequential:
+        """The model a ``get_config()`` describes (see Model.from_config)."""
+        bad = saving.bad_file
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise bad("model config must hold a list of layers")
+        dtype = config.get("dtype")
+        if dtype not in (None, "float32", "float64"):
+            raise bad(f"unsupported model dtype {dtype!r}")
+        name = config.get("name")
+        model = cls(name=name if isinstance(name, str) else None)
+        model._dtype = dtype
+        model._layers = [saving.layer_from_entry(spec) for spec in config["layers"]]
+        input_shape = config.get("input_shape")
+        if input_shape is not None:
+            if not isinstance(input_shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in input_shape
+            ):
+                raise bad(f"bad input_shape {input_shape!r}")
+            try:
+                with weight_budget(max_weight_elements):
+                    model._build_layers(tuple(input_shape))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise bad(f"architecture does not build: {exc}") from None
+        return model
 
     def __repr__(self):
         return f"<Sequential name={self.name}, layers={len(self._layers)}>"
@@ -1262,7 +1365,9 @@ def _bytes(n: float) -> str:
 
 def load_model(filepath, compile=True) -> Model:
     """Load a model written by ``Model.save``; the file is validated field by field."""
-    return saving.load_model(filepath, compile=compile)
+    return saving.load_model(
+        filepath, {"Sequential": Sequential, "Functional": Model}, compile=compile
+    )
 
 
 def clone_model(model: Model) -> Model:

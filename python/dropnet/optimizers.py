@@ -11,6 +11,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from . import _core
+
 
 class LearningRateSchedule:
     """Base class: ``schedule(step)`` gives the rate at a step counted from 0."""
@@ -43,9 +45,9 @@ class _Decay(LearningRateSchedule):
         self.staircase = bool(staircase)
         self.name = name
 
-    def _p(self, step):
-        p = float(step) / self.decay_steps
-        return np.floor(p) if self.staircase else p
+    def __call__(self, step):
+        """The rate at optimizer step ``step``, by the core's formula (the one training uses)."""
+        return _core.schedule_value(self._spec(), int(step))
 
     def get_config(self):
         return {
@@ -71,17 +73,11 @@ class ExponentialDecay(_Decay):
 
     kind = "exponential"
 
-    def __call__(self, step):
-        return self.initial_learning_rate * self.decay_rate ** self._p(step)
-
 
 class InverseTimeDecay(_Decay):
     """lr / (1 + decay_rate · step / decay_steps)."""
 
     kind = "inverse_time"
-
-    def __call__(self, step):
-        return self.initial_learning_rate / (1.0 + self.decay_rate * self._p(step))
 
 
 def _positive(owner, what, value, strict=False):
@@ -158,7 +154,7 @@ class Optimizer:
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             return float(lr(self.iterations))
-        return lr / (1.0 + self.decay * self.iterations)
+        return _core.schedule_value(self._lr_spec(), int(self.iterations))
 
     def _lr_spec(self) -> dict:
         lr = self._learning_rate

@@ -18,16 +18,20 @@ import struct
 
 import numpy as np
 
-from .layers.base import weight_budget
-
 MAGIC = b"DROPNET\x00"
 FORMAT_VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
 _DTYPES = {"float32": "<f4", "float64": "<f8"}
 
 
-def _bad(msg: str) -> ValueError:
-    return ValueError(f"not a valid dropnet model file: {msg}")
+BAD_FILE = "not a valid dropnet model file"
+
+
+def bad_file(msg: str) -> ValueError:
+    return ValueError(f"{BAD_FILE}: {msg}")
+
+
+_bad = bad_file
 
 
 # ---------------------------------------------------------------- writing
@@ -66,12 +70,6 @@ def _compile_config(model):
     return config
 
 
-def _class_name(model) -> str:
-    from .models import Sequential
-
-    return "Sequential" if isinstance(model, Sequential) else "Functional"
-
-
 def save_model(model, target, overwrite=True, weights_only=False) -> None:
     tensors = []
     for i, w in enumerate(model.weights):
@@ -98,7 +96,7 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
         "format": "dropnet",
         "format_version": FORMAT_VERSION,
         "weights_only": bool(weights_only),
-        "model": {"class_name": _class_name(model), "config": model.get_config()},
+        "model": {"class_name": model.file_class, "config": model.get_config()},
         "compile": None if weights_only else _compile_config(model),
         "tensors": entries,
     }
@@ -198,7 +196,8 @@ def _parse(data: bytes) -> tuple[dict, dict]:
     return header, tensors
 
 
-def _layer_from_entry(spec):
+def layer_from_entry(spec):
+    """One layer from its ``{"class_name", "config"}`` entry, by dropnet's own classes only."""
     from .layers import LAYER_CLASSES
 
     if not isinstance(spec, dict):
@@ -216,115 +215,15 @@ def _layer_from_entry(spec):
         raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
 
 
-def model_from_config(
-    config: dict, max_weight_elements: int | None = None, class_name: str = "Sequential"
-):
-    """A model from its config; with ``max_weight_elements`` (a file's tensor sizes),
-    building stops before allocating more weights than the file can fill."""
-    if class_name == "Functional":
-        return _functional_from_config(config, max_weight_elements)
-    if class_name != "Sequential":
-        raise _bad(f"unknown model class {class_name!r}")
-    from .models import Sequential
-
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise _bad("model config must hold a list of layers")
-    dtype = config.get("dtype")
-    if dtype not in (None, "float32", "float64"):
-        raise _bad(f"unsupported model dtype {dtype!r}")
-    name = config.get("name")
-    model = Sequential(name=name if isinstance(name, str) else None)
-    model._dtype = dtype
-    input_shape = config.get("input_shape")
-    for spec in config["layers"]:
-        model._layers.append(_layer_from_entry(spec))
-    if input_shape is not None:
-        if not isinstance(input_shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in input_shape
-        ):
-            raise _bad(f"bad input_shape {input_shape!r}")
-        try:
-            with weight_budget(max_weight_elements):
-                model._build_layers(tuple(input_shape))
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise _bad(f"architecture does not build: {exc}") from None
-    return model
-
-
-def _index_pair(ref, what: str) -> tuple[int, int]:
+def index_pair(ref, what: str) -> tuple[int, int]:
+    """A functional config's [layer index, call index] reference, checked."""
     if (
         not isinstance(ref, list)
         or len(ref) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ref)
     ):
-        raise _bad(f"{what}: expected [layer index, call index], received {ref!r}")
+        raise bad_file(f"{what}: expected [layer index, call index], received {ref!r}")
     return ref[0], ref[1]
-
-
-def _functional_from_config(config: dict, max_weight_elements: int | None):
-    """A functional model: its layers rebuilt from their configs, then called on each
-    other in the stored order, through the same public calls a user makes."""
-    from .layers.core import InputLayer
-    from .models import Model
-
-    if not isinstance(config, dict):
-        raise _bad("model config must be an object")
-    for key in ("layers", "nodes", "inputs", "outputs"):
-        if not isinstance(config.get(key), list):
-            raise _bad(f"functional model config needs a list {key!r}")
-    layers = [_layer_from_entry(spec) for spec in config["layers"]]
-    calls: list[list] = [
-        [layer.output] if isinstance(layer, InputLayer) else [] for layer in layers
-    ]
-
-    def tensor(ref, what):
-        li, ci = _index_pair(ref, what)
-        if li >= len(layers) or ci >= len(calls[li]):
-            raise _bad(f"{what}: {ref!r} refers to a call that has not happened yet")
-        return calls[li][ci]
-
-    try:
-        with weight_budget(max_weight_elements):
-            for k, node in enumerate(config["nodes"]):
-                if not isinstance(node, dict) or not isinstance(node.get("inputs"), list):
-                    raise _bad(f"node {k}: expected an object with a list of inputs")
-                li = node.get("layer")
-                if not isinstance(li, int) or isinstance(li, bool) or not 0 <= li < len(layers):
-                    raise _bad(f"node {k}: bad layer index {li!r}")
-                layer = layers[li]
-                if isinstance(layer, InputLayer):
-                    raise _bad(f"node {k}: an Input layer is never called")
-                ins = [tensor(r, f"node {k} input") for r in node["inputs"]]
-                if not ins:
-                    raise _bad(f"node {k}: a call needs at least one input")
-                calls[li].append(layer(ins if layer.multiple_inputs else ins[0]))
-    except (TypeError, ValueError, OverflowError) as exc:
-        if str(exc).startswith("not a valid dropnet model file"):
-            raise
-        raise _bad(f"architecture does not build: {exc}") from None
-    ins = [tensor(r, "model input") for r in config["inputs"]]
-    outs = [tensor(r, "model output") for r in config["outputs"]]
-    keys = {}
-    for key, items in (("input_keys", ins), ("output_keys", outs)):
-        value = config.get(key)
-        if value is not None and (
-            not isinstance(value, list)
-            or len(value) != len(items)
-            or not all(isinstance(v, str) for v in value)
-        ):
-            raise _bad(f"bad {key} {value!r}")
-        keys[key] = value
-    inputs = dict(zip(keys["input_keys"], ins)) if keys["input_keys"] else ins
-    outputs = dict(zip(keys["output_keys"], outs)) if keys["output_keys"] else outs
-    if not keys["input_keys"] and len(ins) == 1:
-        inputs = ins[0]
-    if not keys["output_keys"] and len(outs) == 1:
-        outputs = outs[0]
-    name = config.get("name")
-    try:
-        return Model(inputs, outputs, name=name if isinstance(name, str) else None)
-    except (TypeError, ValueError) as exc:
-        raise _bad(f"architecture does not connect: {exc}") from None
 
 
 def _assign_weights(model, tensors: dict) -> None:
@@ -342,16 +241,18 @@ def _assign_weights(model, tensors: dict) -> None:
         raise _bad("the file holds more weight tensors than the architecture has")
 
 
-def load_model(source, compile=True):
+def load_model(source, classes: dict, compile=True):
+    """The model a file describes. ``classes`` maps the file's model class names
+    ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them."""
     header, tensors = _parse(_read(source))
     model_info = header.get("model")
-    class_name = model_info.get("class_name") if isinstance(model_info, dict) else None
-    if class_name not in ("Sequential", "Functional"):
-        raise _bad("the model must be a Sequential or a Functional model")
+    if not isinstance(model_info, dict):
+        raise _bad("the header does not describe a model")
+    class_name = model_info.get("class_name")
+    if not isinstance(class_name, str) or class_name not in classes:
+        raise _bad(f"the model must be one of {', '.join(classes)}, found {class_name!r}")
     budget = sum(int(t.size) for k, t in tensors.items() if k.startswith("weights/"))
-    model = model_from_config(
-        model_info.get("config"), max_weight_elements=budget, class_name=class_name
-    )
+    model = classes[class_name].from_config(model_info.get("config"), max_weight_elements=budget)
     if model.weights or tensors:
         if not model.built:
             raise _bad("weights given for a model without an input shape")

@@ -2,6 +2,7 @@
 // consumes: tensors, nodes (one op each), parameters (numpy-owned memory), loss heads,
 // metrics, optimizer.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -103,6 +104,24 @@ struct ScheduleSpec {
   double initial = 0.01, decay_steps = 1.0, decay_rate = 0.0;
   bool staircase = false;
 };
+
+// The learning rate of a schedule at optimizer step `it` (steps counted from 0, before the
+// step runs): the one formula the training loop and Python's schedule objects use.
+inline double schedule_value(const ScheduleSpec& sc, std::int64_t it) {
+  double p = double(it) / sc.decay_steps;
+  if (sc.staircase) p = std::floor(p);
+  switch (sc.kind) {
+    case ScheduleKind::constant:
+      return sc.initial;
+    case ScheduleKind::exponential:
+      return sc.initial * std::pow(sc.decay_rate, p);
+    case ScheduleKind::inverse_time:
+      return sc.initial / (1.0 + sc.decay_rate * p);
+    case ScheduleKind::keras2_decay:
+      return sc.initial / (1.0 + sc.decay_rate * double(it));
+  }
+  return sc.initial;
+}
 
 struct OptimizerSpec {
   OptKind kind = OptKind::sgd;

@@ -64,6 +64,24 @@ py::dict strict(const py::handle& obj, const std::string& what,
   return d;
 }
 
+ScheduleSpec parse_schedule(const py::handle& obj) {
+  const Attrs lr = to_attrs(obj, "learning-rate schedule");
+  ScheduleSpec sc;
+  sc.kind = parse_name(schedule_names(), lr.text("kind"), "learning-rate schedule");
+  sc.initial = lr.real("initial");
+  if (sc.kind == ScheduleKind::exponential || sc.kind == ScheduleKind::inverse_time) {
+    sc.decay_steps = lr.real("decay_steps");
+    sc.decay_rate = lr.real("decay_rate");
+    sc.staircase = lr.flag("staircase");
+    if (!(sc.decay_steps > 0.0))
+      throw py::value_error("learning-rate schedule: decay_steps must be > 0");
+  } else if (sc.kind == ScheduleKind::keras2_decay) {
+    sc.decay_rate = lr.real("decay_rate");
+  }
+  lr.finish("learning-rate schedule");
+  return sc;
+}
+
 OptimizerSpec parse_optimizer(const py::handle& obj) {
   if (!py::isinstance<py::dict>(obj)) throw py::value_error("optimizer: expected a dict");
   py::dict top;  // everything but the learning-rate schedule, read below
@@ -102,18 +120,7 @@ OptimizerSpec parse_optimizer(const py::handle& obj) {
       break;
   }
   at.finish("optimizer");
-  const py::dict d = py::reinterpret_borrow<py::dict>(obj);
-  const Attrs lr = to_attrs(d["lr"], "optimizer learning rate");
-  o.lr.kind = parse_name(schedule_names(), lr.text("kind"), "learning-rate schedule");
-  o.lr.initial = lr.real("initial");
-  if (o.lr.kind == ScheduleKind::exponential || o.lr.kind == ScheduleKind::inverse_time) {
-    o.lr.decay_steps = lr.real("decay_steps");
-    o.lr.decay_rate = lr.real("decay_rate");
-    o.lr.staircase = lr.flag("staircase");
-  } else if (o.lr.kind == ScheduleKind::keras2_decay) {
-    o.lr.decay_rate = lr.real("decay_rate");
-  }
-  lr.finish("optimizer learning rate");
+  o.lr = parse_schedule(py::reinterpret_borrow<py::dict>(obj)["lr"]);
   return o;
 }
 
@@ -473,6 +480,16 @@ void register_network(py::module_& m) {
       .def("set_learning_rate", &NetBinding::set_learning_rate, py::arg("lr"))
       .def("learning_rate", &NetBinding::learning_rate, py::arg("iterations"))
       .def_property_readonly("results_per_pass", &NetBinding::results_per_pass);
+
+  m.def(
+      "schedule_value",
+      [](const py::dict& spec, std::int64_t step) {
+        if (step < 0) throw py::value_error("schedule_value: expected step >= 0");
+        return schedule_value(parse_schedule(spec), step);
+      },
+      py::arg("schedule"), py::arg("step"),
+      "The learning rate of a schedule description at an optimizer step, by the formula the "
+      "training loop uses.");
 
   // The name tables, written once in the core (names.hpp) and read by the package.
   py::dict names;
