@@ -38,12 +38,13 @@ def param(value):
     }
 
 
-def node(op, inputs, output, params=(), layer_id=1, **attrs):
+def node(op, inputs, output, params=(), layer_id=1, roles=None, **attrs):
     return {
         "op": op,
         "inputs": list(inputs),
         "output": output,
         "params": list(params),
+        "roles": list(roles) if roles is not None else ["kernel", "bias"][: len(params)],
         "layer_id": layer_id,
         "attrs": attrs,
     }
@@ -253,6 +254,10 @@ def _description(**changes):
         ({"nodes": [node("dens", [0], 1, [0], 1, **LINEAR)]}, "unknown op kind"),
         ({"nodes": [node("dense", [1], 1, [0], 1, **LINEAR)]}, "no earlier node produces"),
         ({"nodes": [node("dense", [0], 1, [1], 1, **LINEAR)]}, "parameter index"),
+        (
+            {"nodes": [node("dense", [0], 1, [0], 1, roles=["bias"], **LINEAR)]},
+            r"expected parameters \(kernel, bias\?\), received \(bias\)",
+        ),
         ({"tensors": [[2], [4]]}, "does not match the declared"),
         ({"outputs": [0], "nodes": GOOD["nodes"]}, "used by nothing"),
         ({"heads": [{**head(), "wieght": 1.0}]}, "wieght"),

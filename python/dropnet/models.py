@@ -482,6 +482,7 @@ class Model:
                     "inputs": [tensor_index[id(t)] for t in node.inputs],
                     "output": tensor_index[id(node.output)],
                     "params": [index[id(w)] for w in node.layer.weights],
+                    "roles": [w.role for w in node.layer.weights],
                     "layer_id": k + 1,
                     "attrs": attrs,
                 }

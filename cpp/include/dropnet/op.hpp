@@ -2,6 +2,7 @@
 // registry the graph driver builds ops from. Included only by per-ISA sources, inside
 // their namespace (dropnet::<isa>), after kernels.hpp.
 #pragma once
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,7 @@ class Op {
   explicit Op(const OpArgs<T>& a)
       : in_shapes_(a.in_shapes),
         params_(a.params),
+        roles_(a.node.roles),
         layer_id_(a.node.layer_id),
         seed_(a.model_seed) {}
   virtual ~Op() = default;
@@ -106,16 +108,31 @@ class Op {
       throw std::invalid_argument(std::string(kind) + ": expected " + std::to_string(n) +
                                   " input(s), received " + std::to_string(in_shapes_.size()));
   }
-  void expect_params(const char* kind, std::size_t lo, std::size_t hi) const {
-    if (params_.size() < lo || params_.size() > hi)
-      throw std::invalid_argument(std::string(kind) + ": expected " + std::to_string(lo) +
-                                  (lo == hi ? "" : "-" + std::to_string(hi)) +
-                                  " parameters, received " + std::to_string(params_.size()));
+  // The node's parameters must have these roles, in this order; a role ending in '?' may
+  // be left out (only at the end): {"kernel", "bias?"}.
+  void expect_params(const char* kind, std::initializer_list<const char*> expected) const {
+    std::string want, got;
+    std::size_t required = 0, i = 0;
+    bool ok = roles_.size() <= expected.size();
+    for (const char* e : expected) {
+      std::string role = e;
+      const bool optional = !role.empty() && role.back() == '?';
+      if (optional) role.pop_back();
+      required += optional ? 0 : 1;
+      if (i < roles_.size() && roles_[i] != role) ok = false;
+      want += (want.empty() ? "" : ", ") + std::string(e);
+      ++i;
+    }
+    for (const auto& r : roles_) got += (got.empty() ? "" : ", ") + r;
+    if (!ok || roles_.size() < required)
+      throw std::invalid_argument(std::string(kind) + ": expected parameters (" + want +
+                                  "), received (" + got + ")");
   }
 
   std::vector<std::vector<index_t>> in_shapes_;
   std::vector<index_t> out_shape_;
   std::vector<ParamSpec<T>*> params_;
+  std::vector<std::string> roles_;  // each parameter's role: kernel, recurrent_kernel, bias...
   std::uint32_t layer_id_ = 0;
   std::uint64_t seed_ = 0;  // the layer's own seed, else the model's
   bool dy_is_preactivation_ = false;

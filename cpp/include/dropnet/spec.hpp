@@ -79,13 +79,14 @@ struct LstmGeometry {
 constexpr std::uint32_t kSecondMask = 0x8000u;
 
 // One call of a layer: its op kind, the tensors it reads and writes, the parameters it uses
-// (indices into the parameter list; a layer called twice lists the same ones), its RNG
-// stream, and the op's own attributes.
+// (indices into the parameter list; a layer called twice lists the same ones) with their
+// roles (kernel, recurrent_kernel, bias, ...), its RNG stream, and the op's own attributes.
 struct NodeSpec {
   std::string op;
   std::vector<int> inputs;
   int output = -1;
   std::vector<int> params;
+  std::vector<std::string> roles;
   std::uint32_t layer_id = 0;
   Attrs attrs;
 };

@@ -236,12 +236,15 @@ class NetBindingT final : public NetBinding {
     }
     for (auto item : d["nodes"].cast<py::list>()) {
       const py::dict nd =
-          strict(item, "node", {"op", "inputs", "output", "params", "layer_id", "attrs"});
+          strict(item, "node", {"op", "inputs", "output", "params", "roles", "layer_id", "attrs"});
       NodeSpec n;
       n.op = nd["op"].cast<std::string>();
       n.inputs = int_list(nd["inputs"], "node inputs");
       n.output = nd["output"].cast<int>();
       n.params = int_list(nd["params"], "node params");
+      n.roles = nd["roles"].cast<std::vector<std::string>>();
+      if (n.roles.size() != n.params.size())
+        throw py::value_error("node: expected one role per parameter");
       n.layer_id = nd["layer_id"].cast<std::uint32_t>();
       n.attrs = to_attrs(nd["attrs"], n.op);
       s.nodes.push_back(std::move(n));

@@ -18,7 +18,7 @@ class ActivationOp final : public Op<T> {
   explicit ActivationOp(const OpArgs<T>& a) : Op<T>(a) {
     const Attrs& at = a.node.attrs;
     this->expect_inputs("activation", 1);
-    this->expect_params("activation", 0, 0);
+    this->expect_params("activation", {});
     act_ = parse_name(activation_names(), at.text("act"), "activation");
     alpha_ = at.real("alpha");
     at.finish("activation");

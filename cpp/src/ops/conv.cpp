@@ -16,7 +16,7 @@ class ConvOp final : public Op<T> {
   explicit ConvOp(const OpArgs<T>& a) : Op<T>(a) {
     const Attrs& at = a.node.attrs;
     this->expect_inputs("conv", 1);
-    this->expect_params("conv", 1, 2);
+    this->expect_params("conv", {"kernel", "bias?"});
     act_ = parse_name(activation_names(), at.text("act"), "activation");
     alpha_ = at.real("alpha");
     filters_ = at.integer("filters");

@@ -19,7 +19,7 @@ class DenseOp final : public Op<T> {
     alpha_ = at.real("alpha");
     at.finish("dense");
     this->expect_inputs("dense", 1);
-    this->expect_params("dense", 1, 2);
+    this->expect_params("dense", {"kernel", "bias?"});
     const auto& ks = this->param(0).shape;
     const auto& in = in_shapes_[0];
     if (ks.size() != 2 || in.empty() || ks[0] != in.back())

@@ -24,7 +24,7 @@ class MaskOp final : public Op<T> {
     const char* kind = Alpha ? "alpha_dropout" : "dropout";
     const Attrs& at = a.node.attrs;
     this->expect_inputs(kind, 1);
-    this->expect_params(kind, 0, 0);
+    this->expect_params(kind, {});
     this->read_seed(at);
     rate_ = at.real("rate");
     const bool noise_batch = at.flag("noise_batch");

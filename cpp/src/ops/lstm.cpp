@@ -20,7 +20,7 @@ class LstmOp final : public Op<T> {
   explicit LstmOp(const OpArgs<T>& a) : Op<T>(a) {
     const Attrs& at = a.node.attrs;
     this->expect_inputs("lstm", 1);
-    this->expect_params("lstm", 2, 3);
+    this->expect_params("lstm", {"kernel", "recurrent_kernel", "bias?"});
     this->read_seed(at);
     LstmGeometry& g = g_;
     g.units = at.integer("units");

@@ -23,7 +23,7 @@ class ElementwiseOp final : public Op<T> {
     if (in_shapes_.size() < 2 || (M == Merge::subtract && in_shapes_.size() != 2))
       throw std::invalid_argument(M == Merge::subtract ? "subtract: expected exactly 2 inputs"
                                                        : "merge: expected at least 2 inputs");
-    this->expect_params("merge", 0, 0);
+    this->expect_params("merge", {});
     for (const auto& s : in_shapes_)
       if (s != in_shapes_[0])
         throw std::invalid_argument("merge: every input must have the same shape");
@@ -104,7 +104,7 @@ class ConcatenateOp final : public Op<T> {
   explicit ConcatenateOp(const OpArgs<T>& a) : Op<T>(a) {
     const index_t axis = a.node.attrs.integer("axis");
     a.node.attrs.finish("concatenate");
-    this->expect_params("concatenate", 0, 0);
+    this->expect_params("concatenate", {});
     if (in_shapes_.size() < 2)
       throw std::invalid_argument("concatenate: expected at least 2 inputs");
     const auto& s0 = in_shapes_[0];

@@ -20,7 +20,7 @@ class NoiseOp final : public Op<T> {
     const char* kind = Multiplicative ? "gaussian_dropout" : "gaussian_noise";
     const Attrs& at = a.node.attrs;
     this->expect_inputs(kind, 1);
-    this->expect_params(kind, 0, 0);
+    this->expect_params(kind, {});
     this->read_seed(at);
     value_ = at.real(Multiplicative ? "rate" : "stddev");
     at.finish(kind);

@@ -15,7 +15,7 @@ class PoolOp final : public Op<T> {
   explicit PoolOp(const OpArgs<T>& a) : Op<T>(a) {
     const Attrs& at = a.node.attrs;
     this->expect_inputs("pool", 1);
-    this->expect_params("pool", 0, 0);
+    this->expect_params("pool", {});
     const std::string& mode = at.text("mode");
     if (mode != "max" && mode != "avg")
       throw std::invalid_argument("pool: mode must be 'max' or 'avg', received '" + mode + "'");

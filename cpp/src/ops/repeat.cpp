@@ -16,7 +16,7 @@ class RepeatOp final : public Op<T> {
  public:
   explicit RepeatOp(const OpArgs<T>& a) : Op<T>(a) {
     this->expect_inputs("repeat", 1);
-    this->expect_params("repeat", 0, 0);
+    this->expect_params("repeat", {});
     times_ = a.node.attrs.integer("times");
     a.node.attrs.finish("repeat");
     if (in_shapes_[0].size() != 1)

@@ -16,7 +16,7 @@ class ReshapeOp final : public Op<T> {
  public:
   explicit ReshapeOp(const OpArgs<T>& a) : Op<T>(a) {
     this->expect_inputs("reshape", 1);
-    this->expect_params("reshape", 0, 0);
+    this->expect_params("reshape", {});
     a.node.attrs.finish("reshape");
     out_shape_ = a.declared_out;
     if (this->out_size() != this->in_size())

@@ -64,10 +64,12 @@ def check_shape(shape, what: str) -> tuple[int, ...]:
 
 
 class Weight:
-    """One trainable tensor: a C-contiguous array the core updates in place."""
+    """One trainable tensor: a C-contiguous array the core updates in place. ``role`` is
+    what the layer's op reads it as (kernel, recurrent_kernel, bias, ...)."""
 
-    def __init__(self, name, value, constraint=None, regularizer=None, trainable=True):
+    def __init__(self, name, value, constraint=None, regularizer=None, trainable=True, role=None):
         self.name = name
+        self.role = role if role is not None else name.rsplit("/", 1)[-1]
         self.value = value
         self.constraint = constraint
         self.regularizer = regularizer
@@ -284,7 +286,7 @@ class Layer:
                 )
             _BUDGET.left = left - count
         value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
-        w = Weight(f"{self.name}/{name}", value, constraint, regularizer, self.trainable)
+        w = Weight(f"{self.name}/{name}", value, constraint, regularizer, self.trainable, role=name)
         self._weights.append(w)
         return w
 
