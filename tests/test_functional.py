@@ -323,3 +323,35 @@ def test_badly_wired_graphs_are_refused():
         model.predict(np.zeros((2, 3)), verbose=0)
     with pytest.raises(ValueError, match="expected 2 entries"):
         model.compile(optimizer="sgd", loss=["mse"])
+
+
+def test_the_keras_functional_guide_runs_with_its_imports_swapped(tmp_path):
+    """The first model of Keras's functional API guide, with ``keras`` replaced by
+    ``dropnet`` (on scikit-learn's 8x8 digits instead of MNIST)."""
+    from sklearn.datasets import load_digits
+
+    import dropnet as keras
+    from dropnet import layers
+
+    keras.set_random_seed(0)
+    inputs = keras.Input(shape=(64,))
+    dense = layers.Dense(64, activation="relu")
+    x = dense(inputs)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(10)(x)
+    model = keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
+    digits = load_digits()
+    x_all, y_all = digits.data.astype("float32") / 16, digits.target
+    x_train, x_test, y_train, y_test = x_all[:1500], x_all[1500:], y_all[:1500], y_all[1500:]
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.RMSprop(),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x_train, y_train, batch_size=64, epochs=10, validation_split=0.2, verbose=0)
+    test_scores = model.evaluate(x_test, y_test, verbose=0)
+    assert test_scores[1] > 0.8 and history.history["val_accuracy"][-1] > 0.8
+    model.save(tmp_path / "path_to_my_model.dropnet")
+    del model
+    model = keras.models.load_model(tmp_path / "path_to_my_model.dropnet")
+    assert model.evaluate(x_test, y_test, verbose=0) == test_scores

@@ -31,12 +31,14 @@ from . import (
     utils,
 )
 from .backend import get_num_threads, set_num_threads, show_config
+from .layers import Input
 from .models import Model, Sequential, clone_model, load_model
 from .utils import set_random_seed
 
 __version__ = _core.__version__
 
 __all__ = [
+    "Input",
     "Model",
     "Sequential",
     "activations",
