@@ -157,6 +157,7 @@ class GraphNetwork final : public Network<T> {
     }
     head_loss_.resize(s_.heads.size());
     for (const HeadSpec& h : s_.heads) metric_count_ += index_t(h.metrics.size());
+    eval_sums_ = std::make_unique<Sums>(*this);
   }
 
   index_t results_per_pass() const override {
@@ -221,9 +222,13 @@ class GraphNetwork final : public Network<T> {
   }
 
   void evaluate(const Batchable<T>& d, double* out) override {
-    Sums sums(*this);
+    // Runs once per epoch with validation data: its buffers are kept, not allocated.
+    Sums& sums = *eval_sums_;
+    sums.clear();
+    std::vector<const T*>&xs = eval_x_, &ys = eval_y_;
+    xs.resize(d.x.size());
+    ys.resize(d.y.size());
     const index_t chunk = inference_chunk();
-    std::vector<const T*> xs(d.x.size()), ys(d.y.size());
     for (index_t r0 = 0; r0 < d.n; r0 += chunk) {
       const index_t nb = std::min(chunk, d.n - r0);
       for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = d.x[k] + r0 * input_size(k);
@@ -664,6 +669,8 @@ class GraphNetwork final : public Network<T> {
   std::vector<const T*> gxp_, gyp_;
   std::vector<T> gw_;
   std::vector<double> sample_loss_, head_loss_;
+  std::unique_ptr<Sums> eval_sums_;  // evaluate's running sums and input pointers, reused
+  std::vector<const T*> eval_x_, eval_y_;
   index_t max_width_ = 1, max_param_ = 0, cap_rows_ = 0, metric_count_ = 0;
   bool batch_has_w_ = false;
 };
