@@ -51,7 +51,7 @@ def _exclusive_training(method):
     return run
 
 
-def _flatten(structure, what: str) -> tuple[list, list[str] | None]:
+def _flatten(structure) -> tuple[list, list[str] | None]:
     """(items, dict keys or None) of a tensor, a list/tuple of them, or a dict of them."""
     if isinstance(structure, dict):
         return list(structure.values()), [str(k) for k in structure]
@@ -124,8 +124,8 @@ class Model:
 
     # ------------------------------------------------------------------ the graph
     def _set_graph(self, inputs, outputs) -> None:
-        ins, self._input_keys = _flatten(inputs, "inputs")
-        outs, self._output_keys = _flatten(outputs, "outputs")
+        ins, self._input_keys = _flatten(inputs)
+        outs, self._output_keys = _flatten(outputs)
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
                 raise TypeError(
