@@ -182,6 +182,7 @@ class GraphNetwork final : public Network<T> {
       }
       sums.clear();
       for (index_t b0 = 0; b0 < n; b0 += bs) {
+        if (this->should_stop()) return e;  // the epoch in progress is not reported
         const index_t nb = std::min(bs, n - b0);
         gather(train, perm.data() + b0, nb);
         step(nb, iterations, sums);
@@ -189,6 +190,7 @@ class GraphNetwork final : public Network<T> {
       double* h = history + e * cols;
       sums.write(h, double(n), 0.0);
       if (val.n > 0) evaluate(val, h + per);
+      if (this->interrupted()) return e;
       if (stop_on_nan && !std::isfinite(h[0])) return e + 1;
     }
     return epochs;
@@ -209,6 +211,7 @@ class GraphNetwork final : public Network<T> {
     const index_t chunk = inference_chunk();
     std::vector<const T*> xs(x.size());
     for (index_t r0 = 0; r0 < n; r0 += chunk) {
+      if (this->should_stop()) return;
       const index_t nb = std::min(chunk, n - r0);
       OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, r0)
                                  : pass(nb, false, false, RngPurpose::train_mask, 0, r0);
@@ -230,6 +233,7 @@ class GraphNetwork final : public Network<T> {
     ys.resize(d.y.size());
     const index_t chunk = inference_chunk();
     for (index_t r0 = 0; r0 < d.n; r0 += chunk) {
+      if (this->should_stop()) return;
       const index_t nb = std::min(chunk, d.n - r0);
       for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = d.x[k] + r0 * input_size(k);
       for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = d.y[h] + r0 * label_width(h);

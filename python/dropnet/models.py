@@ -765,7 +765,9 @@ class Model:
                 for cb in cbs:
                     cb.on_epoch_begin(epoch)
             net.set_learning_rate(self._base_lr())
-            rows, self.optimizer.iterations = net.fit(
+            # Ctrl-C stops the core after the batch in progress; it returns the epochs it
+            # completed and the step count with the interruption, raised once they are kept.
+            rows, self.optimizer.iterations, interrupt = net.fit(
                 xs,
                 ys,
                 w,
@@ -787,6 +789,8 @@ class Model:
             else:
                 history.extend(range(epoch, epoch + len(rows)), keys, rows)
                 epoch += len(rows)
+            if interrupt is not None:
+                raise interrupt
         for cb in cbs:
             cb.on_train_end()
         return history

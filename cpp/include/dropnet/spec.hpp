@@ -2,6 +2,7 @@
 // consumes: tensors, nodes (one op each), parameters (numpy-owned memory), loss heads,
 // metrics, optimizer.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -161,11 +162,27 @@ struct EpochOptions {
   bool shuffle = true;
 };
 
+// Asked by the driver, between batches (and inference chunks) and at most every
+// kMonitorInterval, whether to stop: the bindings check for signals (Ctrl-C) here. A stop
+// leaves the model as the last completed step left it.
+struct Monitor {
+  virtual ~Monitor() = default;
+  virtual bool stop() = 0;
+};
+constexpr double kMonitorIntervalSeconds = 0.05;
+
 // The per-ISA driver behind one Python model.
 template <class T>
 class Network {
  public:
   virtual ~Network() = default;
+  // The monitor the next calls consult (null: none); interrupted() says whether the last
+  // call stopped early because of it.
+  void set_monitor(Monitor* m) {
+    monitor_ = m;
+    interrupted_ = false;
+  }
+  bool interrupted() const { return interrupted_; }
   // Runs `epochs` epochs; writes per epoch results_per_pass() training values, then as
   // many validation values when val.n > 0, into history. Returns epochs completed (stops early on
   // non-finite loss when stop_on_nan). iterations is the optimizer step, updated.
@@ -189,6 +206,23 @@ class Network {
   virtual index_t results_per_pass() const = 0;
   virtual void set_learning_rate(double lr) = 0;
   virtual double learning_rate(std::int64_t iterations) const = 0;
+
+ protected:
+  // True when the monitor asks to stop (checked on a time budget, so cheap per batch).
+  bool should_stop() {
+    if (!monitor_ || interrupted_) return interrupted_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_check_) return false;
+    next_check_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(kMonitorIntervalSeconds));
+    interrupted_ = monitor_->stop();
+    return interrupted_;
+  }
+
+ private:
+  Monitor* monitor_ = nullptr;
+  bool interrupted_ = false;
+  std::chrono::steady_clock::time_point next_check_{};
 };
 
 }  // namespace dropnet

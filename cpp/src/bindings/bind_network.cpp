@@ -165,6 +165,51 @@ std::vector<py::array> arrays(const py::object& obj, std::size_t expected, const
   return out;
 }
 
+// Ctrl-C reaches a running core call here: called by the driver between batches on a time
+// budget, it takes the GIL and runs Python's pending signal handlers. An exception they
+// raise (KeyboardInterrupt) is kept, the driver stops after the current batch, and the
+// binding hands the exception back once the model's state is consistent.
+class SignalMonitor final : public Monitor {
+ public:
+  bool stop() override {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return false;
+    error_ = std::make_unique<py::error_already_set>();
+    return true;
+  }
+  // Raises the kept exception, if any (with the GIL held).
+  void rethrow() {
+    if (error_) {
+      std::unique_ptr<py::error_already_set> e = std::move(error_);
+      throw *e;
+    }
+  }
+  // The kept exception as a Python object (None without one), for calls that first return
+  // the state reached.
+  py::object take() {
+    if (!error_) return py::none();
+    py::object value = error_->value();
+    error_.reset();
+    return value;
+  }
+
+ private:
+  std::unique_ptr<py::error_already_set> error_;
+};
+
+// Installs a monitor on a network for the duration of one call.
+template <class T>
+class Monitored {
+ public:
+  Monitored(Network<T>& net, Monitor* m) : net_(net) { net_.set_monitor(m); }
+  ~Monitored() { net_.set_monitor(nullptr); }
+  Monitored(const Monitored&) = delete;
+  Monitored& operator=(const Monitored&) = delete;
+
+ private:
+  Network<T>& net_;
+};
+
 class NetBinding {
  public:
   virtual ~NetBinding() = default;
@@ -289,6 +334,7 @@ class NetBindingT final : public NetBinding {
     py::array_t<double> hist({epochs, cols});
     double* h = hist.mutable_data();
     index_t done;
+    SignalMonitor monitor;
     {
       std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
       if (!lock.owns_lock())
@@ -298,9 +344,12 @@ class NetBindingT final : public NetBinding {
       EpochOptions o;
       o.batch_size = batch_size;
       o.shuffle = shuffle;
+      Monitored<T> on(*net_, &monitor);
       done = net_->fit(tr.b, va.b, o, epochs, stop_on_nan, iterations, h);
     }
-    return py::make_tuple(hist[py::slice(0, done, 1)], iterations);
+    // The completed epochs and the step count are returned with the interruption (if any),
+    // so Python records them before raising it.
+    return py::make_tuple(hist[py::slice(0, done, 1)], iterations, monitor.take());
   }
 
   py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) override {
@@ -330,12 +379,15 @@ class NetBindingT final : public NetBinding {
       op.push_back(o.mutable_data());
       outs.append(o);
     }
+    SignalMonitor monitor;
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(mu_);
       FlushDenormals flush;
+      Monitored<T> on(*net_, &monitor);
       net_->predict(xp, n, op, mc_call);
     }
+    monitor.rethrow();
     // A single-output model's predictions as one array.
     return outs.size() == 1 ? py::object(outs[0]) : py::object(outs);
   }
@@ -344,12 +396,15 @@ class NetBindingT final : public NetBinding {
     Data d = batch(x, y, w, "x", "y", "sample_weight");
     if (d.b.n <= 0) throw py::value_error("evaluate: expected at least one sample");
     std::vector<double> out(sz(per_pass_));
+    SignalMonitor monitor;
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(mu_);
       FlushDenormals flush;
+      Monitored<T> on(*net_, &monitor);
       net_->evaluate(d.b, out.data());
     }
+    monitor.rethrow();
     py::list l;
     for (double v : out) l.append(v);
     return l;
