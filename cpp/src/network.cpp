@@ -333,10 +333,11 @@ class GraphNetwork final : public Network<T> {
   }
 
   // Rows per inference pass: rows are independent, so the split never changes results;
-  // small enough that the widest tensor stays in L1/L2 between ops.
+  // small enough that the widest tensor (256 KB of it) stays in L2 between ops, large
+  // enough that the GEMMs of narrow layers get rows to work on.
   index_t inference_chunk() const {
     const index_t bytes = index_t(sizeof(T)) * std::max<index_t>(max_width_, 1);
-    return std::min<index_t>(1024, std::max<index_t>(8, (index_t(1) << 15) / bytes));
+    return std::min<index_t>(1024, std::max<index_t>(8, (index_t(1) << 18) / bytes));
   }
 
   // ---- rewrites: fusions decided once from what the ops report.
