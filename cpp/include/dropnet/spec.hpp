@@ -181,6 +181,8 @@ class Network {
   void set_monitor(Monitor* m) {
     monitor_ = m;
     interrupted_ = false;
+    stride_ = countdown_ = 1;
+    last_read_ = std::chrono::steady_clock::now();
   }
   bool interrupted() const { return interrupted_; }
   // Runs `epochs` epochs; writes per epoch results_per_pass() training values, then as
@@ -208,10 +210,20 @@ class Network {
   virtual double learning_rate(std::int64_t iterations) const = 0;
 
  protected:
-  // True when the monitor asks to stop (checked on a time budget, so cheap per batch).
+  // True when the monitor asks to stop. The monitor is asked at most every interval, and
+  // the clock itself is read about four times per interval, however long a batch takes:
+  // a fit at batch 1 pays a countdown per step, not a clock read.
   bool should_stop() {
     if (!monitor_ || interrupted_) return interrupted_;
+    if (--countdown_ > 0) return false;
     const auto now = std::chrono::steady_clock::now();
+    const double since = std::chrono::duration<double>(now - last_read_).count();
+    last_read_ = now;
+    const double per_call = since / double(stride_);
+    // (At most doubling per read: the first reads see too little work to estimate from.)
+    const double fit = per_call > 0.0 ? kMonitorIntervalSeconds / 4.0 / per_call : 1.0;
+    stride_ = fit < 1.0 ? 1 : fit > double(2 * stride_) ? 2 * stride_ : std::int64_t(fit);
+    countdown_ = stride_;
     if (now < next_check_) return false;
     next_check_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(kMonitorIntervalSeconds));
@@ -222,7 +234,8 @@ class Network {
  private:
   Monitor* monitor_ = nullptr;
   bool interrupted_ = false;
-  std::chrono::steady_clock::time_point next_check_{};
+  std::int64_t stride_ = 1, countdown_ = 1;  // calls between clock reads; calls left
+  std::chrono::steady_clock::time_point next_check_{}, last_read_{};
 };
 
 }  // namespace dropnet
