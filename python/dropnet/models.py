@@ -448,7 +448,8 @@ class Model:
         index: dict[int, int] = {}
         weights = self._layer_weights()
         if opt is not None and use_opt:
-            self._slots = {w: s for w, s in self._slots.items() if any(w is v for _, v in weights)}
+            present = {id(w) for _, w in weights}
+            self._slots = {w: s for w, s in self._slots.items() if id(w) in present}
         for layer, w in weights:
             index[id(w)] = len(params_desc)
             slots = []

@@ -31,9 +31,6 @@ def bad_file(msg: str) -> ValueError:
     return ValueError(f"{BAD_FILE}: {msg}")
 
 
-_bad = bad_file
-
-
 # ---------------------------------------------------------------- writing
 def _metric_names(ms) -> list[str]:
     return [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in ms]
@@ -136,35 +133,35 @@ def _read(source) -> bytes:
 
 def _parse(data: bytes) -> tuple[dict, dict]:
     if len(data) < 16 or data[:8] != MAGIC:
-        raise _bad("missing the dropnet signature")
+        raise bad_file("missing the dropnet signature")
     (hlen,) = struct.unpack("<Q", data[8:16])
     if hlen > MAX_HEADER or 16 + hlen > len(data):
-        raise _bad(f"header length {hlen} exceeds the file")
+        raise bad_file(f"header length {hlen} exceeds the file")
     try:
         header = json.loads(data[16 : 16 + hlen].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _bad(f"header is not valid JSON ({exc})") from None
+        raise bad_file(f"header is not valid JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != "dropnet":
-        raise _bad("header does not describe a dropnet model")
+        raise bad_file("header does not describe a dropnet model")
     if header.get("format_version") != FORMAT_VERSION:
-        raise _bad(
+        raise bad_file(
             f"unsupported format_version {header.get('format_version')!r} (this dropnet reads {FORMAT_VERSION})"
         )
     body = memoryview(data)[16 + hlen :]
     entries = header.get("tensors")
     if not isinstance(entries, list):
-        raise _bad("tensors must be a list")
+        raise bad_file("tensors must be a list")
     tensors, end = {}, 0
     for e in entries:
         if not isinstance(e, dict):
-            raise _bad("tensor entry must be an object")
+            raise bad_file("tensor entry must be an object")
         name, dt, shape, off, nbytes = (
             e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes")
         )
         if not isinstance(name, str) or name in tensors:
-            raise _bad(f"bad or repeated tensor name {name!r}")
+            raise bad_file(f"bad or repeated tensor name {name!r}")
         if not isinstance(dt, str) or dt not in _DTYPES:
-            raise _bad(f"tensor {name}: unsupported dtype {dt!r}")
+            raise bad_file(f"tensor {name}: unsupported dtype {dt!r}")
         if (
             not isinstance(shape, list)
             or len(shape) > 8
@@ -172,7 +169,7 @@ def _parse(data: bytes) -> tuple[dict, dict]:
                 isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape
             )
         ):
-            raise _bad(f"tensor {name}: bad shape {shape!r}")
+            raise bad_file(f"tensor {name}: bad shape {shape!r}")
         count = 1
         for d in shape:
             count *= d
@@ -182,9 +179,9 @@ def _parse(data: bytes) -> tuple[dict, dict]:
             or isinstance(off, bool)
             or isinstance(nbytes, bool)
         ):
-            raise _bad(f"tensor {name}: offset and nbytes must be ints")
+            raise bad_file(f"tensor {name}: offset and nbytes must be ints")
         if nbytes != count * itemsize or off != end or off + nbytes > len(body):
-            raise _bad(
+            raise bad_file(
                 f"tensor {name}: byte range [{off}, {off + nbytes}) is inconsistent with the file"
             )
         end = off + nbytes
@@ -192,7 +189,7 @@ def _parse(data: bytes) -> tuple[dict, dict]:
             np.frombuffer(body[off : off + nbytes], dtype=_DTYPES[dt]).reshape(shape).astype(dt)
         )
     if end != len(body):
-        raise _bad(f"{len(body) - end} trailing bytes after the last tensor")
+        raise bad_file(f"{len(body) - end} trailing bytes after the last tensor")
     return header, tensors
 
 
@@ -201,18 +198,18 @@ def layer_from_entry(spec):
     from .layers import LAYER_CLASSES
 
     if not isinstance(spec, dict):
-        raise _bad("layer entry must be an object")
+        raise bad_file("layer entry must be an object")
     class_name = spec.get("class_name")
     cls = LAYER_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
-        raise _bad(f"unknown layer class {class_name!r}")
+        raise bad_file(f"unknown layer class {class_name!r}")
     cfg = spec.get("config")
     if not isinstance(cfg, dict) or not all(isinstance(k, str) for k in cfg):
-        raise _bad(f"bad config for layer {spec.get('class_name')}")
+        raise bad_file(f"bad config for layer {spec.get('class_name')}")
     try:
         return cls.from_config(dict(cfg))
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise _bad(f"layer {spec.get('class_name')}: {exc}") from None
+        raise bad_file(f"layer {spec.get('class_name')}: {exc}") from None
 
 
 def index_pair(ref, what: str) -> tuple[int, int]:
@@ -231,14 +228,16 @@ def _assign_weights(model, tensors: dict) -> None:
     for i, w in enumerate(own):
         t = tensors.get(f"weights/{i}")
         if t is None:
-            raise _bad(f"missing tensor weights/{i}")
+            raise bad_file(f"missing tensor weights/{i}")
         if t.shape != w.value.shape:
-            raise _bad(f"tensor weights/{i} has shape {t.shape}, the layer expects {w.value.shape}")
+            raise bad_file(
+                f"tensor weights/{i} has shape {t.shape}, the layer expects {w.value.shape}"
+            )
         if not np.all(np.isfinite(t)):
-            raise _bad(f"tensor weights/{i} holds NaN or infinite values")
+            raise bad_file(f"tensor weights/{i} holds NaN or infinite values")
         np.copyto(w.value, t, casting="unsafe")
     if f"weights/{len(own)}" in tensors:
-        raise _bad("the file holds more weight tensors than the architecture has")
+        raise bad_file("the file holds more weight tensors than the architecture has")
 
 
 def load_model(source, classes: dict, compile=True):
@@ -247,15 +246,15 @@ def load_model(source, classes: dict, compile=True):
     header, tensors = _parse(_read(source))
     model_info = header.get("model")
     if not isinstance(model_info, dict):
-        raise _bad("the header does not describe a model")
+        raise bad_file("the header does not describe a model")
     class_name = model_info.get("class_name")
     if not isinstance(class_name, str) or class_name not in classes:
-        raise _bad(f"the model must be one of {', '.join(classes)}, found {class_name!r}")
+        raise bad_file(f"the model must be one of {', '.join(classes)}, found {class_name!r}")
     budget = sum(int(t.size) for k, t in tensors.items() if k.startswith("weights/"))
     model = classes[class_name].from_config(model_info.get("config"), max_weight_elements=budget)
     if model.weights or tensors:
         if not model.built:
-            raise _bad("weights given for a model without an input shape")
+            raise bad_file("weights given for a model without an input shape")
         _assign_weights(model, tensors)
     comp = header.get("compile")
     if compile and isinstance(comp, dict):
@@ -266,13 +265,13 @@ def load_model(source, classes: dict, compile=True):
             while f"optimizer/{i}/{j}" in tensors:
                 t = tensors[f"optimizer/{i}/{j}"]
                 if t.shape != w.value.shape:
-                    raise _bad(f"optimizer/{i}/{j} has the wrong shape")
+                    raise bad_file(f"optimizer/{i}/{j} has the wrong shape")
                 slots.append(np.ascontiguousarray(t, dtype=w.value.dtype))
                 j += 1
             if slots:
                 expected = len(model.optimizer._make_slots(w.value))
                 if len(slots) != expected:
-                    raise _bad(
+                    raise bad_file(
                         f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}"
                     )
                 model._slots[w] = slots
@@ -312,7 +311,7 @@ def _compile_from(model, comp: dict) -> None:
             raise ValueError(f"bad iterations {iterations!r}")
         model.optimizer.iterations = iterations
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _bad(f"compile settings: {exc}") from None
+        raise bad_file(f"compile settings: {exc}") from None
 
 
 def load_weights_into(model, source) -> None:
