@@ -342,3 +342,22 @@ def central_difference(f, x, h=1e-6) -> np.ndarray:
         flat[i] = old
         out[i] = (fp - fm) / (2.0 * h)
     return grad
+
+
+def predict(net, x, mc_call=-1):
+    """A core network's outputs for whole arrays (one batch, no hooks)."""
+    xs = x if isinstance(x, list) else [x]
+    out, _, stop, _, error = net.predict(
+        (xs, None, None, xs[0].shape[0], False, False), -1, mc_call, None
+    )
+    assert error is None and stop == 0
+    return out
+
+
+def evaluate(net, x, y, w=None):
+    """A core network's loss and metrics for whole arrays."""
+    xs = x if isinstance(x, list) else [x]
+    ys = y if isinstance(y, list) else [y]
+    out, _, stop, _, error = net.evaluate((xs, ys, w, xs[0].shape[0], False, False), -1, None)
+    assert error is None and stop == 0
+    return out

@@ -1,6 +1,7 @@
-// The graph driver: runs whole epochs (shuffle → batches → forward → loss → backward →
+// The graph driver: runs whole epochs (batches from a source → forward → loss → backward →
 // clip → update → constraints, then validation) of a model given as a graph of ops over
-// numpy-owned parameters. It knows no layer kind: each node's op comes from the registry
+// numpy-owned parameters, telling a monitor about the events it asked for and, on a time
+// budget, between batches. It knows no layer kind: each node's op comes from the registry
 // (cpp/src/ops/), and the fusions are graph rewrites decided from what the ops report.
 #include <algorithm>
 #include <cmath>
@@ -165,86 +166,125 @@ class GraphNetwork final : public Network<T> {
     return 1 + (H > 1 ? H : 0) + metric_count_;
   }
 
-  index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
-              index_t epochs, bool stop_on_nan, std::int64_t& iterations,
-              double* history) override {
+  index_t inference_rows() const override { return inference_chunk(); }
+
+  index_t fit(BatchSource<T>& train, BatchSource<T>* val, const FitOptions& o,
+              std::int64_t& iterations, double* history) override {
+    this->stop_ = Stop::done;
     const index_t per = results_per_pass();
-    const index_t cols = per * (val.n > 0 ? 2 : 1);
-    const index_t n = train.n, bs = std::max<index_t>(1, std::min(opts.batch_size, n));
-    std::vector<index_t> perm(sz(n));
+    const index_t cols = per * (val ? 2 : 1);
     Sums sums(*this);
-    for (index_t e = 0; e < epochs; ++e) {
-      for (index_t i = 0; i < n; ++i) perm[sz(i)] = i;
-      if (opts.shuffle && n > 1) {
-        WordStream ws(s_.seed, stream_id(RngPurpose::shuffle, 0, std::uint64_t(iterations)));
-        for (index_t i = n - 1; i > 0; --i)
-          std::swap(perm[sz(i)], perm[ws.below(std::uint32_t(i + 1))]);
-      }
+    logs_.assign(sz(cols), 0.0);
+    Batchable<T> batch;
+    for (index_t e = 0; e < o.epochs; ++e) {
+      const index_t epoch = o.first_epoch + e;
+      mark(Phase::train);
+      Reply r = event(Event::epoch_begin, Phase::train, epoch, 0, 0, nullptr, 0);
+      if (r == Reply::stop) return halt(Stop::monitor, e, epoch, 0);
+      bool finishing = r == Reply::finish;
+      train.begin(iterations);
       sums.clear();
-      for (index_t b0 = 0; b0 < n; b0 += bs) {
-        if (this->should_stop()) return e;  // the epoch in progress is not reported
-        const index_t nb = std::min(bs, n - b0);
-        gather(train, perm.data() + b0, nb);
-        step(nb, iterations, sums);
+      index_t b = 0;
+      double rows = 0.0;
+      while (o.steps < 0 || b < o.steps) {
+        if (this->pacer_.due() &&
+            tick(Phase::train, epoch, b, index_t(rows), &sums, rows) == Reply::stop)
+          return halt(Stop::monitor, e, epoch, b);
+        if (!train.next(batch)) {
+          if (train.failed()) return halt(Stop::failed, e, epoch, b);
+          if (o.steps >= 0 || b == 0) return halt(Stop::ran_out, e, epoch, b);
+          break;
+        }
+        r = event(Event::batch_begin, Phase::train, epoch, b, index_t(rows), nullptr, 0);
+        if (r == Reply::stop) return halt(Stop::monitor, e, epoch, b);
+        finishing = finishing || r == Reply::finish;
+        step(batch, iterations, sums);
+        rows += double(batch.n);
+        ++b;
+        if (wants(Phase::train, Event::batch_end)) {
+          sums.write(logs_.data(), rows, 0.0);
+          r = event(Event::batch_end, Phase::train, epoch, b - 1, index_t(rows), logs_.data(), per);
+          if (r == Reply::stop) return halt(Stop::monitor, e, epoch, b);
+          finishing = finishing || r == Reply::finish;
+        }
+        if (finishing) break;
       }
+      train.end();
+      if (train.failed()) return halt(Stop::failed, e, epoch, b);
       double* h = history + e * cols;
-      sums.write(h, double(n), 0.0);
-      if (val.n > 0) evaluate(val, h + per);
-      if (this->interrupted()) return e;
-      if (stop_on_nan && !std::isfinite(h[0])) return e + 1;
+      sums.write(h, rows, 0.0);
+      if (val) {
+        if (o.validate.empty() || o.validate[sz(e)]) {
+          if (validate(*val, o.val_steps, h + per, epoch, *eval_sums_) != Stop::done) return e;
+        } else {
+          std::fill(h + per, h + cols, std::numeric_limits<double>::quiet_NaN());
+        }
+      }
+      r = event(Event::epoch_end, Phase::train, epoch, b, index_t(rows), h, cols);
+      if (r == Reply::stop) return halt(Stop::monitor, e + 1, epoch, b);
+      if (r == Reply::finish || finishing) return halt(Stop::finished, e + 1, epoch, b);
+      if (o.stop_on_nan && !std::isfinite(h[0])) return halt(Stop::nan, e + 1, epoch, b);
     }
-    return epochs;
+    return halt(Stop::done, o.epochs, o.first_epoch + o.epochs, 0);
   }
 
   void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) override {
-    std::vector<index_t> idx(sz(batch.n));
-    for (index_t i = 0; i < batch.n; ++i) idx[sz(i)] = i;
-    gather(batch, idx.data(), batch.n);
     Sums sums(*this);
-    const double loss = step(batch.n, iterations, sums);
+    const double loss = step(batch, iterations, sums);
     sums.write(out, double(batch.n), 0.0);
     out[0] = loss;
   }
 
-  void predict(const std::vector<const T*>& x, index_t n, const std::vector<T*>& out,
-               std::int64_t mc_call) override {
+  index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call,
+                  OutputSink<T>& sink) override {
+    this->stop_ = Stop::done;
     const index_t chunk = inference_chunk();
-    std::vector<const T*> xs(x.size());
-    for (index_t r0 = 0; r0 < n; r0 += chunk) {
-      if (this->should_stop()) return;
-      const index_t nb = std::min(chunk, n - r0);
-      OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, r0)
-                                 : pass(nb, false, false, RngPurpose::train_mask, 0, r0);
-      for (std::size_t k = 0; k < x.size(); ++k) xs[k] = x[k] + r0 * input_size(k);
-      forward(xs.data(), c);
-      for (std::size_t k = 0; k < s_.outputs.size(); ++k) {
-        const index_t w = size_[sz(s_.outputs[k])];
-        std::memcpy(out[k] + r0 * w, ptr_[sz(s_.outputs[k])], sizeof(T) * sz(nb * w));
+    std::vector<const T*> xs(s_.inputs.size()), outs(s_.outputs.size());
+    Batchable<T> batch;
+    index_t rows = 0, b = 0;
+    mark(Phase::predict);
+    if (event(Event::pass_begin, Phase::predict, 0, 0, 0, nullptr, 0) == Reply::stop)
+      return halt(Stop::monitor, rows, 0, b, Phase::predict);
+    data.begin(0);
+    while (steps < 0 || b < steps) {
+      if (!data.next(batch)) {
+        if (data.failed()) return halt(Stop::failed, rows, 0, b, Phase::predict);
+        if (steps >= 0) return halt(Stop::ran_out, rows, 0, b, Phase::predict);
+        break;
       }
+      if (event(Event::batch_begin, Phase::predict, 0, b, rows, nullptr, 0) == Reply::stop)
+        return halt(Stop::monitor, rows, 0, b, Phase::predict);
+      for (index_t r0 = 0; r0 < batch.n; r0 += chunk) {
+        if (this->pacer_.due() &&
+            tick(Phase::predict, 0, b, rows + r0, nullptr, 0.0) == Reply::stop)
+          return halt(Stop::monitor, rows + r0, 0, b, Phase::predict);
+        const index_t nb = std::min(chunk, batch.n - r0);
+        const index_t at = rows + r0;  // Monte-Carlo masks are keyed by the row's position
+        OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, at)
+                                   : pass(nb, false, false, RngPurpose::train_mask, 0, at);
+        for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = batch.x[k] + r0 * input_size(k);
+        forward(xs.data(), c);
+        for (std::size_t k = 0; k < outs.size(); ++k) outs[k] = ptr_[sz(s_.outputs[k])];
+        sink.put(outs, nb);
+      }
+      rows += batch.n;
+      ++b;
+      if (event(Event::batch_end, Phase::predict, 0, b - 1, rows, nullptr, 0) == Reply::stop)
+        return halt(Stop::monitor, rows, 0, b, Phase::predict);
     }
+    data.end();
+    if (data.failed()) return halt(Stop::failed, rows, 0, b, Phase::predict);
+    if (event(Event::pass_end, Phase::predict, 0, b, rows, nullptr, 0) == Reply::stop)
+      return halt(Stop::monitor, rows, 0, b, Phase::predict);
+    return halt(Stop::done, rows, 0, b, Phase::predict);
   }
 
-  void evaluate(const Batchable<T>& d, double* out) override {
-    // Runs once per epoch with validation data: its buffers are kept, not allocated.
-    Sums& sums = *eval_sums_;
-    sums.clear();
-    std::vector<const T*>&xs = eval_x_, &ys = eval_y_;
-    xs.resize(d.x.size());
-    ys.resize(d.y.size());
-    const index_t chunk = inference_chunk();
-    for (index_t r0 = 0; r0 < d.n; r0 += chunk) {
-      if (this->should_stop()) return;
-      const index_t nb = std::min(chunk, d.n - r0);
-      for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = d.x[k] + r0 * input_size(k);
-      for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = d.y[h] + r0 * label_width(h);
-      const T* w = d.w ? d.w + r0 : nullptr;
-      const OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, r0);
-      forward(xs.data(), c);
-      heads(ys.data(), w, nb, 1.0, sums, nullptr);
-    }
-    sums.write(out, double(d.n), regularization(false));
+  index_t evaluate(BatchSource<T>& data, index_t steps, double* out) override {
+    // Own sums: an evaluate called from a callback may run inside fit's validation.
+    Sums sums(*this);
+    if (validate(data, steps, out, 0, sums) == Stop::done) halt(Stop::done, 0, 0, 0, Phase::test);
+    return eval_rows_;
   }
-
   double gradients(const Batchable<T>& batch, std::int64_t step_idx, bool training,
                    std::vector<T*> grads, std::vector<T*> dx) override {
     ensure_rows(batch.n);
@@ -280,6 +320,13 @@ class GraphNetwork final : public Network<T> {
     return schedule_value(s_.optimizer.lr, it);
   }
 
+  void permutation(std::int64_t step, index_t n, index_t* perm) const override {
+    for (index_t i = 0; i < n; ++i) perm[i] = i;
+    if (n < 2) return;
+    WordStream ws(s_.seed, stream_id(RngPurpose::shuffle, 0, std::uint64_t(step)));
+    for (index_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[ws.below(std::uint32_t(i + 1))]);
+  }
+
  private:
   // Running sums of one pass over batches: each head's weighted loss, each metric's
   // weighted sum and weight.
@@ -313,6 +360,117 @@ class GraphNetwork final : public Network<T> {
     double total = 0.0;  // Σ batch loss × rows (training: penalties included per batch)
     bool train = false;
   };
+
+  using Network<T>::wants;
+
+  // Records why and where a call stopped; returns `done` (what the call reports).
+  index_t halt(Stop why, index_t done, index_t epoch, index_t batch, Phase phase = Phase::train) {
+    this->stop_ = why;
+    this->stop_phase_ = phase;
+    this->stop_epoch_ = epoch;
+    this->stop_batch_ = batch;
+    return done;
+  }
+
+  Reply event(Event ev, Phase ph, index_t epoch, index_t batch, index_t rows, const double* logs,
+              index_t count) {
+    if (!wants(ph, ev)) return Reply::go;
+    Progress p;
+    p.phase = ph;
+    p.epoch = epoch;
+    p.batch = batch;
+    p.rows = rows;
+    p.logs = logs;
+    p.count = count;
+    p.seconds = since(ph);
+    return this->monitor_->on(ev, p);
+  }
+
+  // When the phase's current pass began (read only with a monitor: one clock read a pass).
+  void mark(Phase ph) {
+    if (this->monitor_) started_[int(ph)] = std::chrono::steady_clock::now();
+  }
+  double since(Phase ph) const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_[int(ph)])
+        .count();
+  }
+
+  // A tick (the time budget is due): the running results so far, when there are any.
+  Reply tick(Phase ph, index_t epoch, index_t batch, index_t rows, const Sums* sums, double denom) {
+    if (!this->monitor_) return Reply::go;
+    index_t count = 0;
+    if (sums && denom > 0.0) {
+      tick_logs_.resize(sz(results_per_pass()));
+      sums->write(tick_logs_.data(), denom, 0.0);
+      count = results_per_pass();
+    }
+    Progress p;
+    p.phase = ph;
+    p.epoch = epoch;
+    p.batch = batch;
+    p.rows = rows;
+    p.logs = count ? tick_logs_.data() : nullptr;
+    p.count = count;
+    p.seconds = since(ph);
+    return this->monitor_->on(Event::tick, p);
+  }
+
+  // One inference-mode pass over the source (at most `steps` batches) into out; the Stop
+  // it ended with (also in stop_ when not done). Rows seen go to eval_rows_.
+  Stop validate(BatchSource<T>& data, index_t steps, double* out, index_t epoch, Sums& sums) {
+    sums.clear();
+    std::vector<const T*> xs(s_.inputs.size()), ys(s_.heads.size());
+    const index_t chunk = inference_chunk(), per = results_per_pass();
+    index_t rows = 0, b = 0;
+    eval_rows_ = 0;
+    mark(Phase::test);
+    if (event(Event::pass_begin, Phase::test, epoch, 0, 0, nullptr, 0) == Reply::stop)
+      return stop_with(Stop::monitor, epoch, b);
+    data.begin(0);
+    Batchable<T> batch;
+    while (steps < 0 || b < steps) {
+      if (!data.next(batch)) {
+        if (data.failed()) return stop_with(Stop::failed, epoch, b);
+        if (steps >= 0 || b == 0) return stop_with(Stop::ran_out, epoch, b);
+        break;
+      }
+      if (event(Event::batch_begin, Phase::test, epoch, b, rows, nullptr, 0) == Reply::stop)
+        return stop_with(Stop::monitor, epoch, b);
+      for (index_t r0 = 0; r0 < batch.n; r0 += chunk) {
+        if (this->pacer_.due() &&
+            tick(Phase::test, epoch, b, rows + r0, &sums, double(rows + r0)) == Reply::stop)
+          return stop_with(Stop::monitor, epoch, b);
+        const index_t nb = std::min(chunk, batch.n - r0);
+        for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = batch.x[k] + r0 * input_size(k);
+        for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = batch.y[h] + r0 * label_width(h);
+        const T* w = batch.w ? batch.w + r0 : nullptr;
+        const OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, rows + r0);
+        forward(xs.data(), c);
+        heads(ys.data(), w, nb, 1.0, sums, nullptr);
+      }
+      rows += batch.n;
+      ++b;
+      if (wants(Phase::test, Event::batch_end)) {
+        logs_.resize(std::max(logs_.size(), sz(per)));
+        sums.write(logs_.data(), double(rows), 0.0);
+        if (event(Event::batch_end, Phase::test, epoch, b - 1, rows, logs_.data(), per) ==
+            Reply::stop)
+          return stop_with(Stop::monitor, epoch, b);
+      }
+    }
+    data.end();
+    if (data.failed()) return stop_with(Stop::failed, epoch, b);
+    sums.write(out, double(rows), regularization(false));
+    eval_rows_ = rows;
+    if (event(Event::pass_end, Phase::test, epoch, b, rows, out, per) == Reply::stop)
+      return stop_with(Stop::monitor, epoch, b);
+    return Stop::done;
+  }
+
+  Stop stop_with(Stop why, index_t epoch, index_t batch) {
+    halt(why, 0, epoch, batch, Phase::test);
+    return why;
+  }
 
   OpContext pass(index_t n, bool training, bool stochastic, RngPurpose purpose, std::uint64_t step,
                  index_t row0) const {
@@ -462,33 +620,8 @@ class GraphNetwork final : public Network<T> {
     for (auto& a : acc_) a.resize(sz(rows * max_width_));
     ws_.resize(sz(ws));
     for (auto& p : pacc_) p.resize(sz(max_param_));
-    gx_.resize(s_.inputs.size());
-    for (std::size_t k = 0; k < gx_.size(); ++k) gx_[k].resize(sz(rows * input_size(k)));
-    gy_.resize(s_.heads.size());
-    for (std::size_t h = 0; h < gy_.size(); ++h) gy_[h].resize(sz(rows * label_width(h)));
-    gw_.resize(sz(rows));
     sample_loss_.resize(sz(rows));
-    gxp_.resize(gx_.size());
-    gyp_.resize(gy_.size());
     cap_rows_ = rows;
-  }
-
-  void gather(const Batchable<T>& d, const index_t* rows, index_t nb) {
-    ensure_rows(nb);
-    for (std::size_t k = 0; k < gx_.size(); ++k) {
-      const index_t w = input_size(k);
-      for (index_t i = 0; i < nb; ++i)
-        std::memcpy(gx_[k].data() + i * w, d.x[k] + rows[i] * w, sizeof(T) * sz(w));
-      gxp_[k] = gx_[k].data();
-    }
-    for (std::size_t h = 0; h < gy_.size(); ++h) {
-      const index_t w = label_width(h);
-      for (index_t i = 0; i < nb; ++i)
-        std::memcpy(gy_[h].data() + i * w, d.y[h] + rows[i] * w, sizeof(T) * sz(w));
-      gyp_[h] = gy_[h].data();
-    }
-    for (index_t i = 0; i < nb; ++i) gw_[sz(i)] = d.w ? d.w[rows[i]] : T(1);
-    batch_has_w_ = d.w != nullptr;
   }
 
   // ---- passes
@@ -598,13 +731,13 @@ class GraphNetwork final : public Network<T> {
     return total;
   }
 
-  // One optimizer step on the gathered batch; adds the batch's losses and metrics to sums
-  // and returns its loss (mean + penalties).
-  double step(index_t nb, std::int64_t& iterations, Sums& sums) {
-    const T* w = batch_has_w_ ? gw_.data() : nullptr;
+  // One optimizer step on a batch; adds the batch's losses and metrics to sums and returns
+  // its loss (mean + penalties).
+  double step(const Batchable<T>& batch, std::int64_t& iterations, Sums& sums) {
+    const index_t nb = batch.n;
     const OpContext c = pass(nb, true, true, RngPurpose::train_mask, std::uint64_t(iterations), 0);
-    forward(gxp_.data(), c);
-    heads(gyp_.data(), w, nb, 1.0 / double(nb), sums, &plans_[0]);
+    forward(batch.x.data(), c);
+    heads(batch.y.data(), batch.w, nb, 1.0 / double(nb), sums, &plans_[0]);
     double loss = 0.0;
     for (std::size_t h = 0; h < s_.heads.size(); ++h)
       loss += s_.heads[h].weight * head_loss_[h] / double(nb);
@@ -670,14 +803,11 @@ class GraphNetwork final : public Network<T> {
   std::vector<std::vector<T>> grads_;               // per parameter
   std::vector<T> ws_;
   std::vector<std::vector<T>> pacc_;  // per parameter position: a shared parameter's scratch
-  std::vector<std::vector<T>> gx_, gy_;
-  std::vector<const T*> gxp_, gyp_;
-  std::vector<T> gw_;
   std::vector<double> sample_loss_, head_loss_;
-  std::unique_ptr<Sums> eval_sums_;  // evaluate's running sums and input pointers, reused
-  std::vector<const T*> eval_x_, eval_y_;
-  index_t max_width_ = 1, max_param_ = 0, cap_rows_ = 0, metric_count_ = 0;
-  bool batch_has_w_ = false;
+  std::vector<double> logs_, tick_logs_;  // results handed to the monitor
+  std::unique_ptr<Sums> eval_sums_;       // fit's validation sums, reused
+  index_t max_width_ = 1, max_param_ = 0, cap_rows_ = 0, metric_count_ = 0, eval_rows_ = 0;
+  std::chrono::steady_clock::time_point started_[3]{};  // per phase: its pass began
 };
 
 }  // namespace

@@ -69,26 +69,37 @@ class Network:
     """The core's graph driver; dropnet.models builds the description."""
 
     def __init__(self, description: dict[str, Any]) -> None: ...
+    # Sources: (xs, ys, sample_weight, batch_rows, shuffle, check) for arrays (ys None for
+    # predict; with check, inputs of any numeric type are converted and checked per batch),
+    # or an object with begin(step), pull() -> (xs, ys, w) | None, and end().
+    # hooks: a callable hooks(event, phase, epoch, batch, rows, logs, seconds) -> 0|1|2 with
+    # `wanted` ((phase, event) pairs) and `ticks`, or None.
     def fit(
         self,
-        x: Arrays,
-        y: Arrays,
-        sample_weight: np.ndarray | None,
-        val_x: Arrays | None,
-        val_y: Arrays | None,
-        val_sample_weight: np.ndarray | None,
-        batch_size: int,
+        train: Any,
+        val: Any,
         epochs: int,
-        shuffle: bool,
+        first_epoch: int,
+        steps: int,
+        val_steps: int,
+        validate: list[bool] | None,
         stop_on_nan: bool,
         iterations: int,
-    ) -> tuple[npt.NDArray[np.float64], int, BaseException | None]: ...
+        hooks: Any,
+    ) -> tuple[npt.NDArray[np.float64], int, int, int, int, int, BaseException | None]: ...
     def train_on_batch(
         self, x: Arrays, y: Arrays, sample_weight: np.ndarray | None, iterations: int
     ) -> tuple[npt.NDArray[np.float64], int]: ...
-    # A bare array for a single-output model, else one per output.
-    def predict(self, x: Arrays, mc_call: int = -1) -> Any: ...
-    def evaluate(self, x: Arrays, y: Arrays, sample_weight: np.ndarray | None) -> list[float]: ...
+    # Outputs: a bare array for a single-output model, else one per output (None when the
+    # call stopped early); then rows, the stop code, the batch reached, the error.
+    def predict(
+        self, data: Any, steps: int, mc_call: int, hooks: Any
+    ) -> tuple[Any, int, int, int, BaseException | None]: ...
+    def evaluate(
+        self, data: Any, steps: int, hooks: Any
+    ) -> tuple[list[float], int, int, int, BaseException | None]: ...
+    @property
+    def inference_rows(self) -> int: ...
     def gradients(
         self,
         x: Arrays,

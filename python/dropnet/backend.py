@@ -30,6 +30,32 @@ def epsilon() -> float:
     return _EPSILON
 
 
+def get_value(x):
+    """A variable's value as NumPy (Keras's ``backend.get_value``): an optimizer's
+    ``learning_rate``/``lr``, a weight array, or a number."""
+    if hasattr(x, "numpy"):
+        return x.numpy()
+    return np.asarray(x)
+
+
+def set_value(x, value) -> None:
+    """Set a variable in place (Keras's ``backend.set_value``): an optimizer's
+    ``learning_rate``/``lr`` (``K.set_value(model.optimizer.lr, 0.01)``) or a NumPy array."""
+    if hasattr(x, "assign"):
+        x.assign(value)
+        return
+    if isinstance(x, np.ndarray):
+        value = np.asarray(value, dtype=x.dtype)
+        if value.shape not in ((), x.shape):
+            raise ValueError(f"set_value: expected shape {x.shape}, received {value.shape}")
+        x[...] = value
+        return
+    raise TypeError(
+        f"set_value: expected an optimizer's learning rate or a NumPy array, received "
+        f"{type(x).__name__} (a plain number cannot be set in place)"
+    )
+
+
 def standardize_dtype(dtype) -> str:
     """'float32'/'float64' from any spelling numpy understands; anything else is an error."""
     if dtype is None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import sys
 import threading
+import time
 
 import numpy as np
 
-from . import _core, backend, losses, optimizers, saving
+from . import _core, backend, losses, optimizers, saving, sources
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from ._data import check_int, shape_str, to_float_array
@@ -58,6 +60,108 @@ def _flatten(structure) -> tuple[list, list[str] | None]:
     if isinstance(structure, (list, tuple)):
         return list(structure), None
     return [structure], None
+
+
+_RAN_OUT = 3  # the core's Stop::ran_out
+
+
+def _verbose(verbose, call: str) -> int:
+    if verbose == "auto":
+        return 1
+    return check_int(verbose, f"{call}(verbose)", 0)
+
+
+def _validation_flags(freq, initial_epoch: int, runs: int) -> list[bool] | None:
+    """Which epochs validate: every ``freq``-th (an int), or those listed (Keras 2's
+    collection of 1-based epoch numbers); None for every epoch."""
+    if isinstance(freq, bool):
+        raise TypeError(
+            f"fit: expected validation_freq as an int or a list of epochs, received {freq!r}"
+        )
+    if isinstance(freq, (int, np.integer)):
+        freq = check_int(freq, "fit(validation_freq)", 1)
+        if freq == 1:
+            return None
+        return [(initial_epoch + e + 1) % freq == 0 for e in range(runs)]
+    try:
+        wanted = {int(v) for v in freq}
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"fit: expected validation_freq as an int or a list of epochs, received {freq!r}"
+        ) from exc
+    return [(initial_epoch + e + 1) in wanted for e in range(runs)]
+
+
+def _callback_list(callbacks, call: str) -> list:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, callbacks_module.Callback):
+        callbacks = [callbacks]
+    out = list(callbacks)
+    for cb in out:
+        if not isinstance(cb, callbacks_module.Callback):
+            raise TypeError(f"{call}: expected Callback instances, received {type(cb).__name__}")
+    return out
+
+
+def _batches(x, batch_size: int) -> int | None:
+    """Steps of an inference pass, for the progress bar (None when unknown)."""
+    if sources.is_sequence(x):
+        return len(x)
+    if sources.is_source(x):
+        return None
+    first = x[0] if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape") else x
+    if isinstance(first, dict):
+        first = next(iter(first.values()))
+    n = getattr(first, "shape", (None,))[0] if hasattr(first, "shape") else None
+    return None if n is None else -(-int(n) // batch_size)
+
+
+class _InferenceProgress:
+    """evaluate/predict progress. verbose 1 on a terminal: a live bar once the pass has run
+    for a tick (quick calls draw nothing until the end). At the end, evaluate prints its
+    line (Keras's layout) when verbose; predict prints one only if it drew a bar."""
+
+    def __init__(
+        self, verbose: int, steps: int | None, batch_size: int, by_rows: bool, logs: bool = True
+    ):
+        self.steps, self.batch_size, self.by_rows, self.logs = steps, batch_size, by_rows, logs
+        self.verbose = verbose
+        self.live = verbose == 1 and sys.stdout.isatty()
+        self.bar = callbacks_module.ProgbarLogger(verbose)
+        self.bar.params = {"steps": steps, "epochs": 1}
+        self.bar._live = self.live
+        self.bar._epoch = 0
+        self.bar._headed = 0  # no "Epoch" header
+        self.t0 = time.perf_counter()
+
+    def tick(self, batch: int, rows: int, logs, seconds: float) -> None:
+        done = -(-rows // self.batch_size) if self.by_rows else batch
+        self.bar.on_tick(
+            callbacks_module.TRAIN, 0, done, rows, logs if self.logs else None, seconds
+        )
+
+    def finish(self, logs: dict | None, steps: int | None = None) -> None:
+        if not self.verbose or (not self.logs and not self.bar._drawn):
+            return
+        self.bar.params = {"steps": steps or self.steps, "epochs": 1}
+        self.bar.on_epoch_end(0, logs or {}, seconds=time.perf_counter() - self.t0)
+
+
+class _Hooks:
+    """The core's hooks for evaluate/predict: callbacks, and the live bar on ticks."""
+
+    def __init__(self, cbl, progress: _InferenceProgress):
+        self.cbl, self.progress = cbl, progress
+        self.wanted = cbl.wanted
+        self.ticks = progress.live
+
+    def __call__(self, event, phase, epoch, batch, rows, logs, seconds=0.0):
+        if event == callbacks_module.TICK:
+            named = None if logs is None else dict(zip(self.cbl.keys, logs))
+            self.progress.tick(batch, rows, named, seconds)
+            return 0
+        return self.cbl(event, phase, epoch, batch, rows, logs, seconds)
 
 
 class Head:
@@ -671,6 +775,144 @@ class Model:
             w = cw if w is None else np.ascontiguousarray(w * cw)
         return w
 
+    # ------------------------------------------------------------------ data sources
+    def _input_arrays(self, x, what: str) -> tuple[list[np.ndarray], bool]:
+        """The model's input arrays, and whether they are read in place and checked per batch
+        (memory-mapped inputs: not converted or scanned up front, so files larger than memory
+        train as they are)."""
+        if isinstance(x, np.memmap) or (
+            isinstance(x, (list, tuple)) and any(isinstance(a, np.memmap) for a in x)
+        ):
+            self._ensure_graph_for(x, what)
+            items = [x] if isinstance(x, np.memmap) else list(x)
+            shapes = self._input_shapes()
+            if len(items) != len(shapes):
+                return self._xs(x, what), False
+            out = []
+            for item, shape in zip(items, shapes):
+                if not isinstance(item, np.memmap):
+                    out.append(self._input_array(item, shape, what))
+                    continue
+                if item.dtype.kind not in "biuf":
+                    raise TypeError(
+                        f"{self.name}.{what}: expected a memory map of numbers, received dtype {item.dtype}"
+                    )
+                if item.ndim == 1 and shape == (1,):
+                    item = item.reshape(-1, 1)
+                if item.shape[1:] != shape or item.shape[0] < 1:
+                    raise ValueError(
+                        f"{self.name}.{what}: expected input shape {shape_str(shape)}, received "
+                        f"{shape_str(item.shape[1:])}"
+                    )
+                if not item.flags.c_contiguous or not item.dtype.isnative:
+                    raise ValueError(
+                        f"{self.name}.{what}: expected a C-contiguous memory map in native byte order"
+                    )
+                out.append(item)
+            if len({a.shape[0] for a in out}) > 1:
+                raise ValueError(
+                    f"{self.name}.{what}: every input needs the same number of samples"
+                )
+            return out, True
+        return self._xs(x, what), False
+
+    def _build_from_source(self, data) -> None:
+        """An unbuilt Sequential learns its input shape from the first batch."""
+        if self.built or not sources.is_sequence(data):
+            return
+        x, _, _ = sources.unpack(data[0], "the first batch")
+        self._ensure_graph_for(x, "x")
+
+    def _pull(
+        self,
+        data,
+        mode: str,
+        what: str,
+        *,
+        shuffle=False,
+        limit=None,
+        class_weight=None,
+        queue_opts=None,
+    ):
+        """A batch source over a generator, iterable or PyDataset, checking each batch as
+        the arrays of ``mode`` ('fit', 'evaluate', 'predict') are checked."""
+        if isinstance(data, sources.Iterator) and not self.built:
+            first = next(data, None)
+            if first is None:
+                raise ValueError(f"{mode}: the generator yielded no batches")
+            x0, _, _ = sources.unpack(first, "the first batch")
+            self._ensure_graph_for(x0, "x")
+            data = itertools.chain([first], data)
+        self._build_from_source(data)
+
+        def convert(item, where):
+            x, y, w = sources.unpack(item, where)
+            xs = self._xs(x)
+            n = xs[0].shape[0]
+            if mode == "predict":
+                return xs, [], None
+            if y is None:
+                raise ValueError(
+                    "expected batches of (x, y) or (x, y, sample_weight), received x alone"
+                )
+            ys = self._ys(y, n)
+            return xs, ys, self._weights_array(w, class_weight, ys, n)
+
+        if self._seed is None:
+            self._seed = next_seed()
+        return sources.Pull(
+            data, convert, bool(shuffle), int(self._seed), limit, what, queue_opts or {}
+        )
+
+    @staticmethod
+    def _queue_opts(max_queue_size, workers, use_multiprocessing, data, what: str):
+        opts = {
+            "max_queue_size": max_queue_size,
+            "workers": workers,
+            "use_multiprocessing": use_multiprocessing,
+        }
+        if all(v is None for v in opts.values()):
+            return None
+        if not sources.is_source(data):
+            raise ValueError(
+                f"{what}: max_queue_size, workers and use_multiprocessing apply to generators and "
+                "Sequences, not to arrays"
+            )
+        if max_queue_size is not None:
+            check_int(max_queue_size, f"{what}(max_queue_size)", 1)
+        if workers is not None:
+            check_int(workers, f"{what}(workers)", 0)
+        return opts
+
+    def _stopped(
+        self, call: str, stop: int, phase: int, epoch: int, batch: int, error, data, steps
+    ):
+        """Raises what ended a core call early: the exception it kept (Ctrl-C, a callback's
+        or a source's error), or a source that ran out of batches."""
+        if error is not None:
+            raise error
+        if stop != _RAN_OUT:
+            return
+        kind = sources.source_kind(data) if sources.is_source(data) else "arrays"
+        where = (
+            "the validation data"
+            if phase == callbacks_module.TEST and call == "fit"
+            else f"the {kind}"
+        )
+        if batch == 0 and steps is None:
+            hint = ""
+            if call == "fit" and epoch > 0 and isinstance(data, sources.Iterator):
+                hint = (
+                    ": a generator is used up by its first epoch; pass steps_per_epoch with a "
+                    "generator that loops forever, or use a Sequence"
+                )
+            raise ValueError(f"{call}: {where} yielded no batches in epoch {epoch + 1}{hint}")
+        raise ValueError(
+            f"{call}: {where} ran out of data after {batch} batch(es) of epoch {epoch + 1}; "
+            f"expected {steps} per epoch: a generator must yield steps × epochs batches in all "
+            "(make it loop forever), or pass fewer steps"
+        )
+
     # ------------------------------------------------------------------ training
     @_exclusive_training
     def fit(
@@ -691,115 +933,243 @@ class Model:
         validation_steps=None,
         validation_batch_size=None,
         validation_freq=1,
+        max_queue_size=None,
+        workers=None,
+        use_multiprocessing=None,
     ):
-        """Train for ``epochs`` epochs; returns a History whose ``history`` dict holds the loss,
-        the metrics and their ``val_`` forms per epoch."""
-        if steps_per_epoch is not None or validation_steps is not None or validation_freq != 1:
-            raise ValueError(
-                "fit: steps_per_epoch, validation_steps and validation_freq are not supported"
-            )
+        """Train for ``epochs`` epochs on arrays (in memory or memory-mapped), a generator or
+        iterable of batches, or a ``PyDataset``/``Sequence``; returns a History whose
+        ``history`` dict holds the loss, the metrics and their ``val_`` forms per epoch.
+        Ctrl-C stops within a batch: the completed epochs stay in ``model.history``, the
+        weights are those of the last completed step, and fit can be called again."""
         if not self.compiled:
             raise ValueError(f"{self.name}: call compile() before fit()")
         batch_size = 32 if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
-        verbose = 1 if verbose == "auto" else check_int(verbose, "fit(verbose)", 0)
-        xs = self._xs(x)
-        n = xs[0].shape[0]
-        ys = self._ys(y, n)
-        w = self._weights_array(sample_weight, class_weight, ys, n)
-        xv = yv = wv = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        verbose = _verbose(verbose, "fit")
+        runs = max(epochs - initial_epoch, 0)
+        if steps_per_epoch is not None:
+            steps_per_epoch = check_int(steps_per_epoch, "fit(steps_per_epoch)", 1)
+        if validation_steps is not None:
+            validation_steps = check_int(validation_steps, "fit(validation_steps)", 1)
+        flags = _validation_flags(validation_freq, initial_epoch, runs)
+        queue_opts = self._queue_opts(max_queue_size, workers, use_multiprocessing, x, "fit")
+        pulls: list[sources.Pull] = []
+        check = False
+        split_val = None
+        if sources.is_source(x):
+            for name, value in (("y", y), ("sample_weight", sample_weight)):
+                if value is not None:
+                    raise ValueError(
+                        f"fit: {name} must not be given when x is a {sources.source_kind(x)} "
+                        "(its batches hold the targets and weights)"
+                    )
+            if validation_split:
                 raise ValueError(
-                    "fit: expected validation_data as (x_val, y_val) or (x_val, y_val, sample_weight)"
+                    "fit: validation_split needs arrays; pass validation_data with a generator or Sequence"
                 )
-            xv = self._xs(validation_data[0], "validation_data[0]")
-            yv = self._ys(validation_data[1], xv[0].shape[0], "validation_data[1]")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                wv = self._weights_array(validation_data[2], None, yv, xv[0].shape[0])
-        elif validation_split:
-            if not 0.0 < float(validation_split) < 1.0:
-                raise ValueError(
-                    f"fit: expected 0 < validation_split < 1, received {validation_split}"
-                )
-            split = int(n * (1.0 - float(validation_split)))
-            if split < 1 or split >= n:
-                raise ValueError(
-                    f"fit: validation_split={validation_split} leaves no training or validation rows of {n}"
-                )
+            if sources.is_sequence(x):
+                n_batches = len(x)
+                if n_batches < 1:
+                    raise ValueError(f"fit: the {sources.source_kind(x)} has no batches (len 0)")
+                if steps_per_epoch is not None and steps_per_epoch > n_batches:
+                    raise ValueError(
+                        f"fit: steps_per_epoch={steps_per_epoch} exceeds the {sources.source_kind(x)}'s "
+                        f"{n_batches} batches"
+                    )
+            limit = None if steps_per_epoch is None else steps_per_epoch * runs
+            train = self._pull(
+                x,
+                "fit",
+                "fit",
+                shuffle=shuffle,
+                limit=limit,
+                class_weight=class_weight,
+                queue_opts=queue_opts,
+            )
+            pulls.append(train)
+            steps = steps_per_epoch or (len(x) if sources.is_sequence(x) else None)
+        else:
+            xs, check = self._input_arrays(x, "x")
+            n = xs[0].shape[0]
+            ys = self._ys(y, n)
+            w = self._weights_array(sample_weight, class_weight, ys, n)
+            xv = yv = wv = None
+            if validation_data is None and validation_split:
+                if not 0.0 < float(validation_split) < 1.0:
+                    raise ValueError(
+                        f"fit: expected 0 < validation_split < 1, received {validation_split}"
+                    )
+                split = int(n * (1.0 - float(validation_split)))
+                if split < 1 or split >= n:
+                    raise ValueError(
+                        f"fit: validation_split={validation_split} leaves no training or validation rows of {n}"
+                    )
 
-            def cut(arrays):
-                head = [np.ascontiguousarray(a[:split]) for a in arrays]
-                tail = [np.ascontiguousarray(a[split:]) for a in arrays]
-                return head, tail
+                def cut(arrays):
+                    head = [
+                        a[:split] if isinstance(a, np.memmap) else np.ascontiguousarray(a[:split])
+                        for a in arrays
+                    ]
+                    tail = [
+                        a[split:] if isinstance(a, np.memmap) else np.ascontiguousarray(a[split:])
+                        for a in arrays
+                    ]
+                    return head, tail
 
-            xs, xv = cut(xs)
-            ys, yv = cut(ys)
-            if w is not None:
-                (w,), (wv,) = cut([w])
-            n = split
+                xs, xv = cut(xs)
+                ys, yv = cut(ys)
+                if w is not None:
+                    (w,), (wv,) = cut([w])
+                n = split
+                split_val = [xv, yv, wv, xv[0].shape[0], False, check]
+            batches = -(-n // batch_size)
+            if steps_per_epoch is not None and steps_per_epoch > batches:
+                raise ValueError(
+                    f"fit: steps_per_epoch={steps_per_epoch} exceeds the {batches} batches of "
+                    f"{batch_size} in {n} samples"
+                )
+            train = (xs, ys, w, batch_size, bool(shuffle), check)
+            steps = steps_per_epoch or batches
         net = self._network(training=True)
-        history = callbacks_module.History()
-        user_cbs = list(callbacks or [])
-        for cb in user_cbs:
-            if not isinstance(cb, callbacks_module.Callback):
-                raise TypeError(f"fit: expected Callback instances, received {type(cb).__name__}")
-        cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_cbs
-        steps = -(-n // batch_size)
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        for cb in cbs:
-            cb.set_model(self)
-            cb.set_params(params)
+        val = split_val
+        val_check = False
+        if validation_data is not None:
+            if sources.is_source(validation_data):
+                val = self._pull(validation_data, "evaluate", "fit(validation_data)")
+                pulls.append(val)
+            else:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (
+                    2,
+                    3,
+                ):
+                    raise ValueError(
+                        "fit: expected validation_data as (x_val, y_val) or (x_val, y_val, sample_weight)"
+                    )
+                xv, val_check = self._input_arrays(validation_data[0], "validation_data[0]")
+                nv = xv[0].shape[0]
+                yv = self._ys(validation_data[1], nv, "validation_data[1]")
+                wv = None
+                if len(validation_data) == 3 and validation_data[2] is not None:
+                    wv = self._weights_array(validation_data[2], None, yv, nv)
+                val = [xv, yv, wv, nv, False, val_check]
         keys = self.metrics_names
-        if xv is not None:
-            keys += ["val_" + k for k in keys]
+        history = callbacks_module.History()
+        user_cbs = _callback_list(callbacks, "fit")
+        params = {
+            "verbose": verbose,
+            "epochs": epochs,
+            "steps": steps,
+            "initial_epoch": initial_epoch,
+            "validate": flags,
+        }
+        progbar = callbacks_module.ProgbarLogger(verbose) if verbose else None
+        val_keys = ["val_" + k for k in keys] if val is not None else []
+        cbl = callbacks_module.CallbackList(
+            user_cbs, self, net, params, keys, val_keys, progbar, history
+        )
+        if isinstance(val, list):
+            # Whole-array validation runs in inference chunks; batches of validation_batch_size
+            # only when a callback asks for test batches or validation_steps counts them.
+            if (
+                validation_steps is not None
+                or (callbacks_module.TEST, callbacks_module.BATCH_END) in cbl.wanted
+                or (
+                    callbacks_module.TEST,
+                    callbacks_module.BATCH_BEGIN,
+                )
+                in cbl.wanted
+            ):
+                val[3] = check_int(
+                    validation_batch_size or batch_size, "fit(validation_batch_size)", 1
+                )
+            val = tuple(val)
+        hooks = cbl if (cbl.wanted or cbl.ticks) else None
         self.history = history
         self.stop_training = False
-        for cb in cbs:
-            cb.on_train_begin()
-        per_epoch = bool(user_cbs) or verbose > 0
-        epoch = initial_epoch
-        while epoch < epochs and not self.stop_training:
-            count = 1 if per_epoch else epochs - epoch
-            if per_epoch:
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch)
-            net.set_learning_rate(self._base_lr())
-            # Ctrl-C stops the core after the batch in progress; it returns the epochs it
-            # completed and the step count with the interruption, raised once they are kept.
-            rows, self.optimizer.iterations, interrupt = net.fit(
-                xs,
-                ys,
-                w,
-                xv,
-                yv,
-                wv,
-                batch_size,
-                count,
-                bool(shuffle),
+        cbl.call("on_train_begin", {})
+        net.set_learning_rate(self._base_lr())
+        try:
+            rows, iterations, stop, phase, s_epoch, s_batch, error = net.fit(
+                train,
+                val,
+                runs,
+                initial_epoch,
+                -1 if steps_per_epoch is None else steps_per_epoch,
+                -1 if validation_steps is None else validation_steps,
+                flags,
                 False,
                 self.optimizer.iterations,
+                hooks,
             )
-            if per_epoch:
-                for row in rows:
-                    logs = {k: float(v) for k, v in zip(keys, row)}
-                    for cb in cbs:
-                        cb.on_epoch_end(epoch, logs)
-                    epoch += 1
+        finally:
+            for pull in pulls:
+                pull.close()
+        self.optimizer.iterations = iterations
+        if not cbl.epoch_events:
+            if flags is None:
+                history.extend(
+                    range(initial_epoch, initial_epoch + len(rows)), keys + val_keys, rows
+                )
             else:
-                history.extend(range(epoch, epoch + len(rows)), keys, rows)
-                epoch += len(rows)
-            if interrupt is not None:
-                raise interrupt
-        for cb in cbs:
-            cb.on_train_end()
+                for e, row in enumerate(rows):
+                    history.on_epoch_end(initial_epoch + e, cbl.epoch_logs(e, row))
+        cbl.catch_up(len(rows), rows)
+        if progbar is not None and progbar._drawn:
+            progbar._write("\n")
+        self._stopped(
+            "fit",
+            stop,
+            phase,
+            s_epoch,
+            s_batch,
+            error,
+            x if phase == 0 else validation_data,
+            steps_per_epoch if phase == 0 else validation_steps,
+        )
+        cbl.call("on_train_end", {})
         return history
+
+    def fit_generator(
+        self,
+        generator,
+        steps_per_epoch=None,
+        epochs=1,
+        verbose=1,
+        callbacks=None,
+        validation_data=None,
+        validation_steps=None,
+        validation_freq=1,
+        class_weight=None,
+        max_queue_size=10,
+        workers=1,
+        use_multiprocessing=False,
+        shuffle=True,
+        initial_epoch=0,
+    ):
+        """Keras 2's name: fit on a generator or Sequence."""
+        return self.fit(
+            generator,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+            class_weight=class_weight,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+            shuffle=shuffle,
+            initial_epoch=initial_epoch,
+        )
 
     def _base_lr(self) -> float:
         if self.optimizer is None:
             raise ValueError(f"{self.name}: call compile() first")
-        lr = self.optimizer.learning_rate
+        lr = self.optimizer._learning_rate
         if isinstance(lr, optimizers.LearningRateSchedule):
             return lr.initial_learning_rate
         return float(lr)
@@ -831,35 +1201,156 @@ class Model:
         steps=None,
         callbacks=None,
         return_dict=False,
+        max_queue_size=None,
+        workers=None,
+        use_multiprocessing=None,
     ):
-        """Loss (and metrics) in inference mode: ``[loss, *metrics]`` or the loss alone."""
-        if batch_size is not None:
-            check_int(batch_size, "evaluate(batch_size)", 1)
-        xs = self._xs(x)
-        ys = self._ys(y, xs[0].shape[0])
-        w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
-        out = self._network(training=True).evaluate(xs, ys, w)
-        result = self._results(out, return_dict)
-        if verbose not in (0, "auto") or (verbose == "auto" and sys.stdout.isatty()):
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(self.metrics_names, out)))
-        return result
+        """Loss (and metrics) in inference mode over arrays, a generator or a PyDataset:
+        ``[loss, *metrics]`` or the loss alone."""
+        batch_size = 32 if batch_size is None else check_int(batch_size, "evaluate(batch_size)", 1)
+        if steps is not None:
+            steps = check_int(steps, "evaluate(steps)", 1)
+        verbose = _verbose(verbose, "evaluate")
+        queue_opts = self._queue_opts(max_queue_size, workers, use_multiprocessing, x, "evaluate")
+        net = self._network(training=True)
+        keys = self.metrics_names
+        cbl = callbacks_module.CallbackList(
+            _callback_list(callbacks, "evaluate"),
+            self,
+            net,
+            {"verbose": verbose, "steps": steps},
+            keys,
+        )
+        per_batch = any(pe[0] == callbacks_module.TEST for pe in cbl.wanted) or steps is not None
+        pull = None
+        if sources.is_source(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "evaluate: y and sample_weight come from the batches of a generator or Sequence"
+                )
+            pull = data = self._pull(x, "evaluate", "evaluate", limit=steps, queue_opts=queue_opts)
+        else:
+            xs, check = self._input_arrays(x, "x")
+            ys = self._ys(y, xs[0].shape[0])
+            w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
+            data = (xs, ys, w, batch_size if per_batch else xs[0].shape[0], False, check)
+        progress = _InferenceProgress(
+            verbose, steps or _batches(x, batch_size), batch_size, not sources.is_source(x)
+        )
+        hooks = _Hooks(cbl, progress) if (cbl.wanted or progress.live) else None
+        try:
+            out, _, stop, s_batch, error = net.evaluate(data, -1 if steps is None else steps, hooks)
+        finally:
+            if pull is not None:
+                pull.close()
+        if error is None:
+            progress.finish(dict(zip(keys, out)))
+        self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
+        return self._results(out, return_dict)
+
+    def evaluate_generator(
+        self,
+        generator,
+        steps=None,
+        callbacks=None,
+        max_queue_size=10,
+        workers=1,
+        use_multiprocessing=False,
+        verbose=0,
+    ):
+        """Keras 2's name: evaluate on a generator or Sequence."""
+        return self.evaluate(
+            generator,
+            steps=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+        )
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         return self.evaluate(x, y, sample_weight=sample_weight, verbose=0, return_dict=return_dict)
 
     # ------------------------------------------------------------------ inference
     def predict(
-        self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, training=False
+        self,
+        x,
+        batch_size=None,
+        verbose="auto",
+        steps=None,
+        callbacks=None,
+        training=False,
+        max_queue_size=None,
+        workers=None,
+        use_multiprocessing=None,
     ):
-        """Outputs for ``x`` (a list, or a dict if the outputs were given as one, for several
-        outputs). ``training=True`` keeps dropout on (Monte-Carlo dropout): new masks on
-        every call, from the model's seed."""
-        if batch_size is not None:
-            check_int(batch_size, "predict(batch_size)", 1)
-        xs = self._xs(x)
-        net = self._network(training=False)
+        """Outputs for ``x`` - arrays, a generator or a PyDataset (a list, or a dict if the
+        outputs were given as one, for several outputs). ``training=True`` keeps dropout on
+        (Monte-Carlo dropout): new masks on every call, from the model's seed."""
+        batch_size = 32 if batch_size is None else check_int(batch_size, "predict(batch_size)", 1)
+        if steps is not None:
+            steps = check_int(steps, "predict(steps)", 1)
+        verbose = _verbose(verbose, "predict")
+        queue_opts = self._queue_opts(max_queue_size, workers, use_multiprocessing, x, "predict")
+        cbs = _callback_list(callbacks, "predict")
+        pull = None
+        if sources.is_source(x):
+            pull = data = self._pull(x, "predict", "predict", limit=steps, queue_opts=queue_opts)
+            net = self._network(training=False)
+        else:
+            xs, check = self._input_arrays(x, "x")
+            net = self._network(training=False)
+            data = None
+        cbl = callbacks_module.CallbackList(
+            cbs, self, None, {"verbose": verbose, "steps": steps}, []
+        )
+        if data is None:
+            per_batch = (
+                any(pe[0] == callbacks_module.PREDICT for pe in cbl.wanted) or steps is not None
+            )
+            data = (xs, None, None, batch_size if per_batch else xs[0].shape[0], False, check)
+        progress = _InferenceProgress(
+            verbose,
+            steps or _batches(x, batch_size),
+            batch_size,
+            not sources.is_source(x),
+            logs=False,
+        )
+        hooks = _Hooks(cbl, progress) if (cbl.wanted or progress.live) else None
         mc = self._next_mc_calls(1) if training else -1
-        return self._structure_outputs(net.predict(xs, mc), xs[0].shape[0])
+        try:
+            out, rows, stop, s_batch, error = net.predict(
+                data, -1 if steps is None else steps, mc, hooks
+            )
+        finally:
+            if pull is not None:
+                pull.close()
+        if error is None:
+            progress.finish(None)
+        self._stopped("predict", stop, callbacks_module.PREDICT, 0, s_batch, error, x, steps)
+        return self._structure_outputs(out, rows)
+
+    def predict_generator(
+        self,
+        generator,
+        steps=None,
+        callbacks=None,
+        max_queue_size=10,
+        workers=1,
+        use_multiprocessing=False,
+        verbose=0,
+    ):
+        """Keras 2's name: predict on a generator or Sequence."""
+        return self.predict(
+            generator,
+            steps=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+        )
 
     def _structure_outputs(self, out, n: int):
         shapes = self._output_shapes()
@@ -880,7 +1371,7 @@ class Model:
             return first
 
     def predict_on_batch(self, x):
-        return self.predict(x)
+        return self.predict(x, verbose=0)
 
     def __call__(self, x, training=False):
         if isinstance(x, KerasTensor) or (
@@ -890,13 +1381,13 @@ class Model:
                 f"{self.name}: calling a model on symbolic tensors (a model as a layer) is not "
                 "supported; build one Model from the layers instead"
             )
-        return self.predict(x, training=training)
+        return self.predict(x, training=training, verbose=0)
 
     def predict_mc(self, x, n=100, batch_size=None):
         """Monte-Carlo dropout: (mean, std) of ``n`` stochastic forward passes (per output,
         for several outputs)."""
         n = check_int(n, "predict_mc(n)", 1)
-        xs = self._xs(x)
+        xs, check = self._input_arrays(x, "x")
         rows = xs[0].shape[0]
         net = self._network(training=False)
         shapes = [(rows,) + tuple(s) for s in self._output_shapes()]
@@ -906,7 +1397,10 @@ class Model:
         m2 = [np.zeros(s, np.float64) for s in shapes]
         first = self._next_mc_calls(n)
         for k in range(1, n + 1):
-            outs = net.predict(xs, first + k - 1)
+            outs, _, stop, s_batch, error = net.predict(
+                (xs, None, None, rows, False, check), -1, first + k - 1, None
+            )
+            self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
             outs = [outs] if len(shapes) == 1 else outs
             for j, out in enumerate(outs):
                 out = out.reshape(shapes[j]).astype(np.float64)

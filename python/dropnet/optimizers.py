@@ -88,6 +88,28 @@ def _positive(owner, what, value, strict=False):
     return float(value)
 
 
+class LearningRate(float):
+    """An optimizer's learning rate: a float that knows its optimizer, so that Keras code
+    setting the rate in place (``assign``, ``backend.set_value``) sets it. A change made
+    from a callback during ``fit`` takes effect from the next step."""
+
+    _owner: Optimizer
+
+    def __new__(cls, value: float, owner: Optimizer):
+        obj = super().__new__(cls, value)
+        obj._owner = owner
+        return obj
+
+    def assign(self, value) -> None:
+        self._owner.learning_rate = float(value)
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(float(self), dtype=np.float32)
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+
 class Optimizer:
     """Base optimizer. ``lr=`` (Keras 2) is accepted for ``learning_rate``, and ``decay=d``
     means lr / (1 + d · iterations), as in Keras 2."""
@@ -134,7 +156,10 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        return self._learning_rate
+        """The rate (a schedule, or a number that Keras code can also set in place:
+        ``optimizer.learning_rate.assign(x)``, Keras 2's ``K.set_value(optimizer.lr, x)``)."""
+        lr = self._learning_rate
+        return lr if isinstance(lr, LearningRateSchedule) else LearningRate(lr, self)
 
     @learning_rate.setter
     def learning_rate(self, value):

@@ -72,3 +72,63 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     out = np.zeros((ids.size, n), dtype=dtype)
     out[np.arange(ids.size), ids] = 1
     return out.reshape(y.shape + (n,)) if y.ndim > 1 and y.shape[-1] != 1 else out
+
+
+class PyDataset:
+    """Batches by index, for data that is not one array in memory (files, augmentation):
+    subclasses define ``__len__`` (batches per epoch) and ``__getitem__(index)`` returning
+    ``(x, y)`` or ``(x, y, sample_weight)`` (``x`` alone for predict), and may define
+    ``on_epoch_begin``/``on_epoch_end``. ``fit``, ``evaluate`` and ``predict`` take one in
+    place of arrays.
+
+    ``workers`` threads (or processes, with ``use_multiprocessing``) fetch up to
+    ``max_queue_size`` batches ahead while the core trains on the current one; ``workers=0``
+    fetches each batch when it is needed, in the training thread.
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        from ._data import check_int
+
+        self._workers = check_int(workers, "PyDataset(workers)", 0)
+        self._use_multiprocessing = bool(use_multiprocessing)
+        self._max_queue_size = check_int(max_queue_size, "PyDataset(max_queue_size)", 1)
+
+    @property
+    def workers(self) -> int:
+        return getattr(self, "_workers", 1)
+
+    @workers.setter
+    def workers(self, value) -> None:
+        self._workers = value
+
+    @property
+    def use_multiprocessing(self) -> bool:
+        return getattr(self, "_use_multiprocessing", False)
+
+    @use_multiprocessing.setter
+    def use_multiprocessing(self, value) -> None:
+        self._use_multiprocessing = bool(value)
+
+    @property
+    def max_queue_size(self) -> int:
+        return getattr(self, "_max_queue_size", 10)
+
+    @max_queue_size.setter
+    def max_queue_size(self, value) -> None:
+        self._max_queue_size = value
+
+    @property
+    def num_batches(self) -> int | None:
+        return len(self) if hasattr(self, "__len__") else None
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def on_epoch_begin(self) -> None:
+        """Called before each epoch."""
+
+    def on_epoch_end(self) -> None:
+        """Called after each epoch (shuffle file lists here)."""
+
+
+Sequence = PyDataset  # Keras 2's name (keras.utils.Sequence)

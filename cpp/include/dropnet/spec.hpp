@@ -147,8 +147,8 @@ struct GraphSpec {
   std::uint64_t seed = 0;
 };
 
-// Data handed to the driver: one x (n, input size) per model input, one y (n, output size,
-// or n class ids) per loss head, sample weights (n,) or null.
+// One batch, or a whole data set, handed to the driver: one x (n, input size) per model
+// input, one y (n, output size, or n class ids) per loss head, sample weights (n,) or null.
 template <class T>
 struct Batchable {
   std::vector<const T*> x;
@@ -157,85 +157,161 @@ struct Batchable {
   index_t n = 0;
 };
 
-struct EpochOptions {
-  index_t batch_size = 32;
-  bool shuffle = true;
+// Where a pass's batches come from: in-memory or memory-mapped arrays (rows gathered in
+// the order of the step's shuffle), or a Python generator or Sequence (its next batch taken
+// with the GIL). A batch stays valid until the next call.
+template <class T>
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // A pass starts; `step` is the optimizer step at its start (shuffles are keyed on it).
+  virtual void begin(std::int64_t step) = 0;
+  // The next batch, or false at the end of the pass or when the source failed().
+  virtual bool next(Batchable<T>& batch) = 0;
+  // The pass is over (a Sequence's on_epoch_end).
+  virtual void end() {}
+  // The source raised, or handed over a bad batch: the driver stops where it is.
+  virtual bool failed() const { return false; }
 };
 
-// Asked by the driver, between batches (and inference chunks) and at most every
-// kMonitorInterval, whether to stop: the bindings check for signals (Ctrl-C) here. A stop
-// leaves the model as the last completed step left it.
+// Where inference outputs go, batch by batch (rows in order).
+template <class T>
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual void put(const std::vector<const T*>& outputs, index_t n) = 0;
+};
+
+// What a pass is doing, for the monitor.
+enum class Phase : int { train = 0, test = 1, predict = 2 };
+// Events a monitor may ask for; tick comes on the time budget whether asked or not.
+enum class Event : int {
+  epoch_begin = 0,
+  epoch_end = 1,
+  batch_begin = 2,
+  batch_end = 3,
+  pass_begin = 4,
+  pass_end = 5,
+  tick = 6
+};
+// A monitor's answer: carry on, finish the epoch in progress and stop (Keras's
+// stop_training), or stop now (Ctrl-C, an exception in a callback).
+enum class Reply : int { go = 0, finish = 1, stop = 2 };
+
+// What the driver tells the monitor with an event: the epoch, the batch (or rows done, for
+// ticks of inference passes), and running or final results (results_per_pass() values for
+// the phase; fit's epoch_end carries the validation values after the training ones, NaN
+// where the epoch did not validate).
+struct Progress {
+  Phase phase = Phase::train;
+  index_t epoch = 0, batch = 0, rows = 0;
+  const double* logs = nullptr;
+  index_t count = 0;
+  double seconds = 0.0;  // since the epoch (or the inference pass) began
+};
+
+// Asked by the driver about events it asked for (wants(phase, event)), and on a time
+// budget between batches (tick): the bindings check for signals (Ctrl-C) there, draw the
+// progress bar, and run callbacks. Stopping leaves the model as the last completed step
+// left it.
 struct Monitor {
   virtual ~Monitor() = default;
-  virtual bool stop() = 0;
+  virtual bool wants(Phase, Event) const { return false; }
+  virtual Reply on(Event e, const Progress& p) = 0;
 };
 constexpr double kMonitorIntervalSeconds = 0.05;
+
+// Paces the ticks: due() is true about every kMonitorIntervalSeconds, and reads the clock
+// about four times per interval however long a batch takes (a countdown between reads),
+// so a fit at batch 1 pays a decrement per step, not a clock read. Defined in a baseline
+// translation unit (one copy for every instruction-set level).
+class Pacer {
+ public:
+  void reset();
+  bool due();
+
+ private:
+  std::int64_t stride_ = 1, countdown_ = 1;  // calls between clock reads; calls left
+  std::chrono::steady_clock::time_point next_tick_{}, last_read_{};
+};
+
+// How fit runs: epochs to run (numbered from first_epoch in events), batches per epoch
+// and per validation (-1: one pass of the source), after which epochs to validate (one flag per
+// epoch run; empty: every epoch when a validation source is given), and whether a non-finite loss
+// ends training.
+struct FitOptions {
+  index_t epochs = 1, first_epoch = 0, steps = -1, val_steps = -1;
+  std::vector<char> validate;
+  bool stop_on_nan = false;
+};
+
+// Why the last fit/evaluate/predict ended.
+enum class Stop : int {
+  done = 0,      // ran to the end
+  monitor = 1,   // the monitor asked to stop now (the epoch in progress is not reported)
+  finished = 2,  // the monitor asked to finish the epoch (reported), then stop
+  ran_out = 3,   // the source ended before the steps asked for (stop_batch: where)
+  failed = 4,    // the source failed (its error is the source's to report)
+  nan = 5        // a non-finite training loss (stop_on_nan)
+};
 
 // The per-ISA driver behind one Python model.
 template <class T>
 class Network {
  public:
   virtual ~Network() = default;
-  // The monitor the next calls consult (null: none); interrupted() says whether the last
-  // call stopped early because of it.
+  // The monitor the next calls consult (null: none).
   void set_monitor(Monitor* m) {
     monitor_ = m;
-    interrupted_ = false;
-    stride_ = countdown_ = 1;
-    last_read_ = std::chrono::steady_clock::now();
+    wants_ = 0;
+    for (int p = 0; p < 3; ++p)
+      for (int e = 0; e < int(Event::tick); ++e)
+        if (m && m->wants(Phase(p), Event(e))) wants_ |= 1u << (p * 8 + e);
+    pacer_.reset();
   }
-  bool interrupted() const { return interrupted_; }
-  // Runs `epochs` epochs; writes per epoch results_per_pass() training values, then as
-  // many validation values when val.n > 0, into history. Returns epochs completed (stops early on
-  // non-finite loss when stop_on_nan). iterations is the optimizer step, updated.
-  virtual index_t fit(const Batchable<T>& train, const Batchable<T>& val, const EpochOptions& opts,
-                      index_t epochs, bool stop_on_nan, std::int64_t& iterations,
-                      double* history) = 0;
+  Monitor* monitor() const { return monitor_; }
+  Stop stopped() const { return stop_; }
+  Phase stop_phase() const { return stop_phase_; }
+  index_t stop_epoch() const { return stop_epoch_; }  // where a stop happened
+  index_t stop_batch() const { return stop_batch_; }
+  // Runs o.epochs epochs of batches from `train`, validating on `val` (may be null);
+  // writes per epoch results_per_pass() training values, then as many validation values
+  // (NaN where the epoch did not validate) when val is given, into history. Returns the
+  // epochs completed; stopped() says why it ended. iterations is the optimizer step, updated.
+  virtual index_t fit(BatchSource<T>& train, BatchSource<T>* val, const FitOptions& o,
+                      std::int64_t& iterations, double* history) = 0;
   // One optimizer step on the given rows; writes results_per_pass() values.
   virtual void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) = 0;
-  // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs for n rows, one array per
-  // model output.
-  virtual void predict(const std::vector<const T*>& x, index_t n, const std::vector<T*>& out,
-                       std::int64_t mc_call) = 0;
-  // results_per_pass() values in inference mode.
-  virtual void evaluate(const Batchable<T>& data, double* out) = 0;
+  // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs of every batch of the source
+  // (at most `steps` batches when steps >= 0), in order, to `sink`. Returns the rows done.
+  virtual index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call,
+                          OutputSink<T>& sink) = 0;
+  // results_per_pass() values in inference mode over the source's batches (at most
+  // `steps`); returns the rows seen.
+  virtual index_t evaluate(BatchSource<T>& data, index_t steps, double* out) = 0;
   // Loss and gradients of every parameter (and of each input, where dx[k] is not null) on
   // one batch, with training-mode masks of the given step; no update. For gradient checks.
   virtual double gradients(const Batchable<T>& batch, std::int64_t step, bool training,
                            std::vector<T*> grads, std::vector<T*> dx) = 0;
-  // Values written per epoch: [loss, each head's loss when there are several, each head's
-  // metrics], then the same again for validation.
+  // Values written per pass: [loss, each head's loss when there are several, each head's
+  // metrics].
   virtual index_t results_per_pass() const = 0;
+  // Rows per inference pass (the driver splits larger batches).
+  virtual index_t inference_rows() const = 0;
   virtual void set_learning_rate(double lr) = 0;
   virtual double learning_rate(std::int64_t iterations) const = 0;
+  // The row order of an epoch that starts at optimizer step `step` (a Philox shuffle of
+  // 0..n-1 keyed by the model's seed and the step).
+  virtual void permutation(std::int64_t step, index_t n, index_t* perm) const = 0;
 
  protected:
-  // True when the monitor asks to stop. The monitor is asked at most every interval, and
-  // the clock itself is read about four times per interval, however long a batch takes:
-  // a fit at batch 1 pays a countdown per step, not a clock read.
-  bool should_stop() {
-    if (!monitor_ || interrupted_) return interrupted_;
-    if (--countdown_ > 0) return false;
-    const auto now = std::chrono::steady_clock::now();
-    const double since = std::chrono::duration<double>(now - last_read_).count();
-    last_read_ = now;
-    const double per_call = since / double(stride_);
-    // (At most doubling per read: the first reads see too little work to estimate from.)
-    const double fit = per_call > 0.0 ? kMonitorIntervalSeconds / 4.0 / per_call : 1.0;
-    stride_ = fit < 1.0 ? 1 : fit > double(2 * stride_) ? 2 * stride_ : std::int64_t(fit);
-    countdown_ = stride_;
-    if (now < next_check_) return false;
-    next_check_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(kMonitorIntervalSeconds));
-    interrupted_ = monitor_->stop();
-    return interrupted_;
-  }
-
- private:
+  bool wants(Phase p, Event e) const { return (wants_ >> (int(p) * 8 + int(e))) & 1u; }
   Monitor* monitor_ = nullptr;
-  bool interrupted_ = false;
-  std::int64_t stride_ = 1, countdown_ = 1;  // calls between clock reads; calls left
-  std::chrono::steady_clock::time_point next_check_{}, last_read_{};
+  unsigned wants_ = 0;
+  Pacer pacer_;
+  Stop stop_ = Stop::done;
+  Phase stop_phase_ = Phase::train;
+  index_t stop_epoch_ = 0, stop_batch_ = 0;
 };
 
 }  // namespace dropnet

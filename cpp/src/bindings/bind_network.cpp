@@ -10,6 +10,7 @@
 
 #include "common.hpp"
 #include "dropnet/names.hpp"
+#include "sources.hpp"
 
 namespace dropnet::py_bind {
 namespace {
@@ -165,60 +166,17 @@ std::vector<py::array> arrays(const py::object& obj, std::size_t expected, const
   return out;
 }
 
-// Ctrl-C reaches a running core call here: called by the driver between batches on a time
-// budget, it takes the GIL and runs Python's pending signal handlers. An exception they
-// raise (KeyboardInterrupt) is kept, the driver stops after the current batch, and the
-// binding hands the exception back once the model's state is consistent.
-class SignalMonitor final : public Monitor {
- public:
-  bool stop() override {
-    py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() == 0) return false;
-    error_ = std::make_unique<py::error_already_set>();
-    return true;
-  }
-  // Raises the kept exception, if any (with the GIL held).
-  void rethrow() {
-    if (error_) {
-      std::unique_ptr<py::error_already_set> e = std::move(error_);
-      throw *e;
-    }
-  }
-  // The kept exception as a Python object (None without one), for calls that first return
-  // the state reached.
-  py::object take() {
-    if (!error_) return py::none();
-    py::object value = error_->value();
-    error_.reset();
-    return value;
-  }
-
- private:
-  std::unique_ptr<py::error_already_set> error_;
-};
-
-// Installs a monitor on a network for the duration of one call.
-template <class T>
-class Monitored {
- public:
-  Monitored(Network<T>& net, Monitor* m) : net_(net) { net_.set_monitor(m); }
-  ~Monitored() { net_.set_monitor(nullptr); }
-  Monitored(const Monitored&) = delete;
-  Monitored& operator=(const Monitored&) = delete;
-
- private:
-  Network<T>& net_;
-};
-
 class NetBinding {
  public:
   virtual ~NetBinding() = default;
-  virtual py::tuple fit(py::object x, py::object y, py::object w, py::object xv, py::object yv,
-                        py::object wv, index_t batch_size, index_t epochs, bool shuffle,
-                        bool stop_on_nan, std::int64_t iterations) = 0;
+  virtual py::tuple fit(py::object train, py::object val, index_t epochs, index_t first_epoch,
+                        index_t steps, index_t val_steps, py::object validate, bool stop_on_nan,
+                        std::int64_t iterations, py::object hooks) = 0;
   virtual py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) = 0;
-  virtual py::object predict(py::object x, std::int64_t mc_call) = 0;
-  virtual py::list evaluate(py::object x, py::object y, py::object w) = 0;
+  virtual py::tuple predict(py::object data, index_t steps, std::int64_t mc_call,
+                            py::object hooks) = 0;
+  virtual py::tuple evaluate(py::object data, index_t steps, py::object hooks) = 0;
+  virtual index_t inference_rows() = 0;
   virtual py::tuple gradients(py::object x, py::object y, py::object w, std::int64_t step,
                               bool training) = 0;
   virtual void set_learning_rate(double lr) = 0;
@@ -321,35 +279,48 @@ class NetBindingT final : public NetBinding {
 
   index_t results_per_pass() override { return per_pass_; }
 
-  py::tuple fit(py::object x, py::object y, py::object w, py::object xv, py::object yv,
-                py::object wv, index_t batch_size, index_t epochs, bool shuffle, bool stop_on_nan,
-                std::int64_t iterations) override {
-    Data tr = batch(x, y, w, "x", "y", "sample_weight");
-    Data va;
-    if (!xv.is_none())
-      va = batch(xv, yv, wv, "validation x", "validation y", "validation sample_weight");
-    if (tr.b.n <= 0) throw py::value_error("fit: expected at least one sample");
-    if (batch_size < 1) throw py::value_error("fit: batch_size must be >= 1");
-    const index_t cols = per_pass_ * (va.b.n > 0 ? 2 : 1);
+  index_t inference_rows() override { return net_->inference_rows(); }
+
+  py::tuple fit(py::object train, py::object val, index_t epochs, index_t first_epoch,
+                index_t steps, index_t val_steps, py::object validate, bool stop_on_nan,
+                std::int64_t iterations, py::object hooks) override {
+    if (epochs < 0) throw py::value_error("fit: expected epochs >= 0");
+    ErrorSlot errors;
+    Source tr = source(train, true, errors, "fit: x");
+    Source va;
+    if (!val.is_none()) va = source(val, true, errors, "fit: validation_data");
+    FitOptions o;
+    o.epochs = epochs;
+    o.first_epoch = first_epoch;
+    o.steps = steps;
+    o.val_steps = val_steps;
+    o.stop_on_nan = stop_on_nan;
+    if (!validate.is_none()) {
+      for (auto v : validate) o.validate.push_back(char(v.cast<bool>()));
+      if (index_t(o.validate.size()) != epochs)
+        throw py::value_error("fit: expected one validation flag per epoch");
+    }
+    const index_t cols = per_pass_ * (va.src ? 2 : 1);
     py::array_t<double> hist({epochs, cols});
     double* h = hist.mutable_data();
+    PyMonitor monitor(hooks, errors);
+    if (!hooks.is_none() && py::hasattr(hooks, "begin_fit")) hooks.attr("begin_fit")(hist);
     index_t done;
-    SignalMonitor monitor;
     {
-      std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+      std::unique_lock<std::recursive_mutex> lock(mu_, std::try_to_lock);
       if (!lock.owns_lock())
         throw py::value_error("fit: this model is already being trained or used by another thread");
       py::gil_scoped_release nogil;
       FlushDenormals flush;
-      EpochOptions o;
-      o.batch_size = batch_size;
-      o.shuffle = shuffle;
       Monitored<T> on(*net_, &monitor);
-      done = net_->fit(tr.b, va.b, o, epochs, stop_on_nan, iterations, h);
+      done = net_->fit(*tr.src, va.src.get(), o, iterations, h);
     }
-    // The completed epochs and the step count are returned with the interruption (if any),
-    // so Python records them before raising it.
-    return py::make_tuple(hist[py::slice(0, done, 1)], iterations, monitor.take());
+    source_errors(tr, va, errors);
+    // The completed epochs and the step count come back with the reason for stopping (and
+    // an exception, if one was raised), so Python records them before raising it.
+    return py::make_tuple(hist[py::slice(0, done, 1)], iterations, int(net_->stopped()),
+                          int(net_->stop_phase()), net_->stop_epoch(), net_->stop_batch(),
+                          errors.take());
   }
 
   py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) override {
@@ -358,7 +329,7 @@ class NetBindingT final : public NetBinding {
     py::array_t<double> out(per_pass_);
     double* o = out.mutable_data();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
       py::gil_scoped_release nogil;
       FlushDenormals flush;
       net_->train_step(d.b, it, o);
@@ -366,48 +337,49 @@ class NetBindingT final : public NetBinding {
     return py::make_tuple(out, it);
   }
 
-  py::object predict(py::object x, std::int64_t mc_call) override {
-    const std::vector<py::array> xs = arrays(x, in_sizes_.size(), "x");
-    std::vector<const T*> xp;
-    const index_t n = rows(xs, xp, "x");
-    py::list outs;
-    std::vector<T*> op;
-    for (const auto& shape : out_shapes_) {
-      std::vector<py::ssize_t> full{py::ssize_t(n)};
-      full.insert(full.end(), shape.begin(), shape.end());
-      py::array_t<T> o(full);
-      op.push_back(o.mutable_data());
-      outs.append(o);
-    }
-    SignalMonitor monitor;
+  py::tuple predict(py::object data, index_t steps, std::int64_t mc_call,
+                    py::object hooks) override {
+    ErrorSlot errors;
+    Source src = source(data, false, errors, "predict: x");
+    OutputArrays<T> sink(out_shapes_, src.rows);
+    PyMonitor monitor(hooks, errors);
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
-      net_->predict(xp, n, op, mc_call);
+      net_->predict(*src.src, steps, mc_call, sink);
     }
-    monitor.rethrow();
-    // A single-output model's predictions as one array.
-    return outs.size() == 1 ? py::object(outs[0]) : py::object(outs);
+    Source none;
+    source_errors(src, none, errors);
+    const Stop why = net_->stopped();
+    py::object outs = py::none();
+    if (why == Stop::done) {
+      const std::vector<py::array> arrays = sink.take();
+      // A single-output model's predictions as one array.
+      outs = arrays.size() == 1 ? py::object(arrays[0]) : py::object(py::cast(arrays));
+    }
+    return py::make_tuple(outs, sink.rows(), int(why), net_->stop_batch(), errors.take());
   }
 
-  py::list evaluate(py::object x, py::object y, py::object w) override {
-    Data d = batch(x, y, w, "x", "y", "sample_weight");
-    if (d.b.n <= 0) throw py::value_error("evaluate: expected at least one sample");
+  py::tuple evaluate(py::object data, index_t steps, py::object hooks) override {
+    ErrorSlot errors;
+    Source src = source(data, true, errors, "evaluate: x");
     std::vector<double> out(sz(per_pass_));
-    SignalMonitor monitor;
+    PyMonitor monitor(hooks, errors);
+    index_t rows;
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
-      net_->evaluate(d.b, out.data());
+      rows = net_->evaluate(*src.src, steps, out.data());
     }
-    monitor.rethrow();
+    Source none;
+    source_errors(src, none, errors);
     py::list l;
     for (double v : out) l.append(v);
-    return l;
+    return py::make_tuple(l, rows, int(net_->stopped()), net_->stop_batch(), errors.take());
   }
 
   py::tuple gradients(py::object x, py::object y, py::object w, std::int64_t step,
@@ -431,7 +403,7 @@ class NetBindingT final : public NetBinding {
     double loss;
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       loss = net_->gradients(d.b, step, training, ptrs, dxp);
     }
@@ -443,6 +415,86 @@ class NetBindingT final : public NetBinding {
   double learning_rate(std::int64_t it) override { return net_->learning_rate(it); }
 
  private:
+  struct Source {
+    std::unique_ptr<BatchSource<T>> src;
+    ArraySource<T>* arrays = nullptr;
+    std::vector<py::array> keep;  // the arrays an array source reads
+    index_t rows = -1;            // known for arrays
+  };
+
+  // A batch source from its Python form: (xs, ys, w, batch, shuffle, check) for arrays
+  // (ys None for predict; with check, inputs may be any numeric type, converted and
+  // checked per batch), or an object with begin/pull/end.
+  Source source(const py::object& spec, bool labels, ErrorSlot& errors, const char* what) {
+    Source s;
+    if (!py::isinstance<py::tuple>(spec)) {
+      s.src = std::make_unique<PySource<T>>(
+          spec, in_sizes_, labels ? label_widths_ : std::vector<index_t>{}, errors);
+      return s;
+    }
+    const py::tuple t = spec.cast<py::tuple>();
+    if (t.size() != 6)
+      throw py::value_error(std::string(what) + ": expected (xs, ys, w, batch, shuffle, check)");
+    const bool check = t[5].cast<bool>();
+    const std::vector<py::array> xs = arrays(t[0], in_sizes_.size(), what);
+    std::vector<typename ArraySource<T>::Column> cols;
+    index_t n = -1;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+      typename ArraySource<T>::Column c;
+      c.width = in_sizes_[k];
+      if (check) {
+        c.elem = elem_of(xs[k], what);
+        if (!(xs[k].flags() & py::array::c_style))
+          throw py::value_error(std::string(what) + ": expected a C-contiguous array");
+        c.data = static_cast<const char*>(xs[k].data());
+      } else {
+        c.data = reinterpret_cast<const char*>(data_of<T>(xs[k], what));
+      }
+      const index_t r = rows_of(xs[k], in_sizes_[k], what);
+      if (n >= 0 && r != n)
+        throw py::value_error(std::string(what) + ": every input needs the same sample count");
+      n = r;
+      cols.push_back(c);
+    }
+    if (n <= 0) throw py::value_error(std::string(what) + ": expected at least one sample");
+    std::vector<const T*> ys;
+    std::vector<index_t> yw;
+    if (labels) {
+      const std::vector<py::array> ya = arrays(t[1], label_widths_.size(), "y");
+      for (std::size_t h = 0; h < ya.size(); ++h) {
+        ys.push_back(data_of<T>(ya[h], "y"));
+        if (rows_of(ya[h], label_widths_[h], "y") != n)
+          throw py::value_error("y: sample count does not match x");
+        s.keep.push_back(ya[h]);
+      }
+      yw = label_widths_;
+    }
+    const T* w = nullptr;
+    if (!t[2].is_none()) {
+      const py::array wa = t[2].cast<py::array>();
+      w = data_of<T>(wa, "sample_weight");
+      if (index_t(wa.size()) != n)
+        throw py::value_error("sample_weight: expected one weight per sample");
+      s.keep.push_back(wa);
+    }
+    const index_t batch = t[3].cast<index_t>();
+    if (batch < 1) throw py::value_error(std::string(what) + ": batch size must be >= 1");
+    s.keep.insert(s.keep.end(), xs.begin(), xs.end());
+    auto src =
+        std::make_unique<ArraySource<T>>(*net_, what, std::move(cols), std::move(ys), std::move(yw),
+                                         w, n, batch, t[4].cast<bool>(), check);
+    s.arrays = src.get();
+    s.src = std::move(src);
+    s.rows = n;
+    return s;
+  }
+
+  // A bad batch an array source met becomes the call's error (unless another came first).
+  static void source_errors(const Source& a, const Source& b, ErrorSlot& errors) {
+    for (const Source* s : {&a, &b})
+      if (s->arrays && s->arrays->failed()) errors.keep(PyExc_ValueError, s->arrays->error());
+  }
+
   struct Data {
     std::vector<py::array> keep;  // the arrays the pointers below read
     Batchable<T> b;
@@ -499,7 +551,7 @@ class NetBindingT final : public NetBinding {
   std::vector<std::vector<index_t>> grad_shapes_, out_shapes_;
   std::vector<index_t> in_sizes_, label_widths_;
   index_t per_pass_ = 1;
-  std::mutex mu_;
+  std::recursive_mutex mu_;  // recursive: a callback may predict or evaluate during fit
 };
 
 }  // namespace
@@ -526,13 +578,15 @@ void register_network(py::module_& m) {
              }
            }),
            py::arg("description"))
-      .def("fit", &NetBinding::fit, py::arg("x"), py::arg("y"), py::arg("sample_weight"),
-           py::arg("val_x"), py::arg("val_y"), py::arg("val_sample_weight"), py::arg("batch_size"),
-           py::arg("epochs"), py::arg("shuffle"), py::arg("stop_on_nan"), py::arg("iterations"))
+      .def("fit", &NetBinding::fit, py::arg("train"), py::arg("val"), py::arg("epochs"),
+           py::arg("first_epoch"), py::arg("steps"), py::arg("val_steps"), py::arg("validate"),
+           py::arg("stop_on_nan"), py::arg("iterations"), py::arg("hooks"))
       .def("train_on_batch", &NetBinding::train_on_batch, py::arg("x"), py::arg("y"),
            py::arg("sample_weight"), py::arg("iterations"))
-      .def("predict", &NetBinding::predict, py::arg("x"), py::arg("mc_call") = -1)
-      .def("evaluate", &NetBinding::evaluate, py::arg("x"), py::arg("y"), py::arg("sample_weight"))
+      .def("predict", &NetBinding::predict, py::arg("data"), py::arg("steps"), py::arg("mc_call"),
+           py::arg("hooks"))
+      .def("evaluate", &NetBinding::evaluate, py::arg("data"), py::arg("steps"), py::arg("hooks"))
+      .def_property_readonly("inference_rows", &NetBinding::inference_rows)
       .def("gradients", &NetBinding::gradients, py::arg("x"), py::arg("y"),
            py::arg("sample_weight"), py::arg("step"), py::arg("training"))
       .def("set_learning_rate", &NetBinding::set_learning_rate, py::arg("lr"))
