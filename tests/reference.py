@@ -348,7 +348,7 @@ def predict(net, x, mc_call=-1):
     """A core network's outputs for whole arrays (one batch, no hooks)."""
     xs = x if isinstance(x, list) else [x]
     out, _, stop, _, error = net.predict(
-        (xs, None, None, xs[0].shape[0], False, False), -1, mc_call, None
+        (xs, None, None, xs[0].shape[0], False, False, "x", 0), -1, mc_call, None
     )
     assert error is None and stop == 0
     return out
@@ -358,6 +358,8 @@ def evaluate(net, x, y, w=None):
     """A core network's loss and metrics for whole arrays."""
     xs = x if isinstance(x, list) else [x]
     ys = y if isinstance(y, list) else [y]
-    out, _, stop, _, error = net.evaluate((xs, ys, w, xs[0].shape[0], False, False), -1, None)
+    out, _, stop, _, error = net.evaluate(
+        (xs, ys, w, xs[0].shape[0], False, False, "x", 0), -1, None
+    )
     assert error is None and stop == 0
     return out

@@ -39,12 +39,25 @@ def to_float_array(x, dtype: str, what: str, allow_empty: bool = False) -> np.nd
     if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{what}: expected at least one sample, received shape {arr.shape}")
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
-        raise ValueError(
-            f"{what}: contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})"
-        )
+    bad = first_nonfinite(out)
+    if bad is not None:
+        raise ValueError(f"{what}: contains NaN or infinite values (first at index {bad})")
     return out
+
+
+_CHECK_CHUNK = 1 << 18  # elements checked at a time: the check's scratch stays small
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first NaN or infinity in a C-contiguous float array, or None; checked
+    in chunks, so a large array costs no array-sized temporary."""
+    flat = arr.reshape(-1)
+    for start in range(0, flat.size, _CHECK_CHUNK):
+        part = flat[start : start + _CHECK_CHUNK]
+        if not np.isfinite(part).all():
+            pos = start + int(np.argmin(np.isfinite(part)))
+            return tuple(int(i) for i in np.unravel_index(pos, arr.shape))
+    return None
 
 
 def check_int(value, what: str, minimum: int = 0) -> int:

@@ -836,17 +836,19 @@ class Model:
     ):
         """A batch source over a generator, iterable or PyDataset, checking each batch as
         the arrays of ``mode`` ('fit', 'evaluate', 'predict') are checked."""
-        if isinstance(data, sources.Iterator) and not self.built:
-            first = next(data, None)
+        if not self.built and not sources.is_sequence(data):
+            one_shot = isinstance(data, sources.Iterator)
+            first = next(data if one_shot else iter(data), None)
             if first is None:
-                raise ValueError(f"{mode}: the generator yielded no batches")
+                raise ValueError(f"{mode}: the {sources.source_kind(data)} yielded no batches")
             x0, _, _ = sources.unpack(first, "the first batch")
             self._ensure_graph_for(x0, "x")
-            data = itertools.chain([first], data)
+            if one_shot:
+                data = itertools.chain([first], data)
         self._build_from_source(data)
 
         def convert(item, where):
-            x, y, w = sources.unpack(item, where)
+            x, y, w = sources.unpack(item)
             xs = self._xs(x)
             n = xs[0].shape[0]
             if mode == "predict":
@@ -899,18 +901,23 @@ class Model:
             if phase == callbacks_module.TEST and call == "fit"
             else f"the {kind}"
         )
+        steps_name = (
+            "validation_steps"
+            if phase == callbacks_module.TEST and call == "fit"
+            else ("steps_per_epoch" if call == "fit" else "steps")
+        )
         if batch == 0 and steps is None:
             hint = ""
-            if call == "fit" and epoch > 0 and isinstance(data, sources.Iterator):
+            if epoch > 0 and isinstance(data, sources.Iterator):
                 hint = (
-                    ": a generator is used up by its first epoch; pass steps_per_epoch with a "
+                    f": a generator is used up by its first epoch; pass {steps_name} with a "
                     "generator that loops forever, or use a Sequence"
                 )
             raise ValueError(f"{call}: {where} yielded no batches in epoch {epoch + 1}{hint}")
         raise ValueError(
             f"{call}: {where} ran out of data after {batch} batch(es) of epoch {epoch + 1}; "
-            f"expected {steps} per epoch: a generator must yield steps × epochs batches in all "
-            "(make it loop forever), or pass fewer steps"
+            f"expected {steps_name}={steps}: a generator must yield that many batches for every "
+            "epoch (make it loop forever), or pass fewer steps"
         )
 
     # ------------------------------------------------------------------ training
@@ -1023,14 +1030,23 @@ class Model:
                 if w is not None:
                     (w,), (wv,) = cut([w])
                 n = split
-                split_val = [xv, yv, wv, xv[0].shape[0], False, check]
+                split_val = [
+                    xv,
+                    yv,
+                    wv,
+                    xv[0].shape[0],
+                    False,
+                    check,
+                    "fit: x (its validation_split part)",
+                    split,
+                ]
             batches = -(-n // batch_size)
             if steps_per_epoch is not None and steps_per_epoch > batches:
                 raise ValueError(
                     f"fit: steps_per_epoch={steps_per_epoch} exceeds the {batches} batches of "
                     f"{batch_size} in {n} samples"
                 )
-            train = (xs, ys, w, batch_size, bool(shuffle), check)
+            train = (xs, ys, w, batch_size, bool(shuffle), check, "fit: x", 0)
             steps = steps_per_epoch or batches
         net = self._network(training=True)
         val = split_val
@@ -1053,7 +1069,7 @@ class Model:
                 wv = None
                 if len(validation_data) == 3 and validation_data[2] is not None:
                     wv = self._weights_array(validation_data[2], None, yv, nv)
-                val = [xv, yv, wv, nv, False, val_check]
+                val = [xv, yv, wv, nv, False, val_check, "fit: validation_data[0]", 0]
         keys = self.metrics_names
         history = callbacks_module.History()
         user_cbs = _callback_list(callbacks, "fit")
@@ -1212,17 +1228,8 @@ class Model:
             steps = check_int(steps, "evaluate(steps)", 1)
         verbose = _verbose(verbose, "evaluate")
         queue_opts = self._queue_opts(max_queue_size, workers, use_multiprocessing, x, "evaluate")
-        net = self._network(training=True)
-        keys = self.metrics_names
-        cbl = callbacks_module.CallbackList(
-            _callback_list(callbacks, "evaluate"),
-            self,
-            net,
-            {"verbose": verbose, "steps": steps},
-            keys,
-        )
-        per_batch = any(pe[0] == callbacks_module.TEST for pe in cbl.wanted) or steps is not None
-        pull = None
+        cbs = _callback_list(callbacks, "evaluate")
+        pull = data = None
         if sources.is_source(x):
             if y is not None or sample_weight is not None:
                 raise ValueError(
@@ -1233,7 +1240,17 @@ class Model:
             xs, check = self._input_arrays(x, "x")
             ys = self._ys(y, xs[0].shape[0])
             w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
-            data = (xs, ys, w, batch_size if per_batch else xs[0].shape[0], False, check)
+        net = self._network(training=True)  # (after the data: an unbuilt Sequential builds from it)
+        keys = self.metrics_names
+        cbl = callbacks_module.CallbackList(
+            cbs, self, net, {"verbose": verbose, "steps": steps}, keys
+        )
+        if data is None:
+            per_batch = (
+                any(pe[0] == callbacks_module.TEST for pe in cbl.wanted) or steps is not None
+            )
+            rows = batch_size if per_batch else xs[0].shape[0]
+            data = (xs, ys, w, rows, False, check, "evaluate: x", 0)
         progress = _InferenceProgress(
             verbose, steps or _batches(x, batch_size), batch_size, not sources.is_source(x)
         )
@@ -1309,7 +1326,16 @@ class Model:
             per_batch = (
                 any(pe[0] == callbacks_module.PREDICT for pe in cbl.wanted) or steps is not None
             )
-            data = (xs, None, None, batch_size if per_batch else xs[0].shape[0], False, check)
+            data = (
+                xs,
+                None,
+                None,
+                batch_size if per_batch else xs[0].shape[0],
+                False,
+                check,
+                "predict: x",
+                0,
+            )
         progress = _InferenceProgress(
             verbose,
             steps or _batches(x, batch_size),
@@ -1398,7 +1424,7 @@ class Model:
         first = self._next_mc_calls(n)
         for k in range(1, n + 1):
             outs, _, stop, s_batch, error = net.predict(
-                (xs, None, None, rows, False, check), -1, first + k - 1, None
+                (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first + k - 1, None
             )
             self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
             outs = [outs] if len(shapes) == 1 else outs

@@ -48,14 +48,14 @@ def source_kind(x) -> str:
     return "generator" if isinstance(x, Iterator) else type(x).__name__
 
 
-def unpack(item, what: str):
+def unpack(item, what: str = ""):
     """(x, y, sample_weight) from what a source yields: a tuple of one to three items, or
     x alone (anything else, a list being several inputs), as Keras unpacks them."""
     if isinstance(item, tuple):
         if not 1 <= len(item) <= 3:
             raise ValueError(
-                f"{what}: expected (x, y) or (x, y, sample_weight), received a tuple of "
-                f"{len(item)} items"
+                f"{what + ': ' if what else ''}expected (x, y) or (x, y, sample_weight), "
+                f"received a tuple of {len(item)} items"
             )
         return item + (None,) * (3 - len(item))
     return item, None, None

@@ -422,9 +422,10 @@ class NetBindingT final : public NetBinding {
     index_t rows = -1;            // known for arrays
   };
 
-  // A batch source from its Python form: (xs, ys, w, batch, shuffle, check) for arrays
-  // (ys None for predict; with check, inputs may be any numeric type, converted and
-  // checked per batch), or an object with begin/pull/end.
+  // A batch source from its Python form: (xs, ys, w, batch, shuffle, check, label, row0)
+  // for arrays (ys None for predict; with check, inputs may be any numeric type, converted
+  // and checked per batch; label and row0 name the data and number its rows in errors), or
+  // an object with begin/pull/end.
   Source source(const py::object& spec, bool labels, ErrorSlot& errors, const char* what) {
     Source s;
     if (!py::isinstance<py::tuple>(spec)) {
@@ -433,8 +434,9 @@ class NetBindingT final : public NetBinding {
       return s;
     }
     const py::tuple t = spec.cast<py::tuple>();
-    if (t.size() != 6)
-      throw py::value_error(std::string(what) + ": expected (xs, ys, w, batch, shuffle, check)");
+    if (t.size() != 8)
+      throw py::value_error(std::string(what) +
+                            ": expected (xs, ys, w, batch, shuffle, check, label, row0)");
     const bool check = t[5].cast<bool>();
     const std::vector<py::array> xs = arrays(t[0], in_sizes_.size(), what);
     std::vector<typename ArraySource<T>::Column> cols;
@@ -480,9 +482,9 @@ class NetBindingT final : public NetBinding {
     const index_t batch = t[3].cast<index_t>();
     if (batch < 1) throw py::value_error(std::string(what) + ": batch size must be >= 1");
     s.keep.insert(s.keep.end(), xs.begin(), xs.end());
-    auto src =
-        std::make_unique<ArraySource<T>>(*net_, what, std::move(cols), std::move(ys), std::move(yw),
-                                         w, n, batch, t[4].cast<bool>(), check);
+    auto src = std::make_unique<ArraySource<T>>(
+        *net_, t[6].cast<std::string>(), t[7].cast<index_t>(), std::move(cols), std::move(ys),
+        std::move(yw), w, n, batch, t[4].cast<bool>(), check);
     s.arrays = src.get();
     s.src = std::move(src);
     s.rows = n;

@@ -192,11 +192,12 @@ class ArraySource final : public BatchSource<T> {
     Elem elem = native_elem<T>();
     index_t width = 1;
   };
-  ArraySource(const Network<T>& net, std::string label, std::vector<Column> x,
+  ArraySource(const Network<T>& net, std::string label, index_t row0, std::vector<Column> x,
               std::vector<const T*> y, std::vector<index_t> y_widths, const T* w, index_t n,
               index_t batch, bool shuffle, bool check)
       : net_(net),
         label_(std::move(label)),
+        row0_(row0),
         x_(std::move(x)),
         y_(std::move(y)),
         yw_(std::move(y_widths)),
@@ -241,7 +242,7 @@ class ArraySource final : public BatchSource<T> {
             const index_t r = i / c.width;
             error_ = label_ +
                      (x_.size() > 1 ? " (input " + std::to_string(k) + ")" : std::string()) +
-                     ": row " + std::to_string(rows ? rows[r] : pos_ + r) +
+                     ": row " + std::to_string(row0_ + (rows ? rows[r] : pos_ + r)) +
                      " holds NaN or infinite values";
             return false;
           }
@@ -295,6 +296,7 @@ class ArraySource final : public BatchSource<T> {
 
   const Network<T>& net_;
   std::string label_;  // names the data in errors
+  index_t row0_;       // the number of its first row, in errors
   std::vector<Column> x_;
   std::vector<const T*> y_;
   std::vector<index_t> yw_;

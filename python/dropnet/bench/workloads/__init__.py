@@ -12,6 +12,7 @@ from .lstm import LstmWorkload
 from .overhead import OverheadWorkload
 from .scaling import ScalingWorkload
 from .sonar import SonarWorkload
+from .streaming import StreamingWorkload
 
 REGISTRY: dict[str, Workload] = {
     w.name: w
@@ -24,6 +25,7 @@ REGISTRY: dict[str, Workload] = {
         DropoutWorkload(),
         OverheadWorkload(),
         ScalingWorkload(),
+        StreamingWorkload(),
     )
 }
 

@@ -78,10 +78,9 @@ def load_data(n: int) -> Data:
 # ----------------------------------------------------------------------------- dropnet
 
 
-def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any]:
+def dropnet_model() -> Any:
+    """The workload's network in dropnet, compiled (also trained by the streaming workload)."""
     try:
-        import dropnet
-        from dropnet.callbacks import Callback
         from dropnet.layers import (
             Conv2D,
             Dense,
@@ -95,13 +94,6 @@ def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, A
         from dropnet.optimizers import Adam
     except ImportError as exc:
         raise FrameworkMissing(f"dropnet: {exc}") from exc
-    x, y = data
-    dropnet.set_num_threads(threads)
-    dropnet.set_random_seed(seed)
-
-    epoch_ends: list[float] = []
-
-    start = time.perf_counter()
     model = Sequential(
         [
             Input(IMAGE_SHAPE),
@@ -123,6 +115,23 @@ def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, A
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    return model
+
+
+def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any]:
+    try:
+        import dropnet
+        from dropnet.callbacks import Callback
+    except ImportError as exc:
+        raise FrameworkMissing(f"dropnet: {exc}") from exc
+    x, y = data
+    dropnet.set_num_threads(threads)
+    dropnet.set_random_seed(seed)
+
+    epoch_ends: list[float] = []
+
+    start = time.perf_counter()
+    model = dropnet_model()
     history = model.fit(
         x,
         y,
