@@ -235,24 +235,52 @@ class ProgbarLogger(Callback):
         if seconds is None:
             seconds, self._seconds = self._seconds, None
         dt = (now - self._t_epoch) if seconds is None else seconds
-        per_step = dt / max(steps, 1)
         metrics = _format_logs(logs or {})
+        if self.verbose:
+            self._header(epoch)
+            self._write(
+                self._line_start(steps, dt) + metrics + ("\x1b[K\n" if self._live else "\n")
+            )
         if self._live:
-            self._header(epoch)
-            self._write(
-                f"\r{self._bar(steps, steps)} {_duration(dt)} {_step_time(per_step)}{metrics}\x1b[K\n"
-            )
             self._t_draw = now
-        elif self.verbose == 1:
-            self._header(epoch)
-            self._write(
-                f"{self._bar(steps, steps)} {_duration(dt)} {_step_time(per_step)}{metrics}\n"
-            )
-        elif self.verbose:
-            self._header(epoch)
-            self._write(f"{steps}/{steps} - {_duration(dt)} - {_step_time(per_step)}{metrics}\n")
         self._epoch = epoch
         self._drawn = False
+
+    def _line_start(self, steps: int, seconds: float) -> str:
+        """An epoch line up to its values: steps, bar (verbose 1), time, time per step."""
+        per_step = _step_time(seconds / max(steps, 1))
+        if self.verbose == 1:
+            lead = "\r" if self._live else ""
+            return f"{lead}{self._bar(steps, steps)} {_duration(seconds)} {per_step}"
+        return f"{steps}/{steps} - {_duration(seconds)} - {per_step}"
+
+    def epoch_lines(self, epochs, rows, names, validated, seconds: float) -> None:
+        """The lines of many finished epochs at once (one write), from the core's rows:
+        ``names`` label the row's values, ``validated[i]`` says whether epoch i's row holds
+        validation values (the names starting with val_)."""
+        steps = self.params.get("steps") or 0
+        start = self._line_start(steps, seconds)
+        templates = {}
+        for with_val in (False, True):
+            keep = [i for i, n in enumerate(names) if with_val or not n.startswith("val_")]
+            keep.sort(key=lambda i: names[i])
+            templates[with_val] = start + "".join(f" - {names[i]}: {{{i}:.4f}}" for i in keep)
+        end = "\x1b[K\n" if self._live else "\n"
+        total = self.params.get("epochs")
+        text = []
+        for epoch, row, val in zip(epochs, rows, validated):
+            head = ""
+            if not (self._live and self._headed == epoch):
+                head = f"Epoch {epoch + 1}/{total}\n"
+                if self._live and self._drawn:  # a bar of an earlier epoch is on the line
+                    head = "\r\x1b[K" + head
+            self._drawn = False
+            text.append(head + templates[val].format(*row) + end)
+        self._write("".join(text))
+        self._headed = self._epoch = epochs[-1] if len(epochs) else self._epoch
+        self._drawn = False
+        if self._live:
+            self._t_draw = time.perf_counter()
 
 
 class CallbackList:
@@ -314,11 +342,18 @@ class CallbackList:
         now = time.perf_counter()
         seconds = (now - self._t_shown) / (done - self.shown)
         first = done - 1 if self.progbar._live else self.shown
-        for e in range(first, done):
-            self.progbar.on_epoch_begin(self.first_epoch + e)
-            self.progbar.on_epoch_end(
-                self.first_epoch + e, self.epoch_logs(e, hist[e]), seconds=seconds
-            )
+        runs = range(first, done)
+        names = self.keys + self.val_keys
+        validated = [
+            bool(self.val_keys) and (self.validate is None or self.validate[e]) for e in runs
+        ]
+        self.progbar.epoch_lines(
+            [self.first_epoch + e for e in runs],
+            hist[first:done].tolist(),
+            names,
+            validated,
+            seconds,
+        )
         self.shown = done
         self._t_shown = now
 
@@ -695,6 +730,13 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
 
     def on_train_begin(self, logs=None):
+        from .optimizers import LearningRateSchedule
+
+        if isinstance(self.model.optimizer._learning_rate, LearningRateSchedule):
+            raise TypeError(
+                "ReduceLROnPlateau: the optimizer's learning rate is a schedule; give it a "
+                "number to reduce"
+            )
         self._reset()
 
     def _improved(self, current) -> bool:
