@@ -51,6 +51,8 @@ _CHECK_CHUNK = 1 << 18  # elements checked at a time: the check's scratch stays 
 def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
     """The index of the first NaN or infinity in a C-contiguous float array, or None; checked
     in chunks, so a large array costs no array-sized temporary."""
+    if arr.size <= _CHECK_CHUNK and np.isfinite(arr).all():
+        return None
     flat = arr.reshape(-1)
     for start in range(0, flat.size, _CHECK_CHUNK):
         part = flat[start : start + _CHECK_CHUNK]

@@ -151,15 +151,24 @@ class _InferenceProgress:
 class _Hooks:
     """The core's hooks for evaluate/predict: callbacks, and the live bar on ticks."""
 
-    def __init__(self, cbl, progress: _InferenceProgress):
-        self.cbl, self.progress = cbl, progress
-        self.wanted = cbl.wanted
-        self.ticks = progress.live
+    def __init__(self, cbl, progress: _InferenceProgress | None, keys: list[str]):
+        self.cbl, self.progress, self.keys = cbl, progress, keys
+        self.wanted = cbl.wanted if cbl is not None else []
+        self.ticks = progress is not None and progress.live
+
+    @staticmethod
+    def make(cbl, progress, keys):
+        """The hooks, or None when nothing asks for events or ticks (the core then calls
+        Python only to check for Ctrl-C)."""
+        if (cbl is None or not cbl.wanted) and (progress is None or not progress.live):
+            return None
+        return _Hooks(cbl, progress, keys)
 
     def __call__(self, event, phase, epoch, batch, rows, logs, seconds=0.0):
         if event == callbacks_module.TICK:
-            named = None if logs is None else dict(zip(self.cbl.keys, logs))
-            self.progress.tick(batch, rows, named, seconds)
+            if self.progress is not None:
+                named = None if logs is None else dict(zip(self.keys, logs))
+                self.progress.tick(batch, rows, named, seconds)
             return 0
         return self.cbl(event, phase, epoch, batch, rows, logs, seconds)
 
@@ -1242,25 +1251,28 @@ class Model:
             w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
         net = self._network(training=True)  # (after the data: an unbuilt Sequential builds from it)
         keys = self.metrics_names
-        cbl = callbacks_module.CallbackList(
-            cbs, self, net, {"verbose": verbose, "steps": steps}, keys
-        )
+        cbl = None
+        if cbs:
+            params = {"verbose": verbose, "steps": steps}
+            cbl = callbacks_module.CallbackList(cbs, self, net, params, keys)
         if data is None:
-            per_batch = (
-                any(pe[0] == callbacks_module.TEST for pe in cbl.wanted) or steps is not None
+            per_batch = steps is not None or (
+                cbl is not None and any(pe[0] == callbacks_module.TEST for pe in cbl.wanted)
             )
             rows = batch_size if per_batch else xs[0].shape[0]
             data = (xs, ys, w, rows, False, check, "evaluate: x", 0)
-        progress = _InferenceProgress(
-            verbose, steps or _batches(x, batch_size), batch_size, not sources.is_source(x)
-        )
-        hooks = _Hooks(cbl, progress) if (cbl.wanted or progress.live) else None
+        progress = None
+        if verbose:
+            progress = _InferenceProgress(
+                verbose, steps or _batches(x, batch_size), batch_size, pull is None
+            )
+        hooks = _Hooks.make(cbl, progress, keys)
         try:
             out, _, stop, s_batch, error = net.evaluate(data, -1 if steps is None else steps, hooks)
         finally:
             if pull is not None:
                 pull.close()
-        if error is None:
+        if error is None and progress is not None:
             progress.finish(dict(zip(keys, out)))
         self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
         return self._results(out, return_dict)
@@ -1319,12 +1331,13 @@ class Model:
             xs, check = self._input_arrays(x, "x")
             net = self._network(training=False)
             data = None
-        cbl = callbacks_module.CallbackList(
-            cbs, self, None, {"verbose": verbose, "steps": steps}, []
-        )
+        cbl = None
+        if cbs:
+            params = {"verbose": verbose, "steps": steps}
+            cbl = callbacks_module.CallbackList(cbs, self, None, params, [])
         if data is None:
-            per_batch = (
-                any(pe[0] == callbacks_module.PREDICT for pe in cbl.wanted) or steps is not None
+            per_batch = steps is not None or (
+                cbl is not None and any(pe[0] == callbacks_module.PREDICT for pe in cbl.wanted)
             )
             data = (
                 xs,
@@ -1336,14 +1349,12 @@ class Model:
                 "predict: x",
                 0,
             )
-        progress = _InferenceProgress(
-            verbose,
-            steps or _batches(x, batch_size),
-            batch_size,
-            not sources.is_source(x),
-            logs=False,
-        )
-        hooks = _Hooks(cbl, progress) if (cbl.wanted or progress.live) else None
+        progress = None
+        if verbose == 1 and sys.stdout.isatty():  # predict prints only a bar it drew
+            progress = _InferenceProgress(
+                verbose, steps or _batches(x, batch_size), batch_size, pull is None, logs=False
+            )
+        hooks = _Hooks.make(cbl, progress, [])
         mc = self._next_mc_calls(1) if training else -1
         try:
             out, rows, stop, s_batch, error = net.predict(
@@ -1352,7 +1363,7 @@ class Model:
         finally:
             if pull is not None:
                 pull.close()
-        if error is None:
+        if error is None and progress is not None:
             progress.finish(None)
         self._stopped("predict", stop, callbacks_module.PREDICT, 0, s_batch, error, x, steps)
         return self._structure_outputs(out, rows)
