@@ -375,6 +375,11 @@ class GraphNetwork final : public Network<T> {
   Reply event(Event ev, Phase ph, index_t epoch, index_t batch, index_t rows, const double* logs,
               index_t count) {
     if (!wants(ph, ev)) return Reply::go;
+    return tell(ev, ph, epoch, batch, rows, logs, count);
+  }
+
+  Reply tell(Event ev, Phase ph, index_t epoch, index_t batch, index_t rows, const double* logs,
+             index_t count) {
     Progress p;
     p.phase = ph;
     p.epoch = epoch;
@@ -404,15 +409,7 @@ class GraphNetwork final : public Network<T> {
       sums->write(tick_logs_.data(), denom, 0.0);
       count = results_per_pass();
     }
-    Progress p;
-    p.phase = ph;
-    p.epoch = epoch;
-    p.batch = batch;
-    p.rows = rows;
-    p.logs = count ? tick_logs_.data() : nullptr;
-    p.count = count;
-    p.seconds = since(ph);
-    return this->monitor_->on(Event::tick, p);
+    return tell(Event::tick, ph, epoch, batch, rows, count ? tick_logs_.data() : nullptr, count);
   }
 
   // One inference-mode pass over the source (at most `steps` batches) into out; the Stop

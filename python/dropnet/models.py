@@ -117,6 +117,35 @@ def _batches(x, batch_size: int) -> int | None:
     return None if n is None else -(-int(n) // batch_size)
 
 
+def _keras2_generator_call(name: str):
+    """Keras 2's ``evaluate_generator``/``predict_generator``: ``name`` on a generator or
+    Sequence."""
+
+    def call(
+        self,
+        generator,
+        steps=None,
+        callbacks=None,
+        max_queue_size=10,
+        workers=1,
+        use_multiprocessing=False,
+        verbose=0,
+    ):
+        return getattr(self, name)(
+            generator,
+            steps=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            max_queue_size=max_queue_size,
+            workers=workers,
+            use_multiprocessing=use_multiprocessing,
+        )
+
+    call.__name__ = f"{name}_generator"
+    call.__doc__ = f"Keras 2's name: {name} on a generator or Sequence."
+    return call
+
+
 class _InferenceProgress:
     """evaluate/predict progress. verbose 1 on a terminal: a live bar once the pass has run
     for a tick (quick calls draw nothing until the end). At the end, evaluate prints its
@@ -1277,26 +1306,7 @@ class Model:
         self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
         return self._results(out, return_dict)
 
-    def evaluate_generator(
-        self,
-        generator,
-        steps=None,
-        callbacks=None,
-        max_queue_size=10,
-        workers=1,
-        use_multiprocessing=False,
-        verbose=0,
-    ):
-        """Keras 2's name: evaluate on a generator or Sequence."""
-        return self.evaluate(
-            generator,
-            steps=steps,
-            callbacks=callbacks,
-            verbose=verbose,
-            max_queue_size=max_queue_size,
-            workers=workers,
-            use_multiprocessing=use_multiprocessing,
-        )
+    evaluate_generator = _keras2_generator_call("evaluate")
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         return self.evaluate(x, y, sample_weight=sample_weight, verbose=0, return_dict=return_dict)
@@ -1368,26 +1378,7 @@ class Model:
         self._stopped("predict", stop, callbacks_module.PREDICT, 0, s_batch, error, x, steps)
         return self._structure_outputs(out, rows)
 
-    def predict_generator(
-        self,
-        generator,
-        steps=None,
-        callbacks=None,
-        max_queue_size=10,
-        workers=1,
-        use_multiprocessing=False,
-        verbose=0,
-    ):
-        """Keras 2's name: predict on a generator or Sequence."""
-        return self.predict(
-            generator,
-            steps=steps,
-            callbacks=callbacks,
-            verbose=verbose,
-            max_queue_size=max_queue_size,
-            workers=workers,
-            use_multiprocessing=use_multiprocessing,
-        )
+    predict_generator = _keras2_generator_call("predict")
 
     def _structure_outputs(self, out, n: int):
         shapes = self._output_shapes()
