@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import struct
+import tempfile
 
 import numpy as np
 
@@ -108,12 +110,59 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
         path = os.fspath(target)
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"{path} exists and overwrite=False")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     else:
         target.write(data)
+
+
+def _umask() -> int:
+    try:  # Linux reports it without changing it (os.umask would, for a moment, for all threads)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Writes ``data`` to ``path`` so that a reader sees the old file or the new one, never a
+    part: a temporary file of its own beside the target (a symlink's target: the link stays
+    a link), written and flushed to disk, then renamed over it. The target's permission bits
+    are kept (a new file gets the usual ones); the temporary file is removed on any failure,
+    so a full disk leaves nothing behind. Savers writing one path at once each replace it
+    whole."""
+    real = os.path.realpath(path)
+    folder = os.path.dirname(real) or "."
+    try:
+        mode = stat.S_IMODE(os.stat(real).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(real) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # the rename itself reaches the disk
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 # ---------------------------------------------------------------- reading
