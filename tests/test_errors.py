@@ -8,7 +8,7 @@ import pytest
 
 import dropnet
 from dropnet import callbacks, constraints, optimizers, regularizers
-from dropnet.layers import Dense, Dropout, LeakyReLU, Reshape
+from dropnet.layers import Dense, Dropout, Input, LeakyReLU, Reshape
 from dropnet.models import Sequential
 
 
@@ -299,3 +299,60 @@ def test_error_model_add_non_layer():
 def test_error_predict_on_model_without_layers():
     with pytest.raises(ValueError, match="no layers"):
         Sequential().predict(X)
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda: optimizers.Adam(epsilon=0), "epsilon"),
+        (lambda: optimizers.Adam(beta_2=1.0), "beta_2"),
+        (lambda: optimizers.RMSprop(rho=1.5), "rho"),
+        (lambda: optimizers.RMSprop(momentum=1.0), "momentum"),
+        (lambda: optimizers.Adagrad(epsilon=0.0), "epsilon"),
+        (lambda: optimizers.Adadelta(rho=1.0), "rho"),
+    ],
+)
+def test_optimizer_hyperparameters_out_of_range_are_refused(make, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        make()
+
+
+@pytest.mark.parametrize(
+    "weights, error",
+    [
+        ({0: 1.0, 1: float("nan")}, ValueError),
+        ({0: 1.0, 1: float("inf")}, ValueError),
+        ({0: -1.0, 1: 1.0}, ValueError),
+        ({0: 1.0, 1: "2"}, TypeError),
+        ({"a": 1.0}, TypeError),
+        ({0.5: 1.0}, TypeError),
+    ],
+)
+def test_class_weight_is_checked_like_sample_weight(weights, error):
+    model = Sequential([Input((2,)), Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    x = np.zeros((4, 2), np.float32)
+    y = np.array([0, 1, 0, 1], np.float32)
+    with pytest.raises(error, match="class_weight"):
+        model.fit(x, y, class_weight=weights, verbose=0)
+    model.fit(x, y, class_weight={0.0: 1.0, 1.0: 2.0}, verbose=0)  # float ids of whole classes
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x, y: m.fit(x, y, batch_size=2**64, verbose=0),
+        lambda m, x, y: m.fit(x, y, epochs=2**70, verbose=0),
+        lambda m, x, y: m.predict(x, batch_size=2**63),
+        lambda m, x, y: dropnet.set_num_threads(10**6),
+        lambda m, x, y: dropnet.set_num_threads(2**31),
+        lambda m, x, y: dropnet.set_num_threads(0),
+    ],
+)
+def test_integer_arguments_out_of_range_raise_value_error(call):
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError):
+        call(model, x, np.zeros(4, np.float32))
+    assert model.predict(x, verbose=0).shape == (4, 1)  # the model still works

@@ -87,7 +87,7 @@ def _saver(path, seed, count, errors):
         m = _model(seed)
         for _ in range(count):
             m.save(path)
-    except Exception as exc:  # reported to the parent
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
         errors.put(repr(exc))
 
 

@@ -62,11 +62,17 @@ def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
     return None
 
 
-def check_int(value, what: str, minimum: int = 0) -> int:
+MAX_INT = 2**53  # the largest count, size or step any argument may take (beyond it the
+# core's 64-bit indices and float64 arithmetic would not hold it exactly)
+
+
+def check_int(value, what: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what}: expected an int, received {value!r}")
     if value < minimum:
         raise ValueError(f"{what}: expected an int >= {minimum}, received {value}")
+    if value > maximum:
+        raise ValueError(f"{what}: expected an int <= {maximum}, received {value}")
     return int(value)
 
 

@@ -74,10 +74,20 @@ def get_num_threads() -> int:
     return int(_core.num_threads())
 
 
+MAX_THREADS = max(256, 4 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n: int) -> None:
-    """Set the threads the core's kernels use; results are bitwise the same for any n."""
+    """Set the threads the core's kernels use; results are bitwise the same for any n.
+    More than MAX_THREADS (four per CPU, at least 256) is refused: thread pools that large
+    cannot be created."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"set_num_threads: expected an int, received {type(n).__name__}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(
+            f"set_num_threads: expected 1 <= n <= {MAX_THREADS} ({os.cpu_count()} CPUs here), "
+            f"received {n}"
+        )
     _core.set_num_threads(int(n))
 
 

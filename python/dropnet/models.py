@@ -809,6 +809,22 @@ class Model:
                 ids = np.round(y[:, 0]).astype(np.int64)
             cw = np.ones(n, dtype=self.dtype)
             for cls, weight in class_weight.items():
+                if (
+                    isinstance(cls, bool)
+                    or not isinstance(cls, (int, float, np.number))
+                    or not float(cls).is_integer()
+                ):
+                    raise TypeError(
+                        f"{self.name}.class_weight: expected integer class ids as keys, received {cls!r}"
+                    )
+                if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+                    raise TypeError(
+                        f"{self.name}.class_weight[{cls}]: expected a number, received {weight!r}"
+                    )
+                if not (np.isfinite(weight) and weight >= 0):
+                    raise ValueError(
+                        f"{self.name}.class_weight[{cls}]: expected a finite weight >= 0, received {weight}"
+                    )
                 cw[ids == int(cls)] = float(weight)
             w = cw if w is None else np.ascontiguousarray(w * cw)
         return w

@@ -236,6 +236,14 @@ class Optimizer:
         return cls(**config)
 
 
+def _fraction(owner: str, what: str, value) -> float:
+    """A decay rate: 0 <= value < 1 (at 1 the average would never move)."""
+    v = _positive(owner, what, value)
+    if v >= 1:
+        raise ValueError(f"{owner}: expected 0 <= {what} < 1, received {value}")
+    return v
+
+
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum: m ← μm − lr·g; θ += m."""
 
@@ -261,11 +269,9 @@ class Adam(Optimizer):
         self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
     ):
         super().__init__(learning_rate, **kwargs)
-        for what, v in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0 <= _positive("Adam", what, v) < 1:
-                raise ValueError(f"Adam: expected 0 <= {what} < 1, received {v}")
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon = _positive("Adam", "epsilon", epsilon)
+        self.beta_1 = _fraction("Adam", "beta_1", beta_1)
+        self.beta_2 = _fraction("Adam", "beta_2", beta_2)
+        self.epsilon = _positive("Adam", "epsilon", epsilon, True)
         self.amsgrad = bool(amsgrad)
         self.n_slots = 3 if self.amsgrad else 2
 
@@ -286,9 +292,9 @@ class RMSprop(Optimizer):
         self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
     ):
         super().__init__(learning_rate, **kwargs)
-        self.rho = _positive("RMSprop", "rho", rho)
-        self.momentum = _positive("RMSprop", "momentum", momentum)
-        self.epsilon = _positive("RMSprop", "epsilon", epsilon)
+        self.rho = _fraction("RMSprop", "rho", rho)
+        self.momentum = _fraction("RMSprop", "momentum", momentum)
+        self.epsilon = _positive("RMSprop", "epsilon", epsilon, True)
         self.centered = bool(centered)
 
     def _hyper(self):
@@ -309,7 +315,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = _positive(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value
         )
-        self.epsilon = _positive("Adagrad", "epsilon", epsilon)
+        self.epsilon = _positive("Adagrad", "epsilon", epsilon, True)
 
     def _make_slots(self, value):
         return [np.full_like(value, self.initial_accumulator_value)]
@@ -331,8 +337,8 @@ class Adadelta(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = _positive("Adadelta", "rho", rho)
-        self.epsilon = _positive("Adadelta", "epsilon", epsilon)
+        self.rho = _fraction("Adadelta", "rho", rho)
+        self.epsilon = _positive("Adadelta", "epsilon", epsilon, True)
 
     def _hyper(self):
         return {"rho": self.rho, "epsilon": self.epsilon}

@@ -1,6 +1,8 @@
 // The extension module dropnet._core: wires the per-family registrations and the
 // process-wide configuration (ISA level, threads).
 #include <pybind11/pybind11.h>
+#include <algorithm>
+#include <thread>
 
 #include "common.hpp"
 
@@ -35,10 +37,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("num_threads", &num_threads, "Threads the next kernel call may use (omp_get_max_threads).");
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 1)
-          throw py::value_error("set_num_threads: expected n >= 1, received " + std::to_string(n));
-        set_num_threads(n);
+      [](long long n) {
+        // Beyond a few threads per CPU, the pool cannot be created (and would not help).
+        const long long limit = std::max(256LL, 4LL * std::thread::hardware_concurrency());
+        if (n < 1 || n > limit)
+          throw py::value_error("set_num_threads: expected 1 <= n <= " + std::to_string(limit) +
+                                ", received " + std::to_string(n));
+        set_num_threads(int(n));
       },
       py::arg("n"));
   m.def(
