@@ -69,11 +69,12 @@ MAX_INT = 2**53  # the largest count, size or step any argument may take (beyond
 def check_int(value, what: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what}: expected an int, received {value!r}")
-    if value < minimum:
-        raise ValueError(f"{what}: expected an int >= {minimum}, received {value}")
-    if value > maximum:
-        raise ValueError(f"{what}: expected an int <= {maximum}, received {value}")
-    return int(value)
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{what}: expected an int >= {minimum}, received {number}")
+    if number > maximum:
+        raise ValueError(f"{what}: expected an int <= {maximum}, received {number}")
+    return number
 
 
 def shape_str(shape) -> str:
