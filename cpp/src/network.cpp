@@ -171,6 +171,7 @@ class GraphNetwork final : public Network<T> {
   index_t fit(BatchSource<T>& train, BatchSource<T>* val, const FitOptions& o,
               std::int64_t& iterations, double* history) override {
     this->stop_ = Stop::done;
+    this->epochs_done_ = 0;
     const index_t per = results_per_pass();
     const index_t cols = per * (val ? 2 : 1);
     Sums sums(*this);
@@ -220,6 +221,7 @@ class GraphNetwork final : public Network<T> {
           std::fill(h + per, h + cols, std::numeric_limits<double>::quiet_NaN());
         }
       }
+      this->epochs_done_ = e + 1;
       r = event(Event::epoch_end, Phase::train, epoch, b, index_t(rows), h, cols);
       if (r == Reply::stop) return halt(Stop::monitor, e + 1, epoch, b);
       if (r == Reply::finish || finishing) return halt(Stop::finished, e + 1, epoch, b);
@@ -598,8 +600,38 @@ class GraphNetwork final : public Network<T> {
   // ---- buffers
   void ensure_rows(index_t rows) {
     if (rows <= cap_rows_) return;
-    // Everything is allocated before the capacity is recorded: a failed allocation
-    // leaves the network as it was.
+    // Everything is allocated before the capacity is recorded; a failed allocation gives
+    // back what it grew and names the size it needed.
+    try {
+      grow(rows);
+    } catch (const std::bad_alloc&) {
+      try {
+        grow(cap_rows_);
+        shrink();
+      } catch (const std::bad_alloc&) {
+      }
+      throw OutOfMemory("the activations and gradients of passes", double(bytes_for(rows)), rows);
+    }
+    cap_rows_ = rows;
+  }
+
+  // The bytes the per-row buffers take at `rows` rows (for the error message).
+  index_t bytes_for(index_t rows) const {
+    index_t per_row = 0;
+    for (std::size_t t = 0; t < s_.tensors.size(); ++t)
+      if (producer_[t] >= 0) per_row += size_[t];
+    per_row += index_t(std::max(plans_[0].slots, plans_[1].slots) + 1) * max_width_;
+    return index_t(sizeof(T)) * rows * per_row;
+  }
+
+  void shrink() {
+    for (auto& v : vals_) v.shrink_to_fit();
+    for (auto& v : slots_) v.shrink_to_fit();
+    for (auto& v : acc_) v.shrink_to_fit();
+    ws_.shrink_to_fit();
+  }
+
+  void grow(index_t rows) {
     for (auto& op : ops_) op->reserve(rows);
     vals_.resize(s_.tensors.size());
     for (std::size_t t = 0; t < s_.tensors.size(); ++t)
@@ -618,7 +650,6 @@ class GraphNetwork final : public Network<T> {
     ws_.resize(sz(ws));
     for (auto& p : pacc_) p.resize(sz(max_param_));
     sample_loss_.resize(sz(rows));
-    cap_rows_ = rows;
   }
 
   // ---- passes

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,17 @@ class Pacer {
   std::chrono::steady_clock::time_point next_tick_{}, last_read_{};
 };
 
+// A failed allocation, saying what was being allocated and how much (Python's MemoryError
+// carries the text).
+class OutOfMemory : public std::bad_alloc {
+ public:
+  OutOfMemory(const char* what, double bytes, index_t rows);
+  const char* what() const noexcept override;
+
+ private:
+  std::string message_;
+};
+
 // How fit runs: epochs to run (numbered from first_epoch in events), batches per epoch
 // and per validation (-1: one pass of the source), after which epochs to validate (one flag per
 // epoch run; empty: every epoch when a validation source is given), and whether a non-finite loss
@@ -271,6 +283,8 @@ class Network {
   }
   Monitor* monitor() const { return monitor_; }
   Stop stopped() const { return stop_; }
+  // Epochs the last fit completed so far (what it reports if an exception ends it).
+  index_t epochs_done() const { return epochs_done_; }
   Phase stop_phase() const { return stop_phase_; }
   index_t stop_epoch() const { return stop_epoch_; }  // where a stop happened
   index_t stop_batch() const { return stop_batch_; }
@@ -311,6 +325,7 @@ class Network {
   Pacer pacer_;
   Stop stop_ = Stop::done;
   Phase stop_phase_ = Phase::train;
+  index_t epochs_done_ = 0;
   index_t stop_epoch_ = 0, stop_batch_ = 0;
 };
 

@@ -313,7 +313,9 @@ class NetBindingT final : public NetBinding {
       py::gil_scoped_release nogil;
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
-      done = net_->fit(*tr.src, va.src.get(), o, iterations, h);
+      done = guarded(
+          errors, [&] { return net_->fit(*tr.src, va.src.get(), o, iterations, h); },
+          [&] { return net_->epochs_done(); });
     }
     source_errors(tr, va, errors);
     // The completed epochs and the step count come back with the reason for stopping (and
@@ -348,13 +350,15 @@ class NetBindingT final : public NetBinding {
       std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
-      net_->predict(*src.src, steps, mc_call, sink);
+      guarded(
+          errors, [&] { return net_->predict(*src.src, steps, mc_call, sink); },
+          [] { return index_t(0); });
     }
     Source none;
     source_errors(src, none, errors);
     const Stop why = net_->stopped();
     py::object outs = py::none();
-    if (why == Stop::done) {
+    if (why == Stop::done && !errors.any()) {
       const std::vector<py::array> arrays = sink.take();
       // A single-output model's predictions as one array.
       outs = arrays.size() == 1 ? py::object(arrays[0]) : py::object(py::cast(arrays));
@@ -373,7 +377,9 @@ class NetBindingT final : public NetBinding {
       std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
-      rows = net_->evaluate(*src.src, steps, out.data());
+      rows = guarded(
+          errors, [&] { return net_->evaluate(*src.src, steps, out.data()); },
+          [] { return index_t(0); });
     }
     Source none;
     source_errors(src, none, errors);
@@ -415,6 +421,25 @@ class NetBindingT final : public NetBinding {
   double learning_rate(std::int64_t it) override { return net_->learning_rate(it); }
 
  private:
+  // Runs a core call (without the GIL); an exception it throws becomes the call's error
+  // (MemoryError for a failed allocation), kept to be raised once the state the call
+  // reached is recorded, and the call reports `reached()`.
+  template <class Call, class Reached>
+  static index_t guarded(ErrorSlot& errors, Call&& call, Reached&& reached) {
+    try {
+      return call();
+    } catch (const std::bad_alloc& e) {
+      const std::string text = e.what();
+      py::gil_scoped_acquire gil;
+      errors.keep(PyExc_MemoryError, text);
+    } catch (const std::exception& e) {
+      const std::string text = e.what();
+      py::gil_scoped_acquire gil;
+      errors.keep(PyExc_RuntimeError, text);
+    }
+    return reached();
+  }
+
   struct Source {
     std::unique_ptr<BatchSource<T>> src;
     ArraySource<T>* arrays = nullptr;

@@ -1,8 +1,22 @@
-// The monitor's time budget (spec.hpp's Pacer), compiled once, at the baseline level, for
-// the drivers of every instruction-set level.
+// The parts of the driver's interface (spec.hpp) with code of their own, compiled once, at
+// the baseline level, for the drivers of every instruction-set level: the monitor's time
+// budget (Pacer) and the out-of-memory error.
+#include <cstdio>
+
 #include "dropnet/spec.hpp"
 
 namespace dropnet {
+
+OutOfMemory::OutOfMemory(const char* what, double bytes, index_t rows) {
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "could not allocate %.3g GiB for %s of %lld rows; the model is as it was before "
+                "the call (a smaller batch_size needs less)",
+                bytes / (1024.0 * 1024.0 * 1024.0), what, static_cast<long long>(rows));
+  message_ = text;
+}
+
+const char* OutOfMemory::what() const noexcept { return message_.c_str(); }
 
 void Pacer::reset() {
   stride_ = countdown_ = 1;

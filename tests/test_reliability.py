@@ -1,0 +1,44 @@
+"""After an error the model is as it was: a batch too large to allocate raises MemoryError
+naming the size, and the same model then trains, evaluates and predicts; an exception from a
+callback leaves the step count matching the weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dropnet
+from dropnet.layers import Dense, Input
+from dropnet.models import Sequential
+
+
+def _overcommit_refuses_huge_requests() -> bool:
+    # Under "always overcommit" (1) a huge allocation succeeds and the process is killed when
+    # it is touched; the default heuristic (0) and strict accounting (2) refuse it at once.
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as f:
+            return f.read().strip() in ("0", "2")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(
+    not _overcommit_refuses_huge_requests(), reason="needs an OS that refuses huge allocations"
+)
+def test_a_batch_too_large_to_allocate_leaves_a_working_model():
+    dropnet.set_random_seed(0)
+    m = Sequential([Input((8,)), Dense(200_000, activation="relu"), Dense(1)])
+    m.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300_000, 8)).astype(np.float32)
+    y = rng.standard_normal(300_000).astype(np.float32)
+    before = [w.copy() for w in m.get_weights()]
+    with pytest.raises(MemoryError, match=r"GiB .* 300000 rows"):
+        m.fit(x, y, batch_size=300_000, verbose=0)
+    assert m.optimizer.iterations == 0
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    hist = m.fit(x[:64], y[:64], batch_size=32, epochs=2, verbose=0)
+    assert len(hist.history["loss"]) == 2 and m.optimizer.iterations == 4
+    assert np.isfinite(m.evaluate(x[:64], y[:64], verbose=0))
+    assert m.predict(x[:1000], verbose=0).shape == (1000, 1)
