@@ -42,3 +42,37 @@ def test_a_batch_too_large_to_allocate_leaves_a_working_model():
     assert len(hist.history["loss"]) == 2 and m.optimizer.iterations == 4
     assert np.isfinite(m.evaluate(x[:64], y[:64], verbose=0))
     assert m.predict(x[:1000], verbose=0).shape == (1000, 1)
+
+
+@pytest.mark.parametrize("units", [3, 64])  # small: the plain epilogue; wide: the SIMD one
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_propagates_nan_as_ieee_does(units, dtype):
+    dropnet.backend.set_floatx(dtype)
+    try:
+        m = Sequential([Input((5,)), Dense(units, activation="relu"), Dense(1)])
+        first = Sequential([Input((5,)), m.layers[0]])
+    finally:
+        dropnet.backend.set_floatx("float32")
+    # One kernel entry, as a diverged training leaves it (set_weights refuses NaN): hidden
+    # unit 1 is NaN for every row.
+    m.layers[0].weights[0].value[2, 1] = np.nan
+    x = np.random.default_rng(0).standard_normal((40, 5))
+    assert np.isnan(m.predict(x, verbose=0)).all()
+    hidden = first.predict(x, verbose=0)
+    assert np.isnan(hidden[:, 1]).all()
+    others = np.delete(hidden, 1, axis=1)
+    assert np.isfinite(others).all() and (others >= 0).all()
+
+
+def test_set_floatx_after_building_leaves_existing_models_alone():
+    dropnet.backend.set_floatx("float64")
+    try:
+        m = Sequential([Input((3,)), Dense(2, activation="relu"), Dense(1)])
+        m.compile("sgd", "mse")
+    finally:
+        dropnet.backend.set_floatx("float32")
+    x = np.ones((4, 3))
+    assert m.predict(x, verbose=0).dtype == np.float64
+    m.fit(x, np.ones(4), epochs=1, verbose=0)
+    assert all(w.dtype == np.float64 for w in m.get_weights())
+    assert Sequential([Input((3,)), Dense(1)]).predict(x, verbose=0).dtype == np.float32

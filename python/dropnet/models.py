@@ -240,6 +240,9 @@ class Model:
         self.name = name
         self.trainable = bool(trainable)
         self._dtype: str | None = None
+        # The float type is fixed when the model is made (as Keras fixes its dtype policy):
+        # a later set_floatx changes the models made after it, not this one.
+        self._floatx = backend.floatx()
         self._inputs: list[KerasTensor] = []
         self._outputs: list[KerasTensor] = []
         self._in_shapes: list[tuple[int, ...]] = []
@@ -379,7 +382,7 @@ class Model:
 
     @property
     def dtype(self) -> str:
-        return self._dtype or backend.floatx()
+        return self._dtype or getattr(self, "_floatx", None) or backend.floatx()
 
     @property
     def built(self) -> bool:

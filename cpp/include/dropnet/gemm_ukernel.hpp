@@ -83,7 +83,7 @@ struct TileArgs {
   int nr;         // valid columns, 1..NR
   bool load_c;    // continue the chains from C; otherwise start from zero
   const T* bias;  // added to each row as the chains are stored (the whole k done), or null
-  bool relu;      // then max(·, 0), NaN to 0 like the activation kernel
+  bool relu;      // then max(·, 0), NaN kept, like the activation kernel
 };
 
 #ifdef DROPNET_GEMM_SIMD
@@ -102,8 +102,10 @@ struct VecF {
   static V bcast(const T* p) { return _mm512_set1_ps(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
-  static V relu(V a) { return _mm512_max_ps(a, zero()); }
+  // max(z, 0) with +0 for -0; NaN stays NaN (max_ps alone would give its second operand).
+  static V relu(V a) {
+    return _mm512_mask_mov_ps(_mm512_max_ps(a, zero()), _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
+  }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static M all() { return M(0xFFFF); }
   static M mask(int first, int n) {
@@ -123,8 +125,10 @@ struct VecD {
   static V bcast(const T* p) { return _mm512_set1_pd(*p); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
-  static V relu(V a) { return _mm512_max_pd(a, zero()); }
+  // max(z, 0) with +0 for -0; NaN stays NaN (max_pd alone would give its second operand).
+  static V relu(V a) {
+    return _mm512_mask_mov_pd(_mm512_max_pd(a, zero()), _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q), a);
+  }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static M all() { return M(0xFF); }
   static M mask(int first, int n) {
@@ -145,8 +149,10 @@ struct VecF {
   static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
-  static V relu(V a) { return _mm256_max_ps(a, zero()); }
+  // max(z, 0) with +0 for -0; NaN stays NaN (max_ps alone would give its second operand).
+  static V relu(V a) {
+    return _mm256_blendv_ps(_mm256_max_ps(a, zero()), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  }
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
   static M all() { return _mm256_set1_epi32(-1); }
   static M mask(int first, int n) {
@@ -166,8 +172,10 @@ struct VecD {
   static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  // max_ps returns its second operand when either is NaN: NaN -> 0, as z > 0 ? z : 0.
-  static V relu(V a) { return _mm256_max_pd(a, zero()); }
+  // max(z, 0) with +0 for -0; NaN stays NaN (max_pd alone would give its second operand).
+  static V relu(V a) {
+    return _mm256_blendv_pd(_mm256_max_pd(a, zero()), a, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
+  }
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
   static M all() { return _mm256_set1_epi32(-1); }
   static M mask(int first, int n) {
@@ -339,7 +347,7 @@ inline void gemm_rxnr__generic(const TileArgs<T>& t) {
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < nr; ++j) {
       T v = t.bias ? acc[r][j] + t.bias[j] : acc[r][j];
-      if (t.relu) v = v > T(0) ? v : T(0);
+      if (t.relu) v = v > T(0) || v != v ? v : T(0);
       t.c[r * t.ldc + j] = v;
     }
 }

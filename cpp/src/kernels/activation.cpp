@@ -53,7 +53,7 @@ void activation_forward_span(Act act, double alpha_d, const T* z, T* y, index_t 
       return;
     case Act::relu:
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) y[i] = z[i] > T(0) ? z[i] : T(0);
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] > T(0) || z[i] != z[i] ? z[i] : T(0);  // NaN kept
       return;
     case Act::leaky_relu:
 #pragma omp simd

@@ -438,7 +438,7 @@ void gemm_bias(index_t M, index_t N, index_t K, const T* A, index_t lda, const T
     }
     if (relu) {
 #pragma omp simd
-      for (index_t j = 0; j < N; ++j) c[j] = c[j] > T(0) ? c[j] : T(0);
+      for (index_t j = 0; j < N; ++j) c[j] = c[j] > T(0) || c[j] != c[j] ? c[j] : T(0);
     }
   });
 }

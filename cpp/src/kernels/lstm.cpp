@@ -73,7 +73,7 @@ void gate_span(Act a, const T* x, T* y, index_t n) {
       return;
     case Act::relu:
 #pragma omp simd
-      for (index_t k = 0; k < n; ++k) y[k] = x[k] > T(0) ? x[k] : T(0);
+      for (index_t k = 0; k < n; ++k) y[k] = x[k] > T(0) || x[k] != x[k] ? x[k] : T(0);
       return;
     default:
       if (y != x) std::copy(x, x + n, y);
