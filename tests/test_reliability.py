@@ -76,3 +76,22 @@ def test_set_floatx_after_building_leaves_existing_models_alone():
     m.fit(x, np.ones(4), epochs=1, verbose=0)
     assert all(w.dtype == np.float64 for w in m.get_weights())
     assert Sequential([Input((3,)), Dense(1)]).predict(x, verbose=0).dtype == np.float32
+
+
+def test_a_schedule_assigned_after_a_fit_is_used():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    m = Sequential([Input((4,)), Dense(1)])
+    m.compile(dropnet.optimizers.SGD(0.1), "mse")
+    m.fit(x, y, verbose=0)
+    # rate 0.1 · 0^step: zero from the step the schedule starts at (2) on
+    m.optimizer.learning_rate = dropnet.optimizers.ExponentialDecay(0.1, 1, 0.0)
+    before = m.get_weights()
+    m.fit(x, y, verbose=0)
+    m.train_on_batch(x, y)
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    m.optimizer.learning_rate = 0.1  # and back to a number
+    m.fit(x, y, verbose=0)
+    assert not np.array_equal(before[0], m.get_weights()[0])

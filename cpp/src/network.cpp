@@ -316,7 +316,7 @@ class GraphNetwork final : public Network<T> {
     return loss;
   }
 
-  void set_learning_rate(double lr) override { s_.optimizer.lr.initial = lr; }
+  void set_schedule(const ScheduleSpec& lr) override { s_.optimizer.lr = lr; }
 
   double learning_rate(std::int64_t it) const override {
     return schedule_value(s_.optimizer.lr, it);

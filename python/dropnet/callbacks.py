@@ -317,7 +317,9 @@ class CallbackList:
         self.hist: np.ndarray | None = None
         self.shown = 0  # epochs whose line the progress bar printed (tick mode)
         self._t_shown = time.perf_counter()
-        self._lr = model._base_lr() if net is not None and model.optimizer is not None else None
+        self._lr = (
+            model.optimizer._lr_spec() if net is not None and model.optimizer is not None else None
+        )
 
     def all(self) -> list[Callback]:
         return self.callbacks + [c for c in (self.progbar, self.history) if c is not None]
@@ -405,10 +407,10 @@ class CallbackList:
         """A learning rate a callback set reaches the core before the next step."""
         if self._lr is None:
             return
-        lr = self.model._base_lr()
+        lr = self.model.optimizer._lr_spec()
         if lr != self._lr:
             self._lr = lr
-            self.net.set_learning_rate(lr)
+            self.net.set_schedule(lr)
 
 
 def _better_fn(monitor: str, mode: str, owner: str):

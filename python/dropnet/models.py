@@ -1162,7 +1162,7 @@ class Model:
         self.history = history
         self.stop_training = False
         cbl.call("on_train_begin", {})
-        net.set_learning_rate(self._base_lr())
+        net.set_schedule(self.optimizer._lr_spec())
         try:
             rows, iterations, stop, phase, s_epoch, s_batch, error = net.fit(
                 train,
@@ -1239,14 +1239,6 @@ class Model:
             initial_epoch=initial_epoch,
         )
 
-    def _base_lr(self) -> float:
-        if self.optimizer is None:
-            raise ValueError(f"{self.name}: call compile() first")
-        lr = self.optimizer._learning_rate
-        if isinstance(lr, optimizers.LearningRateSchedule):
-            return lr.initial_learning_rate
-        return float(lr)
-
     @_exclusive_training
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on this batch; returns the loss (and metrics)."""
@@ -1254,7 +1246,7 @@ class Model:
         ys = self._ys(y, xs[0].shape[0])
         w = self._weights_array(sample_weight, class_weight, ys, xs[0].shape[0])
         net = self._network(training=True)
-        net.set_learning_rate(self._base_lr())
+        net.set_schedule(self.optimizer._lr_spec())
         out, self.optimizer.iterations = net.train_on_batch(xs, ys, w, self.optimizer.iterations)
         return self._results(out, return_dict)
 

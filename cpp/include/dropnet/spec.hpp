@@ -312,7 +312,8 @@ class Network {
   virtual index_t results_per_pass() const = 0;
   // Rows per inference pass (the driver splits larger batches).
   virtual index_t inference_rows() const = 0;
-  virtual void set_learning_rate(double lr) = 0;
+  // The learning-rate schedule of the steps to come (a rate set between steps).
+  virtual void set_schedule(const ScheduleSpec& lr) = 0;
   virtual double learning_rate(std::int64_t iterations) const = 0;
   // The row order of an epoch that starts at optimizer step `step` (a Philox shuffle of
   // 0..n-1 keyed by the model's seed and the step).

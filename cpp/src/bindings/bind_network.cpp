@@ -179,7 +179,7 @@ class NetBinding {
   virtual index_t inference_rows() = 0;
   virtual py::tuple gradients(py::object x, py::object y, py::object w, std::int64_t step,
                               bool training) = 0;
-  virtual void set_learning_rate(double lr) = 0;
+  virtual void set_schedule(const py::dict& schedule) = 0;
   virtual double learning_rate(std::int64_t it) = 0;
   virtual index_t results_per_pass() = 0;
 };
@@ -417,7 +417,9 @@ class NetBindingT final : public NetBinding {
     return py::make_tuple(loss, grads, dxs.size() == 1 ? py::object(dxs[0]) : py::object(dxs));
   }
 
-  void set_learning_rate(double lr) override { net_->set_learning_rate(lr); }
+  void set_schedule(const py::dict& schedule) override {
+    net_->set_schedule(parse_schedule(schedule));
+  }
   double learning_rate(std::int64_t it) override { return net_->learning_rate(it); }
 
  private:
@@ -616,7 +618,7 @@ void register_network(py::module_& m) {
       .def_property_readonly("inference_rows", &NetBinding::inference_rows)
       .def("gradients", &NetBinding::gradients, py::arg("x"), py::arg("y"),
            py::arg("sample_weight"), py::arg("step"), py::arg("training"))
-      .def("set_learning_rate", &NetBinding::set_learning_rate, py::arg("lr"))
+      .def("set_schedule", &NetBinding::set_schedule, py::arg("schedule"))
       .def("learning_rate", &NetBinding::learning_rate, py::arg("iterations"))
       .def_property_readonly("results_per_pass", &NetBinding::results_per_pass);
 
