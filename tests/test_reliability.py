@@ -4,6 +4,8 @@ callback leaves the step count matching the weights."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,25 @@ def test_a_schedule_assigned_after_a_fit_is_used():
     m.optimizer.learning_rate = 0.1  # and back to a number
     m.fit(x, y, verbose=0)
     assert not np.array_equal(before[0], m.get_weights()[0])
+
+
+def test_load_model_names_what_it_was_given_instead_of_a_file(tmp_path):
+    from dropnet.models import load_model
+
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load_model(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_model(fifo)
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_model(tmp_path / "missing.dropnet")
+
+
+def test_a_name_that_is_not_valid_text_is_refused_where_it_is_given():
+    with pytest.raises(ValueError, match="not valid text"):
+        Dense(2, name="bad\ud800name")
+    with pytest.raises(ValueError, match="not valid text"):
+        Sequential([Input((2,)), Dense(1)], name="\udfff")
+    m = Sequential([Input((2,)), Dense(1, name="ünïcödé ✓")], name="模型")
+    m.summary(print_fn=lambda line: line.encode("utf-8"))

@@ -77,5 +77,19 @@ def check_int(value, what: str, minimum: int = 0, maximum: int = MAX_INT) -> int
     return number
 
 
+def check_name(name, owner: str) -> str:
+    """A layer or model name: a str that is valid text (a lone surrogate cannot be printed
+    by summary() or written as UTF-8)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{owner}: expected name to be a str, received {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{owner}: the name {name!r} is not valid text ({exc.reason} at position {exc.start})"
+        ) from None
+    return name
+
+
 def shape_str(shape) -> str:
     return "(None, " + ", ".join(str(d) for d in shape) + ")" if len(shape) else "(None,)"

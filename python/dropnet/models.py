@@ -21,7 +21,7 @@ import numpy as np
 from . import _core, backend, losses, optimizers, saving, sources
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
-from ._data import check_int, shape_str, to_float_array
+from ._data import check_int, check_name, shape_str, to_float_array
 from .layers.base import (
     KerasTensor,
     Layer,
@@ -235,8 +235,7 @@ class Model:
         self._set_graph(inputs, outputs)
 
     def _init_state(self, name, trainable) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"Model: expected name to be a str, received {name!r}")
+        check_name(name, "Model")
         self.name = name
         self.trainable = bool(trainable)
         self._dtype: str | None = None

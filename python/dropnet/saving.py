@@ -169,7 +169,13 @@ def atomic_write(path: str, data: bytes) -> None:
 def _read(source) -> bytes:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a directory, not a model file")
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise ValueError(
+                f"{path} is not a regular file (a pipe or a device?), not a model file"
+            )
+        if not os.path.exists(path):
             raise FileNotFoundError(f"no model file at {path}")
         with open(path, "rb") as f:
             return f.read()

@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import backend
+from .._data import check_name
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
 # Layer classes a model file may name: every public class defined in dropnet.layers,
@@ -167,9 +168,10 @@ class Layer:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
             )
-        self.name = name if name is not None else unique_name(_snake(type(self).__name__))
-        if not isinstance(self.name, str):
-            raise TypeError(f"{type(self).__name__}: expected name to be a str, received {name!r}")
+        self.name = check_name(
+            name if name is not None else unique_name(_snake(type(self).__name__)),
+            type(self).__name__,
+        )
         self.trainable = bool(trainable)
         self._dtype_arg = None if dtype is None else backend.standardize_dtype(dtype)
         shape = None
