@@ -77,7 +77,6 @@ class Pull:
         self.batch = 0
         self.limit = limit  # pulls at most this many batches in all (None: no limit)
         self.pulled = 0
-        self.steps_seen: int | None = None
         self._fetch = _make_fetcher(data, shuffle, seed, limit, opts)
 
     # -- the core's side
