@@ -9,19 +9,23 @@ by ``_make_network`` from the model's nodes; nothing else in the package writes 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import itertools
+import os
 import sys
 import threading
 import time
+import warnings
+import weakref
 
 import numpy as np
 
 from . import _core, backend, losses, optimizers, saving, sources
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
-from ._data import check_int, check_name, shape_str, to_float_array
+from ._data import check_int, check_name, first_nonfinite, shape_str, to_float_array
 from .layers.base import (
     KerasTensor,
     Layer,
@@ -51,6 +55,21 @@ def _exclusive_training(method):
             self._training.release()
 
     return run
+
+
+_LIVE_MODELS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread lives on in a child: locks held by the parent's other threads
+    # (a fit running there) would never be released. The core frees its own the same way.
+    for model in list(_LIVE_MODELS):
+        model._lock = threading.RLock()
+        model._training = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _flatten(structure) -> tuple[list, list[str] | None]:
@@ -262,6 +281,7 @@ class Model:
         # _training is held for a whole fit, so a second one fails instead of racing.
         self._lock = threading.RLock()
         self._training = threading.Lock()
+        _LIVE_MODELS.add(self)
         self.stop_training = False
         self.history = None
         self.compiled = False
@@ -429,12 +449,14 @@ class Model:
             raise TypeError(f"compile: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
         if weighted_metrics is not None:
             raise ValueError("compile: weighted_metrics is not supported")
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = loss
-        self._loss_spec = (loss, loss_weights, metrics)
-        self._slots = {}
-        self._net = None
-        self.compiled = True
+        optimizer = optimizers.get(optimizer)
+        with self._holding("compile"):  # not while another thread's fit uses the network
+            self.optimizer = optimizer
+            self.loss = loss
+            self._loss_spec = (loss, loss_weights, metrics)
+            self._slots = {}
+            self._net = None
+            self.compiled = True
         if self.built or self._n_outputs():
             self._resolve_heads()
         else:  # a Sequential without an input shape: checked again once it is built
@@ -664,6 +686,53 @@ class Model:
         self._net = _core.Network(desc)
         self._net_training = use_opt
         return self._net
+
+    @contextlib.contextmanager
+    def _holding(self, what: str):
+        """Hold the core network while Python reads or writes its weights or replaces it:
+        waits for another thread's predict, raises RuntimeError at once while another
+        thread's fit trains it (never a mix of two steps' weights)."""
+        net = self._net
+        if net is None:
+            yield
+            return
+        net.acquire(f"{self.name}.{what}")
+        try:
+            yield
+        finally:
+            net.release()
+
+    def _warn_nonfinite_weights(self, what: str, results) -> None:
+        """When ``results`` (arrays or numbers) hold NaN or infinity, says so if the model's
+        own weights do: the values then come from a diverged model, not from the data. The
+        weights are scanned only in that case, so the check costs nothing otherwise."""
+        arrays = [np.asarray(r) for r in (results if isinstance(results, list) else [results])]
+        if all(first_nonfinite(np.ascontiguousarray(a)) is None for a in arrays):
+            return
+        bad = [w.name for w in self.weights if first_nonfinite(w.value) is not None]
+        if bad:
+            names = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            warnings.warn(
+                f"{self.name}.{what}: the model's weights hold NaN or infinite values ({names}), "
+                "so its results do too; was it saved or trained after its loss diverged?",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _warn_nonfinite_loss(self, rows, first_epoch: int) -> None:
+        """One warning per fit when an epoch's training loss was NaN or infinite."""
+        if not len(rows):
+            return
+        bad = np.flatnonzero(~np.isfinite(np.asarray(rows)[:, 0]))
+        if len(bad):
+            warnings.warn(
+                f"{self.name}.fit: the loss became {rows[bad[0]][0]} in epoch "
+                f"{first_epoch + int(bad[0]) + 1} and training diverged; try a smaller "
+                "learning_rate or clipnorm=, and the TerminateOnNaN callback stops at the "
+                "first such batch",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _layer_weights(self) -> list[tuple[Layer, Weight]]:
         return [(layer, w) for layer in self._weight_layers() for w in layer.weights]
@@ -1190,6 +1259,7 @@ class Model:
         cbl.catch_up(len(rows), rows)
         if progbar is not None and progbar._drawn:
             progbar._write("\n")
+        self._warn_nonfinite_loss(rows, initial_epoch)
         self._stopped(
             "fit",
             stop,
@@ -1314,6 +1384,7 @@ class Model:
         if error is None and progress is not None:
             progress.finish(dict(zip(keys, out)))
         self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
+        self._warn_nonfinite_weights("evaluate", list(out))
         return self._results(out, return_dict)
 
     evaluate_generator = _keras2_generator_call("evaluate")
@@ -1386,6 +1457,7 @@ class Model:
         if error is None and progress is not None:
             progress.finish(None)
         self._stopped("predict", stop, callbacks_module.PREDICT, 0, s_batch, error, x, steps)
+        self._warn_nonfinite_weights("predict", out if isinstance(out, list) else [out])
         return self._structure_outputs(out, rows)
 
     predict_generator = _keras2_generator_call("predict")
@@ -1447,6 +1519,7 @@ class Model:
                 m2[j] += delta * (out - mean[j])
         means = [m.astype(self.dtype) for m in mean]
         stds = [np.sqrt(v / n).astype(self.dtype) for v in m2]
+        self._warn_nonfinite_weights("predict_mc", means)
         if len(shapes) == 1:
             return means[0], stds[0]
         return means, stds
@@ -1468,7 +1541,8 @@ class Model:
         return [w for w in self.weights if id(w) not in trainable]
 
     def get_weights(self) -> list[np.ndarray]:
-        return [w.numpy() for w in self.weights]
+        with self._holding("get_weights"):
+            return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
         weights = list(weights)
@@ -1477,8 +1551,9 @@ class Model:
             raise ValueError(
                 f"{self.name}.set_weights: expected {len(own)} arrays, received {len(weights)}"
             )
-        for w, new in zip(own, weights):
-            w.assign(new)
+        with self._holding("set_weights"):
+            for w, new in zip(own, weights):
+                w.assign(new)
 
     def count_params(self) -> int:
         if not self.built:
@@ -1638,13 +1713,16 @@ class Model:
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs) -> None:
         """Save architecture, weights and compile state to one file (docs/model-format.md)."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        with self._holding("save"):
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True) -> None:
-        saving.save_model(self, filepath, overwrite=overwrite, weights_only=True)
+        with self._holding("save_weights"):
+            saving.save_model(self, filepath, overwrite=overwrite, weights_only=True)
 
     def load_weights(self, filepath) -> None:
-        saving.load_weights_into(self, filepath)
+        with self._holding("load_weights"):
+            saving.load_weights_into(self, filepath)
 
     def __getstate__(self):
         buf = io.BytesIO()
@@ -1752,7 +1830,14 @@ class Sequential(Model):
             input_shape = tuple(input_shape)
             if input_shape and input_shape[0] is None:
                 input_shape = input_shape[1:]
-        self._build_layers(check_shape(input_shape, f"{self.name}.build(input_shape)"))
+        shape = check_shape(input_shape, f"{self.name}.build(input_shape)")
+        if self._input_shape is not None and tuple(shape) != tuple(self._input_shape):
+            raise ValueError(
+                f"{self.name}.build: the model is set up for input shape "
+                f"{shape_str(self._input_shape)} and cannot be built for {shape_str(shape)} "
+                "(its weights have that shape); make a new model for the new shape"
+            )
+        self._build_layers(shape)
 
     def _build_layers(self, input_shape) -> tuple[int, ...]:
         shape = tuple(input_shape)

@@ -4,8 +4,12 @@
 // an unknown key or a value of the wrong type is a ValueError naming it.
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <mutex>
+#include <new>
 #include <set>
 
 #include "common.hpp"
@@ -166,9 +170,88 @@ std::vector<py::array> arrays(const py::object& obj, std::size_t expected, const
   return out;
 }
 
+// Every live network, so that a forked child can free the locks its parent's threads held.
+std::mutex g_live_mu;
+std::set<class NetBinding*>& live() {
+  static auto* nets = new std::set<NetBinding*>;  // never destroyed: fork handlers read it
+  return *nets;
+}
+
+// One network is used by one call at a time. A call from another thread waits for a short
+// one (predict, evaluate, reading the weights) but not for a fit, which may run for hours:
+// it fails at once with an error that says how to reach the model during training (from
+// the fit's callbacks, which run in its thread). The mutex is recursive for those.
 class NetBinding {
  public:
-  virtual ~NetBinding() = default;
+  NetBinding() {
+    std::lock_guard<std::mutex> g(g_live_mu);
+    live().insert(this);
+  }
+  virtual ~NetBinding() {
+    std::lock_guard<std::mutex> g(g_live_mu);
+    live().erase(this);
+  }
+  NetBinding(const NetBinding&) = delete;
+  NetBinding& operator=(const NetBinding&) = delete;
+
+  // Takes the network for `what` (waiting, without the GIL, for other threads' short calls).
+  void acquire(const char* what, bool for_fit = false) {
+    if (!mu_.try_lock()) {
+      bool got = false;
+      {
+        py::gil_scoped_release nogil;
+        while (!(got = mu_.try_lock_for(std::chrono::milliseconds(5))))
+          if (fitting_.load()) break;
+      }
+      if (!got) {
+        if (for_fit)
+          throw py::value_error(
+              "fit: this model is already being trained by another thread; wait for that fit "
+              "to return");
+        PyErr_SetString(PyExc_RuntimeError,
+                        (std::string(what) +
+                         ": the model is being trained by fit() in another thread; call it "
+                         "from one of that fit's callbacks (they run in its thread, between "
+                         "batches) or once fit returns")
+                            .c_str());
+        throw py::error_already_set();
+      }
+    }
+    if (for_fit) {
+      if (fitting_.load()) {  // a callback of this thread's fit starting another fit
+        mu_.unlock();
+        throw py::value_error(
+            "fit: this model is already being trained (fit called from "
+            "one of its own callbacks)");
+      }
+      fitting_.store(true);
+    }
+  }
+  void release(bool for_fit = false) {
+    if (for_fit) fitting_.store(false);
+    mu_.unlock();
+  }
+  // In a forked child only the forking thread exists: no call is running.
+  void after_fork() {
+    new (&mu_) std::recursive_timed_mutex();
+    fitting_.store(false);
+  }
+
+  // Holds the network for one call, from the constructor to the end of the scope.
+  class Held {
+   public:
+    Held(NetBinding& b, const char* what, bool for_fit = false) : b_(b), fit_(for_fit) {
+      b_.acquire(what, for_fit);
+    }
+    ~Held() { b_.release(fit_); }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+   private:
+    NetBinding& b_;
+    bool fit_;
+  };
+
   virtual py::tuple fit(py::object train, py::object val, index_t epochs, index_t first_epoch,
                         index_t steps, index_t val_steps, py::object validate, bool stop_on_nan,
                         std::int64_t iterations, py::object hooks) = 0;
@@ -182,7 +265,18 @@ class NetBinding {
   virtual void set_schedule(const py::dict& schedule) = 0;
   virtual double learning_rate(std::int64_t it) = 0;
   virtual index_t results_per_pass() = 0;
+
+ private:
+  std::recursive_timed_mutex mu_;
+  std::atomic<bool> fitting_{false};
 };
+
+void prepare_fork() { g_live_mu.lock(); }
+void parent_after_fork() { g_live_mu.unlock(); }
+void child_after_fork() {
+  new (&g_live_mu) std::mutex();
+  for (NetBinding* b : live()) b->after_fork();
+}
 
 template <class T>
 class NetBindingT final : public NetBinding {
@@ -307,9 +401,7 @@ class NetBindingT final : public NetBinding {
     if (!hooks.is_none() && py::hasattr(hooks, "begin_fit")) hooks.attr("begin_fit")(hist);
     index_t done;
     {
-      std::unique_lock<std::recursive_mutex> lock(mu_, std::try_to_lock);
-      if (!lock.owns_lock())
-        throw py::value_error("fit: this model is already being trained or used by another thread");
+      Held held(*this, "fit", true);
       py::gil_scoped_release nogil;
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
@@ -331,7 +423,7 @@ class NetBindingT final : public NetBinding {
     py::array_t<double> out(per_pass_);
     double* o = out.mutable_data();
     {
-      std::lock_guard<std::recursive_mutex> lock(mu_);
+      Held held(*this, "train_on_batch");
       py::gil_scoped_release nogil;
       FlushDenormals flush;
       net_->train_step(d.b, it, o);
@@ -346,8 +438,8 @@ class NetBindingT final : public NetBinding {
     OutputArrays<T> sink(out_shapes_, src.rows);
     PyMonitor monitor(hooks, errors);
     {
+      Held held(*this, "predict");
       py::gil_scoped_release nogil;
-      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
       guarded(
@@ -373,8 +465,8 @@ class NetBindingT final : public NetBinding {
     PyMonitor monitor(hooks, errors);
     index_t rows;
     {
+      Held held(*this, "evaluate");
       py::gil_scoped_release nogil;
-      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
       rows = guarded(
@@ -408,8 +500,8 @@ class NetBindingT final : public NetBinding {
     }
     double loss;
     {
+      Held held(*this, "gradients");
       py::gil_scoped_release nogil;
-      std::lock_guard<std::recursive_mutex> lock(mu_);
       FlushDenormals flush;
       loss = net_->gradients(d.b, step, training, ptrs, dxp);
     }
@@ -580,7 +672,6 @@ class NetBindingT final : public NetBinding {
   std::vector<std::vector<index_t>> grad_shapes_, out_shapes_;
   std::vector<index_t> in_sizes_, label_widths_;
   index_t per_pass_ = 1;
-  std::recursive_mutex mu_;  // recursive: a callback may predict or evaluate during fit
 };
 
 }  // namespace
@@ -620,7 +711,14 @@ void register_network(py::module_& m) {
            py::arg("sample_weight"), py::arg("step"), py::arg("training"))
       .def("set_schedule", &NetBinding::set_schedule, py::arg("schedule"))
       .def("learning_rate", &NetBinding::learning_rate, py::arg("iterations"))
-      .def_property_readonly("results_per_pass", &NetBinding::results_per_pass);
+      .def_property_readonly("results_per_pass", &NetBinding::results_per_pass)
+      .def(
+          "acquire", [](NetBinding& b, const std::string& what) { b.acquire(what.c_str()); },
+          py::arg("what"),
+          "Hold the network for a call made from Python (reading or writing its weights); "
+          "RuntimeError at once if a fit runs in another thread.")
+      .def("release", [](NetBinding& b) { b.release(); }, "End a hold taken by acquire().");
+  pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
 
   m.def(
       "schedule_value",

@@ -261,7 +261,17 @@ class Layer:
             input_shape = tuple(tuple(int(d) for d in s) for s in input_shape)
         else:
             input_shape = tuple(int(d) for d in input_shape)
-        if not self.built or self.input_shape != input_shape or self.dtype != dtype:
+        if self.built and (self.input_shape != input_shape or self.dtype != dtype):
+            # Rebuilding would replace the weights another model (or this one) still uses.
+            was = self.input_shape if self.input_shape != input_shape else self.dtype
+            now = input_shape if self.input_shape != input_shape else dtype
+            raise ValueError(
+                f"{self.name} ({type(self).__name__}) was built for "
+                f"{'input shape' if self.input_shape != input_shape else 'dtype'} {was} and "
+                f"cannot be used with {now}: its weights are made for it (a layer can be "
+                "shared only where its input is the same; make a new layer instead)"
+            )
+        if not self.built:
             self.dtype = dtype
             self._weights = []
             self.build(input_shape)
