@@ -151,11 +151,9 @@ class GraphNetwork final : public Network<T> {
     }
     pacc_.resize(max_params);
     ptr_.assign(sz(nt), nullptr);
-    grads_.resize(s_.params.size());
-    for (std::size_t p = 0; p < s_.params.size(); ++p) {
-      grads_[p].assign(sz(s_.params[p].size), T(0));
+    grads_.resize(s_.params.size());  // allocated with the training buffers
+    for (std::size_t p = 0; p < s_.params.size(); ++p)
       max_param_ = std::max(max_param_, s_.params[p].size);
-    }
     head_loss_.resize(s_.heads.size());
     for (const HeadSpec& h : s_.heads) metric_count_ += index_t(h.metrics.size());
     eval_sums_ = std::make_unique<Sums>(*this);
@@ -237,11 +235,11 @@ class GraphNetwork final : public Network<T> {
     out[0] = loss;
   }
 
-  index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call,
+  index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call, index_t passes,
                   OutputSink<T>& sink) override {
     this->stop_ = Stop::done;
     const index_t chunk = inference_chunk();
-    std::vector<const T*> xs(s_.inputs.size()), outs(s_.outputs.size());
+    std::vector<const T*> xs(s_.inputs.size()), outs(s_.outputs.size() * (passes > 0 ? 2 : 1));
     Batchable<T> batch;
     index_t rows = 0, b = 0;
     mark(Phase::predict);
@@ -262,11 +260,17 @@ class GraphNetwork final : public Network<T> {
           return halt(Stop::monitor, rows + r0, 0, b, Phase::predict);
         const index_t nb = std::min(chunk, batch.n - r0);
         const index_t at = rows + r0;  // Monte-Carlo masks are keyed by the row's position
-        OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, at)
-                                   : pass(nb, false, false, RngPurpose::train_mask, 0, at);
         for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = batch.x[k] + r0 * input_size(k);
-        forward(xs.data(), c);
-        for (std::size_t k = 0; k < outs.size(); ++k) outs[k] = ptr_[sz(s_.outputs[k])];
+        ensure_rows(nb, Need::predict);
+        if (passes > 0) {
+          if (!monte_carlo(xs, nb, at, mc_call, passes, b, rows + r0, outs))
+            return halt(Stop::monitor, rows + r0, 0, b, Phase::predict);
+        } else {
+          const OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, at)
+                                           : pass(nb, false, false, RngPurpose::train_mask, 0, at);
+          forward(xs.data(), c);
+          for (std::size_t k = 0; k < outs.size(); ++k) outs[k] = ptr_[sz(s_.outputs[k])];
+        }
         sink.put(outs, nb);
       }
       rows += batch.n;
@@ -279,6 +283,55 @@ class GraphNetwork final : public Network<T> {
     if (event(Event::pass_end, Phase::predict, 0, b, rows, nullptr, 0) == Reply::stop)
       return halt(Stop::monitor, rows, 0, b, Phase::predict);
     return halt(Stop::done, rows, 0, b, Phase::predict);
+  }
+
+  // Mean and spread of `passes` Monte-Carlo passes (calls first, first + 1, ...) over nb
+  // rows: Welford's running mean and squared deviations in float64 (no cancellation, and
+  // exactly zero spread where every pass agrees), kept for these rows only. outs: the
+  // means, then the standard deviations, per output. False if the monitor said stop.
+  bool monte_carlo(const std::vector<const T*>& xs, index_t nb, index_t at, std::int64_t first,
+                   index_t passes, index_t b, index_t done, std::vector<const T*>& outs) {
+    const std::size_t no = s_.outputs.size();
+    mc_sums_.resize(2 * no);
+    mc_out_.resize(2 * no);
+    for (std::size_t k = 0; k < no; ++k) {
+      const std::size_t count = sz(nb * size_[sz(s_.outputs[k])]);
+      mc_sums_[2 * k].assign(count, 0.0);
+      mc_sums_[2 * k + 1].assign(count, 0.0);
+    }
+    for (index_t p = 0; p < passes; ++p) {
+      if (p > 0 && this->pacer_.due() &&
+          tick(Phase::predict, 0, b, done, nullptr, 0.0) == Reply::stop)
+        return false;
+      const OpContext c =
+          pass(nb, false, true, RngPurpose::mc_mask, std::uint64_t(first + std::int64_t(p)), at);
+      forward(xs.data(), c);
+      const double seen = double(p + 1);
+      for (std::size_t k = 0; k < no; ++k) {
+        const T* o = ptr_[sz(s_.outputs[k])];
+        double* mean = mc_sums_[2 * k].data();
+        double* m2 = mc_sums_[2 * k + 1].data();
+        const std::size_t count = mc_sums_[2 * k].size();
+        for (std::size_t i = 0; i < count; ++i) {
+          const double v = double(o[i]), d = v - mean[i];
+          mean[i] += d / seen;
+          m2[i] += d * (v - mean[i]);
+        }
+      }
+    }
+    for (std::size_t k = 0; k < no; ++k) {
+      const std::vector<double>& mean = mc_sums_[2 * k];
+      const std::vector<double>& m2 = mc_sums_[2 * k + 1];
+      mc_out_[k].resize(mean.size());
+      mc_out_[no + k].resize(mean.size());
+      for (std::size_t i = 0; i < mean.size(); ++i) {
+        mc_out_[k][i] = T(mean[i]);
+        mc_out_[no + k][i] = T(std::sqrt(m2[i] / double(passes)));
+      }
+      outs[k] = mc_out_[k].data();
+      outs[no + k] = mc_out_[no + k].data();
+    }
+    return true;
   }
 
   index_t evaluate(BatchSource<T>& data, index_t steps, double* out) override {
@@ -444,6 +497,7 @@ class GraphNetwork final : public Network<T> {
         for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = batch.y[h] + r0 * label_width(h);
         const T* w = batch.w ? batch.w + r0 : nullptr;
         const OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, rows + r0);
+        ensure_rows(nb, Need::evaluate);
         forward(xs.data(), c);
         heads(ys.data(), w, nb, 1.0, sums, nullptr);
       }
@@ -597,45 +651,75 @@ class GraphNetwork final : public Network<T> {
     return pl;
   }
 
-  // ---- buffers
-  void ensure_rows(index_t rows) {
-    if (rows <= cap_rows_) return;
-    // Everything is allocated before the capacity is recorded; a failed allocation gives
-    // back what it grew and names the size it needed.
-    try {
-      grow(rows);
-    } catch (const std::bad_alloc&) {
+  // ---- buffers, in tiers: a pass in inference mode allocates only what it uses.
+  // predict: the ops' own buffers and each tensor's values; evaluate: also each row's loss
+  // and the loss kernels' gradient output; train: also the gradient slots, the
+  // accumulation scratch and backward's workspace.
+  enum class Need : int { predict = 0, evaluate = 1, train = 2 };
+
+  void ensure_rows(index_t rows, Need need = Need::train) {
+    for (int tier = 0; tier <= int(need); ++tier) {
+      index_t& cap = cap_rows_[tier];
+      if (rows <= cap) continue;
+      // Everything is allocated before the capacity is recorded; a failed allocation gives
+      // back what it grew and names the size it needed.
       try {
-        grow(cap_rows_);
-        shrink();
+        grow(tier, rows);
       } catch (const std::bad_alloc&) {
+        try {
+          grow(tier, cap);
+          shrink(tier);
+        } catch (const std::bad_alloc&) {
+        }
+        throw OutOfMemory(tier == 2   ? "the activations and gradients of passes"
+                          : tier == 1 ? "the losses of evaluation passes"
+                                      : "the activations of inference passes",
+                          double(bytes_for(tier, rows)), rows);
       }
-      throw OutOfMemory("the activations and gradients of passes", double(bytes_for(rows)), rows);
+      cap = rows;
     }
-    cap_rows_ = rows;
   }
 
-  // The bytes the per-row buffers take at `rows` rows (for the error message).
-  index_t bytes_for(index_t rows) const {
+  // The bytes a tier's per-row buffers take at `rows` rows (for the error message).
+  index_t bytes_for(int tier, index_t rows) const {
     index_t per_row = 0;
-    for (std::size_t t = 0; t < s_.tensors.size(); ++t)
-      if (producer_[t] >= 0) per_row += size_[t];
-    per_row += index_t(std::max(plans_[0].slots, plans_[1].slots) + 1) * max_width_;
+    if (tier == 0) {
+      for (std::size_t t = 0; t < s_.tensors.size(); ++t)
+        if (producer_[t] >= 0) per_row += size_[t];
+    } else if (tier == 1) {
+      per_row = max_width_;
+    } else {
+      per_row = index_t(std::max(plans_[0].slots, plans_[1].slots) + 1) * max_width_;
+    }
     return index_t(sizeof(T)) * rows * per_row;
   }
 
-  void shrink() {
-    for (auto& v : vals_) v.shrink_to_fit();
-    for (auto& v : slots_) v.shrink_to_fit();
-    for (auto& v : acc_) v.shrink_to_fit();
-    ws_.shrink_to_fit();
+  void shrink(int tier) {
+    if (tier == 0) {
+      for (auto& v : vals_) v.shrink_to_fit();
+    } else if (tier == 1) {
+      head_grad_.shrink_to_fit();
+      sample_loss_.shrink_to_fit();
+    } else {
+      for (auto& v : slots_) v.shrink_to_fit();
+      for (auto& v : acc_) v.shrink_to_fit();
+      ws_.shrink_to_fit();
+    }
   }
 
-  void grow(index_t rows) {
-    for (auto& op : ops_) op->reserve(rows);
-    vals_.resize(s_.tensors.size());
-    for (std::size_t t = 0; t < s_.tensors.size(); ++t)
-      if (producer_[t] >= 0) vals_[t].resize(sz(rows * size_[t]));
+  void grow(int tier, index_t rows) {
+    if (tier == 0) {
+      for (auto& op : ops_) op->reserve(rows);
+      vals_.resize(s_.tensors.size());
+      for (std::size_t t = 0; t < s_.tensors.size(); ++t)
+        if (producer_[t] >= 0) vals_[t].resize(sz(rows * size_[t]));
+      return;
+    }
+    if (tier == 1) {
+      head_grad_.resize(sz(rows * max_width_));
+      sample_loss_.resize(sz(rows));
+      return;
+    }
     const int nslots = std::max(plans_[0].slots, plans_[1].slots);
     slots_.resize(sz(nslots));
     for (auto& s : slots_) s.resize(sz(rows * max_width_));
@@ -649,12 +733,13 @@ class GraphNetwork final : public Network<T> {
     for (auto& a : acc_) a.resize(sz(rows * max_width_));
     ws_.resize(sz(ws));
     for (auto& p : pacc_) p.resize(sz(max_param_));
-    sample_loss_.resize(sz(rows));
+    for (std::size_t p = 0; p < grads_.size(); ++p)
+      if (grads_[p].size() != sz(s_.params[p].size)) grads_[p].assign(sz(s_.params[p].size), T(0));
   }
 
   // ---- passes
+  // (The caller has ensured the buffers for c.n rows.)
   void forward(const T* const* x, const OpContext& c) {
-    ensure_rows(c.n);
     for (std::size_t k = 0; k < s_.inputs.size(); ++k) ptr_[sz(s_.inputs[k])] = x[k];
     for (std::size_t i = 0; i < ops_.size(); ++i) {
       const NodeSpec& node = s_.nodes[i];
@@ -680,7 +765,7 @@ class GraphNetwork final : public Network<T> {
       // Without `grad` the gradient is still written (the kernel computes both) into a
       // scratch buffer, so inference never touches the slots a backward may be using.
       T* g = grad ? (pl.head_accumulate[h] ? acc_[0].data() : slots_[sz(pl.slot[sz(t)])].data())
-                  : acc_[0].data();
+                  : head_grad_.data();
       loss_forward_backward<T>(hs.loss, head_fused_[h] || hs.from_logits, head, y[h], w, n,
                                head_width(h), sample_loss_.data(), g, hs.weight * grad_scale);
       if (grad && pl.head_accumulate[h])
@@ -763,6 +848,7 @@ class GraphNetwork final : public Network<T> {
   // its loss (mean + penalties).
   double step(const Batchable<T>& batch, std::int64_t& iterations, Sums& sums) {
     const index_t nb = batch.n;
+    ensure_rows(nb);
     const OpContext c = pass(nb, true, true, RngPurpose::train_mask, std::uint64_t(iterations), 0);
     forward(batch.x.data(), c);
     heads(batch.y.data(), batch.w, nb, 1.0 / double(nb), sums, &plans_[0]);
@@ -829,12 +915,15 @@ class GraphNetwork final : public Network<T> {
   std::vector<std::vector<T>> vals_;                // per tensor: storage for what its node writes
   std::vector<std::vector<T>> slots_, acc_;         // gradient buffers; accumulation scratch
   std::vector<std::vector<T>> grads_;               // per parameter
-  std::vector<T> ws_;
+  std::vector<T> ws_, head_grad_;             // backward's workspace; loss gradients nothing reads
+  std::vector<std::vector<double>> mc_sums_;  // Monte-Carlo: per output, running mean and M2
+  std::vector<std::vector<T>> mc_out_;        // Monte-Carlo: per output, mean then spread
   std::vector<std::vector<T>> pacc_;  // per parameter position: a shared parameter's scratch
   std::vector<double> sample_loss_, head_loss_;
   std::vector<double> logs_, tick_logs_;  // results handed to the monitor
   std::unique_ptr<Sums> eval_sums_;       // fit's validation sums, reused
-  index_t max_width_ = 1, max_param_ = 0, cap_rows_ = 0, metric_count_ = 0, eval_rows_ = 0;
+  index_t max_width_ = 1, max_param_ = 0, metric_count_ = 0, eval_rows_ = 0;
+  index_t cap_rows_[3] = {0, 0, 0};                     // rows each tier of buffers holds
   std::chrono::steady_clock::time_point started_[3]{};  // per phase: its pass began
 };
 

@@ -49,14 +49,39 @@ class _Seeded(Initializer):
         return {"seed": self.seed}
 
 
-def _truncated_normal(rng: np.random.Generator, shape, stddev: float) -> np.ndarray:
-    """Normal(0, stddev) redrawn outside ±2 stddev."""
-    out = rng.standard_normal(shape)
-    bad = np.abs(out) > 2.0
-    while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(out) > 2.0
-    return out * stddev
+_CHUNK = 1 << 20  # values drawn (in float64) per step of a fill
+
+
+def _filled(shape, dtype, draw) -> np.ndarray:
+    """An array of ``dtype`` filled from ``draw(count)`` (float64 values) a chunk at a time:
+    the same values as one draw of the whole shape (the generator's stream is consumed in
+    the same order), with a temporary of one chunk instead of a float64 copy of the array."""
+    out = np.empty(tuple(int(d) for d in shape), dtype=dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        flat[start : start + _CHUNK] = draw(min(_CHUNK, flat.size - start))
+    return out
+
+
+def _truncated_normal(rng: np.random.Generator, shape, stddev: float, dtype) -> np.ndarray:
+    """Normal(0, stddev) redrawn outside ±2 stddev: the values of drawing the whole shape,
+    then redrawing the entries outside in index order until none is, but filled in chunks
+    and keeping only the positions still to redraw."""
+    out = np.empty(tuple(int(d) for d in shape), dtype=dtype)
+    flat = out.reshape(-1)
+    redo = []
+    for start in range(0, flat.size, _CHUNK):
+        part = rng.standard_normal(min(_CHUNK, flat.size - start))
+        bad = np.abs(part) > 2.0
+        flat[start : start + part.size] = part * stddev
+        redo.append(start + np.flatnonzero(bad))
+    idx = np.concatenate(redo) if redo else np.empty(0, np.int64)
+    while idx.size:
+        part = rng.standard_normal(idx.size)
+        bad = np.abs(part) > 2.0
+        flat[idx[~bad]] = part[~bad] * stddev
+        idx = idx[bad]
+    return out
 
 
 class VarianceScaling(_Seeded):
@@ -77,12 +102,11 @@ class VarianceScaling(_Seeded):
         rng = self._rng()
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * var)
-            out = rng.uniform(-limit, limit, shape)
-        elif self.distribution == "truncated_normal":
-            out = _truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD)
-        else:
-            out = rng.standard_normal(shape) * math.sqrt(var)
-        return np.ascontiguousarray(out, dtype=dtype)
+            return _filled(shape, dtype, lambda k: rng.uniform(-limit, limit, k))
+        if self.distribution == "truncated_normal":
+            return _truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD, dtype)
+        std = math.sqrt(var)
+        return _filled(shape, dtype, lambda k: rng.standard_normal(k) * std)
 
     def get_config(self):
         return {
@@ -119,9 +143,8 @@ class RandomUniform(_Seeded):
         self.minval, self.maxval = float(minval), float(maxval)
 
     def __call__(self, shape, dtype="float32"):
-        return np.ascontiguousarray(
-            self._rng().uniform(self.minval, self.maxval, shape), dtype=dtype
-        )
+        rng = self._rng()
+        return _filled(shape, dtype, lambda k: rng.uniform(self.minval, self.maxval, k))
 
     def get_config(self):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
@@ -133,8 +156,8 @@ class RandomNormal(_Seeded):
         self.mean, self.stddev = float(mean), float(stddev)
 
     def __call__(self, shape, dtype="float32"):
-        out = self.mean + self.stddev * self._rng().standard_normal(shape)
-        return np.ascontiguousarray(out, dtype=dtype)
+        rng = self._rng()
+        return _filled(shape, dtype, lambda k: self.mean + self.stddev * rng.standard_normal(k))
 
     def get_config(self):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}

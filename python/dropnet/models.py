@@ -1449,7 +1449,7 @@ class Model:
         mc = self._next_mc_calls(1) if training else -1
         try:
             out, rows, stop, s_batch, error = net.predict(
-                data, -1 if steps is None else steps, mc, hooks
+                data, -1 if steps is None else steps, mc, 0, hooks
             )
         finally:
             if pull is not None:
@@ -1495,30 +1495,22 @@ class Model:
 
     def predict_mc(self, x, n=100, batch_size=None):
         """Monte-Carlo dropout: (mean, std) of ``n`` stochastic forward passes (per output,
-        for several outputs)."""
+        for several outputs). The core runs the ``n`` passes over a chunk of rows at a time
+        and keeps only that chunk's running mean and spread (Welford's, in float64), so
+        memory grows with the rows, not with ``n``."""
         n = check_int(n, "predict_mc(n)", 1)
         xs, check = self._input_arrays(x, "x")
         rows = xs[0].shape[0]
         net = self._network(training=False)
-        shapes = [(rows,) + tuple(s) for s in self._output_shapes()]
-        # Welford's running mean and squared deviations in float64: no cancellation, and
-        # exactly zero spread when every pass agrees.
-        mean = [np.zeros(s, np.float64) for s in shapes]
-        m2 = [np.zeros(s, np.float64) for s in shapes]
         first = self._next_mc_calls(n)
-        for k in range(1, n + 1):
-            outs, _, stop, s_batch, error = net.predict(
-                (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first + k - 1, None
-            )
-            self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
-            outs = [outs] if len(shapes) == 1 else outs
-            for j, out in enumerate(outs):
-                out = out.reshape(shapes[j]).astype(np.float64)
-                delta = out - mean[j]
-                mean[j] += delta / k
-                m2[j] += delta * (out - mean[j])
-        means = [m.astype(self.dtype) for m in mean]
-        stds = [np.sqrt(v / n).astype(self.dtype) for v in m2]
+        outs, _, stop, s_batch, error = net.predict(
+            (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first, n, None
+        )
+        self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
+        k = len(outs) // 2
+        shapes = self._output_shapes()
+        means = [o.reshape((rows,) + tuple(s)) for o, s in zip(outs[:k], shapes)]
+        stds = [o.reshape((rows,) + tuple(s)) for o, s in zip(outs[k:], shapes)]
         self._warn_nonfinite_weights("predict_mc", means)
         if len(shapes) == 1:
             return means[0], stds[0]

@@ -298,7 +298,10 @@ class Network {
   virtual void train_step(const Batchable<T>& batch, std::int64_t& iterations, double* out) = 0;
   // Inference-mode (or Monte-Carlo, if mc_call >= 0) outputs of every batch of the source
   // (at most `steps` batches when steps >= 0), in order, to `sink`. Returns the rows done.
-  virtual index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call,
+  // With passes > 0: the mean and standard deviation over `passes` Monte-Carlo calls
+  // (mc_call, mc_call + 1, ...), computed a chunk of rows at a time; the sink receives the
+  // means of every output, then their deviations.
+  virtual index_t predict(BatchSource<T>& data, index_t steps, std::int64_t mc_call, index_t passes,
                           OutputSink<T>& sink) = 0;
   // results_per_pass() values in inference mode over the source's batches (at most
   // `steps`); returns the rows seen.

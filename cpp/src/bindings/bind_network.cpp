@@ -256,7 +256,7 @@ class NetBinding {
                         index_t steps, index_t val_steps, py::object validate, bool stop_on_nan,
                         std::int64_t iterations, py::object hooks) = 0;
   virtual py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) = 0;
-  virtual py::tuple predict(py::object data, index_t steps, std::int64_t mc_call,
+  virtual py::tuple predict(py::object data, index_t steps, std::int64_t mc_call, index_t passes,
                             py::object hooks) = 0;
   virtual py::tuple evaluate(py::object data, index_t steps, py::object hooks) = 0;
   virtual index_t inference_rows() = 0;
@@ -431,11 +431,16 @@ class NetBindingT final : public NetBinding {
     return py::make_tuple(out, it);
   }
 
-  py::tuple predict(py::object data, index_t steps, std::int64_t mc_call,
+  py::tuple predict(py::object data, index_t steps, std::int64_t mc_call, index_t passes,
                     py::object hooks) override {
+    if (passes < 0) throw py::value_error("predict: expected passes >= 0");
+    if (passes > 0 && mc_call < 0)
+      throw py::value_error("predict: Monte-Carlo passes need an mc_call >= 0");
     ErrorSlot errors;
     Source src = source(data, false, errors, "predict: x");
-    OutputArrays<T> sink(out_shapes_, src.rows);
+    std::vector<std::vector<index_t>> shapes = out_shapes_;
+    if (passes > 0) shapes.insert(shapes.end(), out_shapes_.begin(), out_shapes_.end());
+    OutputArrays<T> sink(shapes, src.rows);
     PyMonitor monitor(hooks, errors);
     {
       Held held(*this, "predict");
@@ -443,7 +448,7 @@ class NetBindingT final : public NetBinding {
       FlushDenormals flush;
       Monitored<T> on(*net_, &monitor);
       guarded(
-          errors, [&] { return net_->predict(*src.src, steps, mc_call, sink); },
+          errors, [&] { return net_->predict(*src.src, steps, mc_call, passes, sink); },
           [] { return index_t(0); });
     }
     Source none;
@@ -704,7 +709,7 @@ void register_network(py::module_& m) {
       .def("train_on_batch", &NetBinding::train_on_batch, py::arg("x"), py::arg("y"),
            py::arg("sample_weight"), py::arg("iterations"))
       .def("predict", &NetBinding::predict, py::arg("data"), py::arg("steps"), py::arg("mc_call"),
-           py::arg("hooks"))
+           py::arg("passes"), py::arg("hooks"))
       .def("evaluate", &NetBinding::evaluate, py::arg("data"), py::arg("steps"), py::arg("hooks"))
       .def_property_readonly("inference_rows", &NetBinding::inference_rows)
       .def("gradients", &NetBinding::gradients, py::arg("x"), py::arg("y"),

@@ -1,7 +1,8 @@
 // Convolution (Conv1D/Conv2D, channels-last) as im2col + the shared GEMM: forward with the
 // bias and relu in the GEMM epilogue, backward as two GEMMs (patchesᵀ·dz for the kernel,
-// dz·Wᵀ then col2im for the input). Patches are built a few samples at a time in a
-// per-thread buffer that stays in cache, never for the whole batch.
+// dz·Wᵀ then col2im for the input). Patches are built a tile at a time in a per-thread
+// buffer that stays in cache: a few whole samples when they are small, else a run of one
+// sample's output positions, so the scratch never grows with the image.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -16,23 +17,63 @@ namespace {
 // added in order. Fixed by the batch alone, so any thread count gives the same bits.
 constexpr index_t kGradParts = 8;
 // Rows of patches per GEMM call: enough for the micro-kernel to stream, few enough to
-// stay in L2 (an im2col buffer of 256 KiB).
+// stay in L2 (an im2col buffer of 256 KiB; a wide patch takes kMinRows rows regardless).
 constexpr index_t kMinRows = 256;
 constexpr index_t kPatchBytes = 256 << 10;
 
 constexpr index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
-// Samples per GEMM call: a few when each has few output positions (small images), else one.
+// Rows [s0·P + p0, ...) of the patch matrix: samples [s0, s0 + ns) whole (np == P), or
+// positions [p0, p0 + np) of sample s0 alone (ns == 1).
+struct Tile {
+  index_t s0, ns, p0, np;
+  index_t rows() const { return ns * np; }
+  index_t row0(index_t P) const { return s0 * P + p0; }
+};
+
+// How a batch is cut into tiles; depends on the geometry and the batch only (never on
+// the thread count), so results are the same on any number of threads.
+struct Tiling {
+  index_t P = 1;          // positions per sample
+  index_t per = 1;        // samples per tile (whole samples)
+  index_t positions = 1;  // positions per tile (P for whole samples)
+  index_t pieces = 1;     // tiles per sample (1 for whole samples)
+  bool whole() const { return pieces == 1; }
+  // Tiles of samples [s_begin, s_end), in order.
+  index_t count(index_t s_begin, index_t s_end) const {
+    return whole() ? ceil_div(s_end - s_begin, per) : (s_end - s_begin) * pieces;
+  }
+  Tile at(index_t s_begin, index_t s_end, index_t c) const {
+    if (whole()) {
+      const index_t s0 = s_begin + c * per;
+      return {s0, std::min(per, s_end - s0), 0, P};
+    }
+    const index_t s0 = s_begin + c / pieces, p0 = (c % pieces) * positions;
+    return {s0, 1, p0, std::min(positions, P - p0)};
+  }
+};
+
 template <class T>
-index_t samples_per_call(const WindowGeometry& g, index_t n) {
-  const index_t P = std::max<index_t>(g.positions(), 1);
-  const index_t by_rows = ceil_div(kMinRows, P);
-  const index_t by_bytes = std::max<index_t>(1, kPatchBytes / (P * g.patch() * index_t(sizeof(T))));
-  return std::max<index_t>(1, std::min({by_rows, by_bytes, n}));
+Tiling tiling(const WindowGeometry& g, index_t n) {
+  Tiling t;
+  t.P = std::max<index_t>(g.positions(), 1);
+  const index_t row_bytes = g.patch() * index_t(sizeof(T));
+  const index_t fit = std::max(kMinRows, kPatchBytes / std::max<index_t>(row_bytes, 1));
+  if (t.P > fit) {  // one sample is more than a tile: a run of its positions per tile
+    t.positions = fit;
+    t.pieces = ceil_div(t.P, fit);
+    return t;
+  }
+  // A few samples per tile when each has few output positions (small images), else one.
+  const index_t by_rows = ceil_div(kMinRows, t.P);
+  const index_t by_bytes = std::max<index_t>(1, kPatchBytes / (t.P * row_bytes));
+  t.per = std::max<index_t>(1, std::min({by_rows, by_bytes, n}));
+  t.positions = t.P;
+  return t;
 }
 
-// A per-thread scratch buffer (slot 0: patches, slot 1: patch gradients) that grows and
-// is kept across calls, so training steps allocate nothing.
+// A per-thread scratch buffer (slot 0: patches, slot 1: patch gradients) that grows to
+// one tile and is kept across calls, so training steps allocate nothing.
 template <class T>
 T* scratch(int slot, index_t count) {
   static thread_local std::vector<T> buf[2];
@@ -49,70 +90,71 @@ inline index_t in_col(const WindowGeometry& g, index_t ow, index_t j) {
   return ow * g.stride_w - g.pad_left + j * g.dil_w;
 }
 
-// One sample's patches: row p = oh·out_w + ow holds (i, j, c) in kernel order, zero
-// where the window covers padding.
+// Patches of one sample's output positions [p0, p0 + np): row p - p0 holds (i, j, c) in
+// kernel order, zero where the window covers padding.
 template <class T>
-void im2col(const WindowGeometry& g, const T* x, T* cols) {
+void im2col(const WindowGeometry& g, const T* x, index_t p0, index_t np, T* cols) {
   const index_t C = g.channels, K = g.patch(), run = g.k_w * C;
-  for (index_t oh = 0; oh < g.out_h; ++oh)
-    for (index_t ow = 0; ow < g.out_w; ++ow) {
-      T* row = cols + (oh * g.out_w + ow) * K;
-      const index_t iw0 = in_col(g, ow, 0), iw1 = in_col(g, ow, g.k_w - 1);
-      const bool cols_inside = g.dil_w == 1 && iw0 >= 0 && iw1 < g.in_w;
-      for (index_t i = 0; i < g.k_h; ++i) {
-        T* dst = row + i * run;
-        const index_t ih = in_row(g, oh, i);
-        if (ih < 0 || ih >= g.in_h) {
-          std::fill(dst, dst + run, T(0));
-          continue;
-        }
-        const T* src = x + ih * g.in_w * C;
-        if (cols_inside) {  // the window's row is one contiguous run of the input
-          std::memcpy(dst, src + iw0 * C, sizeof(T) * sz(run));
-          continue;
-        }
-        for (index_t j = 0; j < g.k_w; ++j) {
-          const index_t iw = in_col(g, ow, j);
-          if (iw < 0 || iw >= g.in_w)
-            std::fill(dst + j * C, dst + (j + 1) * C, T(0));
-          else
-            std::memcpy(dst + j * C, src + iw * C, sizeof(T) * sz(C));
-        }
+  for (index_t p = p0; p < p0 + np; ++p) {
+    const index_t oh = p / g.out_w, ow = p % g.out_w;
+    T* row = cols + (p - p0) * K;
+    const index_t iw0 = in_col(g, ow, 0), iw1 = in_col(g, ow, g.k_w - 1);
+    const bool cols_inside = g.dil_w == 1 && iw0 >= 0 && iw1 < g.in_w;
+    for (index_t i = 0; i < g.k_h; ++i) {
+      T* dst = row + i * run;
+      const index_t ih = in_row(g, oh, i);
+      if (ih < 0 || ih >= g.in_h) {
+        std::fill(dst, dst + run, T(0));
+        continue;
+      }
+      const T* src = x + ih * g.in_w * C;
+      if (cols_inside) {  // the window's row is one contiguous run of the input
+        std::memcpy(dst, src + iw0 * C, sizeof(T) * sz(run));
+        continue;
+      }
+      for (index_t j = 0; j < g.k_w; ++j) {
+        const index_t iw = in_col(g, ow, j);
+        if (iw < 0 || iw >= g.in_w)
+          std::fill(dst + j * C, dst + (j + 1) * C, T(0));
+        else
+          std::memcpy(dst + j * C, src + iw * C, sizeof(T) * sz(C));
       }
     }
+  }
 }
 
-// dx (one sample) = Σ over windows of the patch gradients, in window order.
+// dx (one sample, cleared by the caller) += the patch gradients of positions
+// [p0, p0 + np), in window order.
 template <class T>
-void col2im(const WindowGeometry& g, const T* dcols, T* dx) {
+void col2im(const WindowGeometry& g, const T* dcols, index_t p0, index_t np, T* dx) {
   const index_t C = g.channels, K = g.patch();
-  std::fill(dx, dx + g.in_size(), T(0));
-  for (index_t oh = 0; oh < g.out_h; ++oh)
-    for (index_t ow = 0; ow < g.out_w; ++ow) {
-      const T* row = dcols + (oh * g.out_w + ow) * K;
-      for (index_t i = 0; i < g.k_h; ++i) {
-        const index_t ih = in_row(g, oh, i);
-        if (ih < 0 || ih >= g.in_h) continue;
-        for (index_t j = 0; j < g.k_w; ++j) {
-          const index_t iw = in_col(g, ow, j);
-          if (iw < 0 || iw >= g.in_w) continue;
-          const T* src = row + (i * g.k_w + j) * C;
-          T* dst = dx + (ih * g.in_w + iw) * C;
+  for (index_t p = p0; p < p0 + np; ++p) {
+    const index_t oh = p / g.out_w, ow = p % g.out_w;
+    const T* row = dcols + (p - p0) * K;
+    for (index_t i = 0; i < g.k_h; ++i) {
+      const index_t ih = in_row(g, oh, i);
+      if (ih < 0 || ih >= g.in_h) continue;
+      for (index_t j = 0; j < g.k_w; ++j) {
+        const index_t iw = in_col(g, ow, j);
+        if (iw < 0 || iw >= g.in_w) continue;
+        const T* src = row + (i * g.k_w + j) * C;
+        T* dst = dx + (ih * g.in_w + iw) * C;
 #pragma omp simd
-          for (index_t c = 0; c < C; ++c) dst[c] += src[c];
-        }
+        for (index_t c = 0; c < C; ++c) dst[c] += src[c];
       }
     }
+  }
 }
 
-// The patch matrix of samples [s0, s0 + ns): the input itself for pointwise windows,
-// else built in the calling thread's slot-0 buffer.
+// The patch matrix of a tile: the input itself for pointwise windows, else built in the
+// calling thread's slot-0 buffer.
 template <class T>
-const T* patches(const WindowGeometry& g, const T* x, index_t s0, index_t ns) {
-  if (g.pointwise()) return x + s0 * g.in_size();
-  const index_t per = g.positions() * g.patch();
-  T* buf = scratch<T>(0, ns * per);
-  for (index_t s = 0; s < ns; ++s) im2col(g, x + (s0 + s) * g.in_size(), buf + s * per);
+const T* patches(const WindowGeometry& g, const T* x, const Tile& t) {
+  if (g.pointwise()) return x + t.row0(g.positions()) * g.patch();  // patch() == channels
+  const index_t K = g.patch();
+  T* buf = scratch<T>(0, t.rows() * K);
+  for (index_t s = 0; s < t.ns; ++s)
+    im2col(g, x + (t.s0 + s) * g.in_size(), t.p0, t.np, buf + s * t.np * K);
   return buf;
 }
 
@@ -137,11 +179,12 @@ void input_gradient_as_conv(const WindowGeometry& g, index_t F, const T* W, cons
         for (index_t f = 0; f < F; ++f)
           wf[sz((((g.k_h - 1 - i) * g.k_w + (g.k_w - 1 - j)) * F + f) * C + c)] =
               W[((i * g.k_w + j) * C + c) * F + f];
-  const index_t per = samples_per_call<T>(t, n), calls = ceil_div(n, per);
+  const Tiling tl = tiling<T>(t, n);
+  const index_t calls = tl.count(0, n);
   parallel_for(calls, calls > 1 && use_threads(n * P * K * C / 4), [&](index_t c) {
-    const index_t s0 = c * per, ns = std::min(per, n - s0);
-    gemm<T>(false, false, ns * P, C, K, patches(t, dz, s0, ns), K, wf.data(), C, dx + s0 * P * C, C,
-            false);
+    const Tile tile = tl.at(0, n, c);
+    gemm<T>(false, false, tile.rows(), C, K, patches(t, dz, tile), K, wf.data(), C,
+            dx + tile.row0(P) * C, C, false);
   });
 }
 
@@ -153,16 +196,18 @@ void conv_forward(const WindowGeometry& g, index_t F, const T* x, const T* W, co
   const index_t P = g.positions(), K = g.patch();
   const bool relu_in_place = act == Act::relu && y == z;
   const bool act_done = (act == Act::linear || relu_in_place) && y == z;
-  const index_t per = samples_per_call<T>(g, n), calls = ceil_div(n, per);
-  // Rows are independent, so splitting samples across threads never changes results; a
-  // single call (one big image) lets the GEMM split its rows instead.
+  const Tiling tl = tiling<T>(g, n);
+  const index_t calls = tl.count(0, n);
+  // Rows are independent, so splitting them across threads never changes results; a
+  // single call lets the GEMM split its rows instead.
   parallel_for(calls, calls > 1 && use_threads(n * P * K * F / 4), [&](index_t c) {
-    const index_t s0 = c * per, ns = std::min(per, n - s0), rows = ns * P;
-    T* zo = z + s0 * P * F;
-    gemm_bias<T>(rows, F, K, patches(g, x, s0, ns), K, W, F, b, relu_in_place, zo, F);
+    const Tile t = tl.at(0, n, c);
+    const index_t rows = t.rows(), r0 = t.row0(P);
+    T* zo = z + r0 * F;
+    gemm_bias<T>(rows, F, K, patches(g, x, t), K, W, F, b, relu_in_place, zo, F);
     if (!act_done)
       for (index_t r = 0; r < rows; ++r)
-        activation_forward_span<T>(act, alpha, zo + r * F, y + (s0 * P + r) * F, F);
+        activation_forward_span<T>(act, alpha, zo + r * F, y + (r0 + r) * F, F);
   });
 }
 
@@ -173,11 +218,11 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
   const index_t P = g.positions(), K = g.patch(), S = g.in_size();
   const index_t work = n * P * K * F / 4;
   if (dz != dy) activation_backward<T>(act, alpha, z, y, dy, dz, n * P, F);
-  const index_t per = samples_per_call<T>(g, n);
+  const Tiling tl = tiling<T>(g, n);
 
   if (dW || db) {
-    // Part p sums samples [p·n/parts, (p+1)·n/parts) as one chain (part 0 straight into
-    // dW and db); the other parts are added afterwards in order.
+    // Part p sums samples [p·n/parts, (p+1)·n/parts) as one chain, tile after tile (part 0
+    // straight into dW and db); the other parts are added afterwards in order.
     const index_t parts = std::min(n, kGradParts);
     const index_t stride = K * F + F;
     std::vector<T> partial(sz(std::max<index_t>(parts - 1, 0) * stride));
@@ -186,11 +231,12 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
       T* pw = p == 0 ? dW : partial.data() + (p - 1) * stride;
       T* pb = p == 0 ? db : partial.data() + (p - 1) * stride + K * F;
       if (pb) std::fill(pb, pb + F, T(0));
-      for (index_t s0 = s_begin; s0 < s_end; s0 += per) {
-        const index_t ns = std::min(per, s_end - s0), rows = ns * P;
-        const T* d = dz + s0 * P * F;
-        if (pw)
-          gemm<T>(true, false, K, F, rows, patches(g, x, s0, ns), K, d, F, pw, F, s0 > s_begin);
+      const index_t tiles = tl.count(s_begin, s_end);
+      for (index_t c = 0; c < tiles; ++c) {
+        const Tile t = tl.at(s_begin, s_end, c);
+        const index_t rows = t.rows();
+        const T* d = dz + t.row0(P) * F;
+        if (pw) gemm<T>(true, false, K, F, rows, patches(g, x, t), K, d, F, pw, F, c > 0);
         if (pb)
           for (index_t r = 0; r < rows; ++r) {
 #pragma omp simd
@@ -214,17 +260,26 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
     std::vector<T> wt(sz(K * F));
     for (index_t k = 0; k < K; ++k)
       for (index_t f = 0; f < F; ++f) wt[sz(f * K + k)] = W[k * F + f];
-    const index_t calls = ceil_div(n, per);
-    parallel_for(calls, calls > 1 && use_threads(work), [&](index_t c) {
-      const index_t s0 = c * per, ns = std::min(per, n - s0), rows = ns * P;
-      const T* d = dz + s0 * P * F;
-      if (g.pointwise()) {
-        gemm<T>(false, false, rows, K, F, d, F, wt.data(), K, dx + s0 * S, K, false);
-        return;
+    // Whole samples per task (the tiles of one sample add into the same dx), in order.
+    const index_t groups = tl.whole() ? tl.count(0, n) : n;
+    parallel_for(groups, groups > 1 && use_threads(work), [&](index_t c) {
+      const index_t s_begin = tl.whole() ? c * tl.per : c;
+      const index_t s_end = tl.whole() ? std::min(n, s_begin + tl.per) : c + 1;
+      if (!g.pointwise()) std::fill(dx + s_begin * S, dx + s_end * S, T(0));
+      const index_t tiles = tl.count(s_begin, s_end);
+      for (index_t k = 0; k < tiles; ++k) {
+        const Tile t = tl.at(s_begin, s_end, k);
+        const index_t rows = t.rows(), r0 = t.row0(P);
+        const T* d = dz + r0 * F;
+        if (g.pointwise()) {
+          gemm<T>(false, false, rows, K, F, d, F, wt.data(), K, dx + r0 * K, K, false);
+          continue;
+        }
+        T* dcols = scratch<T>(1, rows * K);
+        gemm<T>(false, false, rows, K, F, d, F, wt.data(), K, dcols, K, false);
+        for (index_t s = 0; s < t.ns; ++s)
+          col2im(g, dcols + s * t.np * K, t.p0, t.np, dx + (t.s0 + s) * S);
       }
-      T* dcols = scratch<T>(1, rows * K);
-      gemm<T>(false, false, rows, K, F, d, F, wt.data(), K, dcols, K, false);
-      for (index_t s = 0; s < ns; ++s) col2im(g, dcols + s * P * K, dx + (s0 + s) * S);
     });
   }
 }

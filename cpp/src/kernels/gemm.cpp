@@ -107,12 +107,17 @@ void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
                  const T* bias = nullptr, bool relu = false) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
   if (trans_b) {
-    // A dense K×N copy of op(B), in a per-thread buffer reused across calls (small
-    // models transpose a weight matrix every step).
+    // A dense K×N copy of op(B): in a per-thread buffer reused across calls when small
+    // (small models transpose a weight matrix every step), else in one freed on return, so
+    // no thread keeps a large matrix's copy after the model is gone.
+    constexpr std::size_t kKeep = (std::size_t(1) << 20) / sizeof(T);
     static thread_local std::vector<T> bt;
-    if (bt.size() < sz(K) * sz(N)) bt.resize(sz(K) * sz(N));
-    transpose_into(B, ldb, N, K, bt.data());
-    B = bt.data();
+    std::vector<T> large;
+    const std::size_t need = sz(K) * sz(N);
+    std::vector<T>& buf = need <= kKeep ? bt : large;
+    if (buf.size() < need) buf.resize(need);
+    transpose_into(B, ldb, N, K, buf.data());
+    B = buf.data();
     ldb = N;
   }
   const index_t a_rs = trans_a ? 1 : lda, a_ks = trans_a ? lda : 1;
