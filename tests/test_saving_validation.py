@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import dropnet
-from dropnet import optimizers, saving
+from dropnet import losses, optimizers, saving
 from dropnet.layers import Activation, Dense, Input
-from dropnet.models import Sequential, load_model
+from dropnet.models import Model, Sequential, load_model
 
 BAD = "not a valid dropnet model file"
 
@@ -262,6 +262,121 @@ def test_a_negative_value_in_a_slot_that_is_never_negative_is_refused(make, j, n
     else:
         assert load_model(raw)._slots  # a signed slot may hold anything finite
     assert len(model.optimizer._slot_kinds()) == model.optimizer.n_slots
+
+
+# ------------------------------------------------------------------ 4. compile settings
+def edited(raw: bytes, change) -> bytes:
+    header, body = split(raw)
+    header = copy.deepcopy(header)
+    change(header)
+    return join(header, body)
+
+
+def set_compile(key, value):
+    def change(h):
+        h["compile"][key] = value
+
+    return change
+
+
+def test_from_logits_must_be_a_boolean_that_fits_the_loss():
+    raw = saved(small_model(loss="mse"))
+    for value in (1, 0, "yes", None, [True]):
+        with pytest.raises(ValueError, match=f"{BAD}: .*from_logits"):
+            load_model(edited(raw, set_compile("from_logits", value)))
+    with pytest.raises(ValueError, match=f"{BAD}: .*from_logits is true for mean_squared_error"):
+        load_model(edited(raw, set_compile("from_logits", True)))
+    logits = small_model(loss=losses.BinaryCrossentropy(from_logits=True))
+    loaded = load_model(saved(logits))
+    assert loaded._from_logits
+    loaded.pop()  # the heads are resolved again for the new output: still from logits
+    loaded.add(Dense(2, name="d3"))
+    assert loaded._from_logits
+
+
+def test_from_logits_is_applied_per_output_exactly_as_stored():
+    a = Input((3,))
+    model = Model(a, [Dense(1, name="p")(a), Dense(2, name="q")(a)])
+    model.compile(
+        optimizer="sgd",
+        loss=[losses.BinaryCrossentropy(), losses.CategoricalCrossentropy(from_logits=True)],
+    )
+    raw = saved(model)
+    # the same settings listed in another order: output 0 stays false, output 1 true
+    loaded = load_model(edited(raw, lambda h: h["compile"]["losses"].reverse()))
+    assert {h.output: h.from_logits for h in loaded._heads} == {0: False, 1: True}
+
+
+def test_iterations_must_be_an_int_from_0_to_2_53():
+    raw = saved(small_model())
+    for value in (2**63, 2**53 + 1, -1, True, 3.0, "3", None):
+        with pytest.raises(ValueError, match=f"{BAD}: .*iterations"):
+            load_model(edited(raw, set_compile("iterations", value)))
+    assert load_model(edited(raw, set_compile("iterations", 2**53))).optimizer.iterations == 2**53
+    opt = optimizers.Adam()
+    with pytest.raises(ValueError, match="iterations"):
+        opt.iterations = 2**63  # refused where it is set, so save never writes it
+    with pytest.raises(TypeError, match="iterations"):
+        opt.iterations = 1.5
+
+
+def test_compile_settings_of_the_wrong_json_type_are_bad_files():
+    raw = saved(small_model(loss="categorical_crossentropy"))
+    a = Input((3,))
+    two = Model(a, [Dense(1, name="p")(a), Dense(2, name="q")(a)])
+    two.compile(optimizer="sgd", loss=["mse", "categorical_crossentropy"], loss_weights=[1, 0.5])
+    raw2 = saved(two)
+
+    def opt_config(value):
+        return lambda h: h["compile"]["optimizer"].update(config=value)
+
+    def lr(value):
+        return lambda h: h["compile"]["optimizer"]["config"].update(learning_rate=value)
+
+    def head(key, value):
+        return lambda h: h["compile"]["losses"][0].update({key: value})
+
+    cases = {
+        "optimizer": (raw, set_compile("optimizer", "adam")),
+        "optimizer ": (raw, set_compile("optimizer", [1])),
+        "optimizer  ": (raw, opt_config([1])),
+        "optimizer   ": (raw, opt_config("x")),
+        "learning_rate": (raw, lr({"class_name": "Foo", "config": {}})),
+        "learning_rate ": (raw, lr({"class_name": "ExponentialDecay"})),
+        "learning_rate  ": (raw, lr({"class_name": ["x"], "config": {}})),
+        "learning_rate   ": (raw, lr({"class_name": "InverseTimeDecay", "config": [1]})),
+        "metrics": (raw, set_compile("metrics", "accuracy")),
+        "metrics ": (raw, set_compile("metrics", [["accuracy"]])),
+        "loss": (raw, set_compile("loss", 3)),
+        "loss ": (raw, set_compile("loss", ["mse"])),
+        "loss  ": (raw, set_compile("loss", {"dense": "mse"})),
+        "weight": (raw2, head("weight", float("nan"))),
+        "weight ": (raw2, head("weight", -1)),
+        "weight  ": (raw2, head("weight", "1")),
+        "two losses for output 1": (raw2, head("output", 1)),
+        "metrics   ": (raw2, head("metrics", "mae")),
+        "loss   ": (raw2, head("loss", None)),
+        "losses": (raw2, set_compile("losses", "mse")),
+    }
+    wrong = []
+    for word, (base, change) in cases.items():
+        try:
+            load_model(edited(base, change))
+            wrong.append(f"{word.strip()}: loaded")
+        except ValueError as exc:
+            if not str(exc).startswith(BAD) or word.strip() not in str(exc):
+                wrong.append(f"{word.strip()}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - collected and reported together
+            wrong.append(f"{word.strip()}: {type(exc).__name__}: {exc}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_model_with_several_outputs_and_no_loss_loads_back():
+    a = Input((3,))
+    model = Model(a, [Dense(1)(a), Dense(2)(a)])
+    model.compile(optimizer="adam")
+    loaded = load_model(saved(model))
+    assert loaded.compiled and not loaded._heads
 
 
 # ------------------------------------------------------------------ 5. layer count

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._data import _CHECK_CHUNK, first_nonfinite
+from ._data import _CHECK_CHUNK, MAX_INT, first_nonfinite
 
 MAGIC = b"DROPNET\x00"
 FORMAT_VERSION = 1
@@ -717,39 +717,123 @@ def load_model(source, classes: dict, compile=True):
     return model
 
 
+_COMPILE_KEYS = {"optimizer", "iterations", "loss", "from_logits", "metrics", "losses"}
+_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}
+# The losses computed from logits when from_logits is set; the others never are.
+_LOGIT_LOSSES = {
+    "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+}
+
+
+def _loss_from(name, from_logits, where: str):
+    """The loss to compile with for a stored name and from_logits flag: the name, or the
+    loss object computing it from logits (so a later recompile of the heads keeps it)."""
+    from . import losses
+
+    if not isinstance(name, str):
+        raise TypeError(f"{where}loss must be a loss name, found {name!r}")
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"{where}from_logits must be true or false, found {from_logits!r}")
+    canonical, _ = losses.get(name)
+    if not from_logits:
+        return name
+    if canonical not in _LOGIT_LOSSES:
+        raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
+    return getattr(losses, _LOGIT_LOSSES[canonical])(from_logits=True)
+
+
+def _metric_list(metrics, where: str) -> list[str]:
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"{where}metrics must be a list of metric names, found {metrics!r}")
+    return list(metrics)
+
+
 def _compile_from(model, comp: dict) -> None:
+    """Compiles ``model`` as the file's settings say, each field checked for its type
+    first (a wrong one is a bad file, never an error from deep inside compile)."""
     from . import optimizers
 
     try:
-        optimizer = optimizers.get(comp.get("optimizer"))
+        unknown = sorted(set(comp) - _COMPILE_KEYS, key=str)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}")
+        spec = comp.get("optimizer")
+        if not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("class_name"), str)
+            and isinstance(spec.get("config"), dict)
+            and set(spec) == {"class_name", "config"}
+        ):
+            raise ValueError(f"the optimizer must be {{class_name, config}}, found {spec!r}")
+        iterations = comp.get("iterations", 0)
+        if (
+            isinstance(iterations, bool)
+            or not isinstance(iterations, int)
+            or not 0 <= iterations <= MAX_INT
+        ):
+            raise ValueError(f"iterations must be an int from 0 to 2**53, found {iterations!r}")
+        optimizer = optimizers.get(spec)
+        n = model._n_outputs()
         heads = comp.get("losses")
         if heads is None:
-            model.compile(
-                optimizer=optimizer, loss=comp.get("loss"), metrics=comp.get("metrics") or []
-            )
-            logits = [bool(comp.get("from_logits"))]
+            if n > 1:
+                raise ValueError(f"one loss is given for a model with {n} outputs")
+            loss = comp.get("loss")
+            metrics = _metric_list(comp.get("metrics", []), "")
+            from_logits = comp.get("from_logits", False)
+            if loss is None:
+                if from_logits is not False or metrics:
+                    raise ValueError("from_logits or metrics are given without a loss")
+                model.compile(optimizer=optimizer, loss=None)
+            else:
+                loss = _loss_from(loss, from_logits, "")
+                model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         else:
+            if any(k in comp for k in ("loss", "metrics", "from_logits")):
+                raise ValueError("both one loss and per-output losses are given")
             if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
                 raise ValueError("losses must be a list of objects")
-            n = len(model.outputs)
-            loss: list = [None] * n
-            weights: list = [1.0] * n
-            metrics: list = [[] for _ in range(n)]
+            per_loss: list = [None] * n
+            per_weight: list = [1.0] * n
+            per_metrics: list = [[] for _ in range(n)]
             for h in heads:
-                k = h.get("output")
+                if set(h) != _HEAD_KEYS:
+                    raise ValueError(f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)}")
+                k = h["output"]
                 if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
                     raise ValueError(f"bad loss output {k!r}")
-                loss[k], weights[k], metrics[k] = h.get("loss"), h.get("weight"), h.get("metrics")
-            model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
-            logits = [bool(h.get("from_logits")) for h in heads]
+                if per_loss[k] is not None:
+                    raise ValueError(f"two losses for output {k}")
+                where = f"output {k}: "
+                per_loss[k] = _loss_from(h["loss"], h["from_logits"], where)
+                weight = h["weight"]
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                    raise TypeError(f"{where}the loss weight must be a number, found {weight!r}")
+                per_weight[k] = weight
+                per_metrics[k] = _metric_list(h["metrics"], where)
+            if not heads:
+                model.compile(optimizer=optimizer, loss=None)
+            elif n == 1:
+                model.compile(
+                    optimizer=optimizer,
+                    loss=per_loss[0],
+                    loss_weights=per_weight,
+                    metrics=per_metrics[0],
+                )
+            else:
+                model.compile(
+                    optimizer=optimizer,
+                    loss=per_loss,
+                    loss_weights=per_weight,
+                    metrics=per_metrics,
+                )
         model._heads_ready()
-        for head, flag in zip(model._heads, logits):
-            head.from_logits = head.from_logits or flag
-        iterations = comp.get("iterations", 0)
-        if not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"bad iterations {iterations!r}")
         model.optimizer.iterations = iterations
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        if str(exc).startswith(BAD_FILE):
+            raise
         raise bad_file(f"compile settings: {exc}") from None
 
 
