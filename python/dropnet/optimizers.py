@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import _core
+from ._data import MAX_INT, check_int
 
 
 class LearningRateSchedule:
@@ -117,6 +118,10 @@ class Optimizer:
     kind = "sgd"
     n_slots = 0
     _defaults: ClassVar[dict] = {}
+    # The slots in the core's order (cpp/src/kernels/optim.cpp): what each holds, and whether
+    # its update rule keeps it >= 0 (a running average or sum of squares: a negative value
+    # can only come from a damaged file). The first n_slots are the ones in use.
+    _SLOTS: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     def __init__(
         self,
@@ -150,6 +155,8 @@ class Optimizer:
             else _positive(cls, "global_clipnorm", global_clipnorm, True)
         )
         self.decay = 0.0 if decay is None else _positive(cls, "decay", decay)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{cls}: expected name to be a str, received {name!r}")
         self.name = name or cls.lower()
         self.iterations = 0
         self.learning_rate = learning_rate
@@ -173,6 +180,21 @@ class Optimizer:
             self._learning_rate = _positive(type(self).__name__, "learning_rate", value)
 
     lr = learning_rate  # Keras 2 attribute name
+
+    @property
+    def iterations(self) -> int:
+        """The steps taken so far (the next step's bias correction and scheduled rate
+        count from it): an int from 0 to 2**53."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        self._iterations = check_int(value, f"{type(self).__name__}.iterations", 0, MAX_INT)
+
+    def _slot_kinds(self) -> list[tuple[str, bool]]:
+        """(what it holds, whether it is never negative) for each slot the optimizer keeps
+        per weight, in the order of the model file's ``optimizer/i/j`` tensors."""
+        return list(self._SLOTS[: self.n_slots])
 
     def current_learning_rate(self) -> float:
         """The rate the next step will use."""
@@ -226,12 +248,21 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
+        """The optimizer a ``get_config()`` describes; a config of the wrong form raises
+        ValueError (TypeError for an unknown argument)."""
+        if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+            raise ValueError(f"{cls.__name__}: expected a config object, received {config!r}")
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            sched = {"ExponentialDecay": ExponentialDecay, "InverseTimeDecay": InverseTimeDecay}[
-                lr["class_name"]
-            ]
+            name = lr.get("class_name")
+            sched = _SCHEDULES.get(name) if isinstance(name, str) else None
+            if sched is None or not isinstance(lr.get("config"), dict):
+                raise ValueError(
+                    f"{cls.__name__}: learning_rate must be a number or a schedule "
+                    f"{{'class_name': one of {', '.join(_SCHEDULES)}, 'config': {{...}}}}, "
+                    f"received {lr!r}"
+                )
             config["learning_rate"] = sched.from_config(lr["config"])
         return cls(**config)
 
@@ -248,6 +279,7 @@ class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum: m ← μm − lr·g; θ += m."""
 
     kind = "sgd"
+    _SLOTS = (("momentum (the velocity m)", False),)
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -264,6 +296,11 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     kind = "adam"
     n_slots = 3
+    _SLOTS = (
+        ("first moment m", False),
+        ("second moment v", True),
+        ("largest second moment v_hat (amsgrad)", True),
+    )
 
     def __init__(
         self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
@@ -287,6 +324,11 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     kind = "rmsprop"
     n_slots = 3
+    _SLOTS = (
+        ("mean square of the gradients", True),
+        ("momentum", False),
+        ("mean gradient (centered)", False),
+    )
 
     def __init__(
         self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs
@@ -309,6 +351,7 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     kind = "adagrad"
     n_slots = 1
+    _SLOTS = (("accumulator of squared gradients", True),)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -334,6 +377,10 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     kind = "adadelta"
     n_slots = 2
+    _SLOTS = (
+        ("accumulated squared gradients", True),
+        ("accumulated squared updates", True),
+    )
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -344,6 +391,10 @@ class Adadelta(Optimizer):
         return {"rho": self.rho, "epsilon": self.epsilon}
 
 
+_SCHEDULES: dict[str, type[_Decay]] = {
+    "ExponentialDecay": ExponentialDecay,
+    "InverseTimeDecay": InverseTimeDecay,
+}
 _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
 _BY_CLASS: dict[str, type[Optimizer]] = {c.__name__: c for c in _BY_NAME.values()}
 
@@ -353,8 +404,10 @@ def get(identifier) -> Optimizer:
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
-        return _BY_CLASS[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict) and isinstance(identifier.get("class_name"), str):
+        cls = _BY_CLASS.get(identifier["class_name"])
+        if cls is not None:
+            return cls.from_config(identifier.get("config", {}))
     raise ValueError(
         f"unknown optimizer: expected one of {', '.join(_BY_NAME)}, received {identifier!r}"
     )

@@ -7,23 +7,44 @@ functional model's layers and the calls between them, from a fixed set of layer 
 the compile settings, and every tensor's name, dtype, shape and byte range. Loading checks
 every field before using it; nothing in a file is ever executed. The models are rebuilt
 through their public constructors (docs/model-format.md).
+
+Reading is bounded by the file: its first 16 bytes are checked before the header is read,
+the whole header (the tensor table against the file's size) before the model is built, and
+the model is built and compiled before any tensor byte is read; each tensor is then read
+once, straight into its array.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import stat
 import struct
+import sys
 import tempfile
+import warnings
+from typing import NamedTuple
 
 import numpy as np
+
+from ._data import _CHECK_CHUNK, MAX_INT, first_nonfinite
 
 MAGIC = b"DROPNET\x00"
 FORMAT_VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
+# The most layers (and, in a functional model, layer calls, inputs or outputs) a model file
+# may list: checked before any layer is made, and by save() before it writes. The core runs
+# at most 32,767 layer calls; deep real models have hundreds (Keras's ResNet152: 517
+# layers). 10,000 is far beyond them, while what a crafted header can make loading build
+# stays small (10,000 layers build in a fraction of a second).
+MAX_LAYERS = 10_000
 _DTYPES = {"float32": "<f4", "float64": "<f8"}
+_CHUNK = 16 * 1024 * 1024  # bytes read at a time from a file object of unknown length
+_WEIGHT_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,8})")
+_SLOT_NAME = re.compile(r"optimizer/(0|[1-9][0-9]{0,8})/(0|[1-9][0-9]{0,8})")
 
 
 BAD_FILE = "not a valid dropnet model file"
@@ -70,6 +91,13 @@ def _compile_config(model):
 
 
 def save_model(model, target, overwrite=True, weights_only=False) -> None:
+    config = model.get_config()
+    size = architecture_size(config)
+    if size > MAX_LAYERS:
+        raise ValueError(
+            f"{model.name}: a model file holds at most {MAX_LAYERS} layers or layer calls, "
+            f"the model has {size}"
+        )
     tensors = []
     for i, w in enumerate(model.weights):
         tensors.append((f"weights/{i}", w.value))
@@ -95,11 +123,16 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
         "format": "dropnet",
         "format_version": FORMAT_VERSION,
         "weights_only": bool(weights_only),
-        "model": {"class_name": model.file_class, "config": model.get_config()},
+        "model": {"class_name": model.file_class, "config": config},
         "compile": None if weights_only else _compile_config(model),
         "tensors": entries,
     }
     raw = json.dumps(header, allow_nan=False).encode("utf-8")
+    if len(raw) > MAX_HEADER:
+        raise ValueError(
+            f"{model.name}: the model's description takes {len(raw)} bytes, more than a "
+            f"model file holds ({MAX_HEADER})"
+        )
     blob = [MAGIC, struct.pack("<Q", len(raw)), raw]
     blob += [
         np.ascontiguousarray(arr, dtype=_DTYPES[np.dtype(arr.dtype).name]).tobytes()
@@ -166,55 +199,219 @@ def atomic_write(path: str, data: bytes) -> None:
 
 
 # ---------------------------------------------------------------- reading
-def _read(source) -> bytes:
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if os.path.isdir(path):
-            raise IsADirectoryError(f"{path} is a directory, not a model file")
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise ValueError(
-                f"{path} is not a regular file (a pipe or a device?), not a model file"
+#
+# A file is read front to back, once, and checked before anything it declares is used:
+# 16 bytes (signature, header length), the header (every field and the tensor table, the
+# byte ranges against the file's size), then the model is built and compiled from the
+# header, and only then are the tensor bytes read, each straight into its array.
+
+
+class _Entry(NamedTuple):
+    """One tensor of the header's table, checked: where it is read to and how much."""
+
+    name: str
+    dtype: np.dtype  # little-endian, as stored
+    shape: tuple[int, ...]
+    nbytes: int
+
+    @property
+    def size(self) -> int:
+        return self.nbytes // self.dtype.itemsize
+
+
+class _Reader:
+    """The bytes of a model file, read once from the start: a path's file (opened here,
+    closed on exit), a binary file object, or ``bytes``. ``size`` is how many bytes the
+    source holds when that is known (a file's size, the bytes' length, a seekable file
+    object's end); else None (a pipe or a socket), and then nothing is allocated beyond
+    the bytes that have arrived."""
+
+    def __init__(self, source):
+        self._file = None
+        self._owned = False
+        self._view: memoryview | None = None
+        self.pos = 0
+        self.size: int | None = None
+        if isinstance(source, (str, os.PathLike)):
+            self._file = _open_path(os.fspath(source))
+            self._owned = True
+            self.size = os.fstat(self._file.fileno()).st_size
+        elif isinstance(source, (bytes, bytearray)):
+            self._view = memoryview(source)
+            self.size = len(source)
+        elif isinstance(source, io.IOBase) or hasattr(source, "read"):
+            self._file = source
+            self.size = _remaining(source)
+        else:
+            raise TypeError(f"expected a path or a binary file, received {type(source).__name__}")
+
+    def close(self) -> None:
+        if self._owned and self._file is not None:
+            self._file.close()
+
+    def left(self) -> int | None:
+        return None if self.size is None else max(self.size - self.pos, 0)
+
+    def _chunk(self, n: int) -> bytes:
+        assert self._file is not None
+        data = self._file.read(n)
+        if data is None:  # a non-blocking stream with nothing ready: treated as its end
+            return b""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"expected a binary file (opened with 'rb'), its read() returned "
+                f"{type(data).__name__}"
             )
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no model file at {path}")
-        with open(path, "rb") as f:
-            return f.read()
-    if isinstance(source, (bytes, bytearray)):
-        return bytes(source)
-    if isinstance(source, io.IOBase) or hasattr(source, "read"):
-        return source.read()
-    raise TypeError(f"expected a path or a binary file, received {type(source).__name__}")
+        if len(data) > n:
+            raise ValueError(f"the file object's read({n}) returned {len(data)} bytes")
+        return bytes(data)
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes, or fewer where the source ends."""
+        if self._view is not None:
+            out = bytes(self._view[self.pos : self.pos + n])
+        else:
+            parts, got = [], 0
+            while got < n:
+                part = self._chunk(min(n - got, _CHUNK))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            out = b"".join(parts)
+        self.pos += len(out)
+        return out
+
+    def readinto(self, out: memoryview) -> int:
+        """Fills ``out`` from the source; the bytes filled (fewer where the source ends)."""
+        n = len(out)
+        if self._view is not None:
+            k = max(0, min(n, len(self._view) - self.pos))
+            out[:k] = self._view[self.pos : self.pos + k]
+        else:
+            k = 0
+            readinto = getattr(self._file, "readinto", None)
+            while k < n:
+                if readinto is not None:
+                    got = readinto(out[k:]) or 0
+                else:
+                    part = self._chunk(min(n - k, _CHUNK))
+                    got = len(part)
+                    out[k : k + got] = part
+                if got <= 0:
+                    break
+                k += got
+        self.pos += k
+        return k
+
+    def skip(self, n: int) -> bool:
+        """Passes over ``n`` bytes; False if the source ends first."""
+        if self._view is not None:
+            k = max(0, min(n, len(self._view) - self.pos))
+            self.pos += k
+            return k == n
+        if self.size is None:
+            while n > 0:
+                got = len(self.read(min(n, _CHUNK)))
+                if got == 0:
+                    return False
+                n -= got
+            return True
+        assert self._file is not None
+        self._file.seek(n, os.SEEK_CUR)  # within the size checked against the tensor table
+        self.pos += n
+        return True
+
+    def at_end(self) -> bool:
+        return not self.read(1)
 
 
-def _parse(data: bytes) -> tuple[dict, dict]:
-    if len(data) < 16 or data[:8] != MAGIC:
+def _open_path(path: str):
+    """The file at ``path``, opened for reading once it is known to be a regular file (a
+    pipe is never opened: that would wait for a writer)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"no model file at {path}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{path} is a directory, not a model file")
+    not_regular = f"{path} is not a regular file (a pipe or a device?), not a model file"
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(not_regular)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"no model file at {path}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+            raise ValueError(not_regular)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _remaining(f) -> int | None:
+    """The bytes a seekable file object holds from its position, or None."""
+    try:
+        if not f.seekable():
+            return None
+        here = f.tell()
+        end = f.seek(0, os.SEEK_END)
+        f.seek(here)
+    except (AttributeError, OSError, ValueError, TypeError):
+        return None
+    if not isinstance(here, int) or not isinstance(end, int):
+        return None
+    return max(end - here, 0)
+
+
+def _read_header(reader: _Reader) -> tuple[dict, list[_Entry]]:
+    """The header and its tensor table, checked, having read only the header's bytes."""
+    prefix = reader.read(16)
+    if len(prefix) < 16 or prefix[:8] != MAGIC:
         raise bad_file("missing the dropnet signature")
-    (hlen,) = struct.unpack("<Q", data[8:16])
-    if hlen > MAX_HEADER or 16 + hlen > len(data):
+    (hlen,) = struct.unpack("<Q", prefix[8:16])
+    left = reader.left()
+    if hlen > MAX_HEADER or (left is not None and hlen > left):
+        raise bad_file(f"header length {hlen} exceeds the file")
+    raw = reader.read(hlen)
+    if len(raw) < hlen:
         raise bad_file(f"header length {hlen} exceeds the file")
     try:
-        header = json.loads(data[16 : 16 + hlen].decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise bad_file(f"header is not valid JSON ({exc})") from None
+    del raw
     if not isinstance(header, dict) or header.get("format") != "dropnet":
         raise bad_file("header does not describe a dropnet model")
     if header.get("format_version") != FORMAT_VERSION:
         raise bad_file(
             f"unsupported format_version {header.get('format_version')!r} (this dropnet reads {FORMAT_VERSION})"
         )
-    body = memoryview(data)[16 + hlen :]
-    entries = header.get("tensors")
+    if not isinstance(header.get("weights_only", False), bool):
+        raise bad_file(f"weights_only must be true or false, found {header['weights_only']!r}")
+    return header, _tensor_table(header.get("tensors"), reader.left())
+
+
+def _tensor_table(entries, available: int | None) -> list[_Entry]:
+    """The tensor entries, each checked, their byte ranges following each other from 0 and
+    (when the file's size is known) filling the rest of the file exactly."""
     if not isinstance(entries, list):
         raise bad_file("tensors must be a list")
-    tensors, end = {}, 0
+    table: list[_Entry] = []
+    names: set[str] = set()
+    end = 0
     for e in entries:
         if not isinstance(e, dict):
             raise bad_file("tensor entry must be an object")
         name, dt, shape, off, nbytes = (
             e.get(k) for k in ("name", "dtype", "shape", "offset", "nbytes")
         )
-        if not isinstance(name, str) or name in tensors:
+        if not isinstance(name, str) or name in names:
             raise bad_file(f"bad or repeated tensor name {name!r}")
+        names.add(name)
         if not isinstance(dt, str) or dt not in _DTYPES:
             raise bad_file(f"tensor {name}: unsupported dtype {dt!r}")
         if (
@@ -228,24 +425,107 @@ def _parse(data: bytes) -> tuple[dict, dict]:
         count = 1
         for d in shape:
             count *= d
-        itemsize = np.dtype(_DTYPES[dt]).itemsize
+        dtype = np.dtype(_DTYPES[dt])
         if (
             not (isinstance(off, int) and isinstance(nbytes, int))
             or isinstance(off, bool)
             or isinstance(nbytes, bool)
         ):
             raise bad_file(f"tensor {name}: offset and nbytes must be ints")
-        if nbytes != count * itemsize or off != end or off + nbytes > len(body):
+        if (
+            nbytes != count * dtype.itemsize
+            or off != end
+            or (available is not None and off + nbytes > available)
+        ):
             raise bad_file(
                 f"tensor {name}: byte range [{off}, {off + nbytes}) is inconsistent with the file"
             )
         end = off + nbytes
-        tensors[name] = (
-            np.frombuffer(body[off : off + nbytes], dtype=_DTYPES[dt]).reshape(shape).astype(dt)
-        )
-    if end != len(body):
-        raise bad_file(f"{len(body) - end} trailing bytes after the last tensor")
-    return header, tensors
+        table.append(_Entry(name, dtype, tuple(shape), nbytes))
+    if available is not None and end != available:
+        raise bad_file(f"{available - end} trailing bytes after the last tensor")
+    return table
+
+
+def _read_tensor(reader: _Reader, e: _Entry, out: np.ndarray | None = None) -> np.ndarray:
+    """The next tensor of the file, read into ``out`` (an array of its dtype and shape) or
+    into a new array of its own."""
+    if out is None:
+        if reader.size is None and e.nbytes > _CHUNK:
+            return _read_growing(reader, e)
+        out = np.empty(e.shape, e.dtype)
+    if reader.readinto(out.reshape(-1).view(np.uint8).data) < e.nbytes:
+        raise bad_file(f"the file ends inside tensor {e.name}")
+    return _native(out)
+
+
+def _read_growing(reader: _Reader, e: _Entry) -> np.ndarray:
+    """A tensor from a source of unknown length, in pieces: memory grows with the bytes
+    that arrive, never to a size the header merely claims."""
+    buf = bytearray()
+    while len(buf) < e.nbytes:
+        part = reader.read(min(_CHUNK, e.nbytes - len(buf)))
+        if not part:
+            raise bad_file(f"the file ends inside tensor {e.name}")
+        buf += part
+    arr = np.frombuffer(buf, dtype=e.dtype).reshape(e.shape)
+    return _native(arr if arr.flags.aligned else arr.copy())
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def _skip_or_fail(reader: _Reader, e: _Entry) -> None:
+    if not reader.skip(e.nbytes):
+        raise bad_file(f"the file ends inside tensor {e.name}")
+
+
+def _check_end(reader: _Reader) -> None:
+    if not reader.at_end():
+        raise bad_file("trailing bytes after the last tensor")
+
+
+def _first_negative(arr: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first finite negative value (a NaN or -inf is not one), or None;
+    checked in chunks, so a large array costs no array-sized temporary."""
+    flat = arr.reshape(-1)
+    for start in range(0, flat.size, _CHECK_CHUNK):
+        part = flat[start : start + _CHECK_CHUNK]
+        neg = (part < 0) & (part > -np.inf)
+        if neg.any():
+            pos = start + int(np.argmax(neg))
+            return tuple(int(i) for i in np.unravel_index(pos, arr.shape))
+    return None
+
+
+def _cast_into(dest: np.ndarray, arr: np.ndarray, what: str) -> None:
+    """Copies a tensor of another float type into ``dest``; a finite value beyond dest's
+    range (it would become infinite) is refused."""
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dest.dtype)
+    if first_nonfinite(cast) is not None:
+        grown = np.isfinite(arr) & ~np.isfinite(cast)
+        if grown.any():
+            raise bad_file(
+                f"{what} holds {float(np.max(np.abs(arr[grown]))):.6g}, beyond "
+                f"{dest.dtype.name}'s range (largest magnitude "
+                f"{float(np.finfo(dest.dtype).max):.6g})"
+            )
+    np.copyto(dest, cast)
+
+
+def _diverged_warning(names: list[str]) -> None:
+    """One warning per load, naming the tensors that hold NaN or infinities."""
+    if not names:
+        return
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    verb = "holds" if len(names) == 1 else "hold"
+    warnings.warn(
+        f"{shown} {verb} NaN or infinite values: the model was saved after training diverged",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def layer_from_entry(spec):
@@ -278,101 +558,315 @@ def index_pair(ref, what: str) -> tuple[int, int]:
     return ref[0], ref[1]
 
 
-def _assign_weights(model, tensors: dict) -> None:
-    own = model.weights
-    for i, w in enumerate(own):
-        t = tensors.get(f"weights/{i}")
-        if t is None:
+def architecture_size(config) -> int:
+    """The most layers, layer calls, inputs or outputs a model config lists."""
+    if not isinstance(config, dict):
+        return 0
+    lists = [config.get(k) for k in ("layers", "nodes", "inputs", "outputs")]
+    return max((len(v) for v in lists if isinstance(v, list)), default=0)
+
+
+def _build(cls, config, budget: int):
+    """The model a config describes, its graph made (a Sequential calls its layers on a
+    symbolic input here rather than at the first predict)."""
+    n = architecture_size(config)
+    if n > MAX_LAYERS:
+        raise bad_file(
+            f"the model lists {n} layers (or layer calls, inputs or outputs); a model file "
+            f"holds at most {MAX_LAYERS}"
+        )
+    try:
+        model = cls.from_config(config, max_weight_elements=budget)
+        if model.built:
+            _ = model.inputs
+    except RecursionError:
+        raise bad_file(
+            "the architecture's chain of layer calls is too deep to build within Python's "
+            f"recursion limit ({sys.getrecursionlimit()})"
+        ) from None
+    return model
+
+
+def _roles(model, table: list[_Entry], use_slots: bool) -> list[tuple[str, int, int] | None]:
+    """What each tensor of the file is, checked against the model before any tensor byte
+    is read: ("weight", i, 0), ("slot", i, j), or None (optimizer state left unread)."""
+    weights = model.weights
+    roles: list[tuple[str, int, int] | None] = []
+    seen: set[int] = set()
+    slots: dict[int, set[int]] = {}
+    for e in table:
+        m = _WEIGHT_NAME.fullmatch(e.name)
+        if m:
+            i = int(m[1])
+            if i >= len(weights):
+                raise bad_file("the file holds more weight tensors than the architecture has")
+            if e.shape != weights[i].value.shape:
+                raise bad_file(
+                    f"tensor weights/{i} has shape {e.shape}, the layer expects "
+                    f"{weights[i].value.shape}"
+                )
+            seen.add(i)
+            roles.append(("weight", i, 0))
+            continue
+        m = _SLOT_NAME.fullmatch(e.name)
+        if m:
+            i, j = int(m[1]), int(m[2])
+            if i >= len(weights):
+                raise bad_file(f"{e.name}: the model has {len(weights)} weights")
+            if e.shape != weights[i].value.shape:
+                raise bad_file(
+                    f"{e.name} has the wrong shape {e.shape} (its weight's is "
+                    f"{weights[i].value.shape})"
+                )
+            slots.setdefault(i, set()).add(j)
+            roles.append(("slot", i, j) if use_slots else None)
+            continue
+        raise bad_file(f"unknown tensor {e.name!r} (expected weights/i or optimizer/i/j)")
+    for i in range(len(weights)):
+        if i not in seen:
             raise bad_file(f"missing tensor weights/{i}")
-        if t.shape != w.value.shape:
-            raise bad_file(
-                f"tensor weights/{i} has shape {t.shape}, the layer expects {w.value.shape}"
-            )
-        if not np.all(np.isfinite(t)):
-            raise bad_file(f"tensor weights/{i} holds NaN or infinite values")
-        np.copyto(w.value, t, casting="unsafe")
-    if f"weights/{len(own)}" in tensors:
-        raise bad_file("the file holds more weight tensors than the architecture has")
+    if use_slots:
+        expected = model.optimizer.n_slots
+        for i, js in sorted(slots.items()):
+            if js != set(range(expected)):
+                raise bad_file(
+                    f"optimizer state for weight {i}: expected {expected} slots, found {len(js)}"
+                )
+    return roles
 
 
 def load_model(source, classes: dict, compile=True):
     """The model a file describes. ``classes`` maps the file's model class names
     ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them."""
-    header, tensors = _parse(_read(source))
-    model_info = header.get("model")
-    if not isinstance(model_info, dict):
-        raise bad_file("the header does not describe a model")
-    class_name = model_info.get("class_name")
-    if not isinstance(class_name, str) or class_name not in classes:
-        raise bad_file(f"the model must be one of {', '.join(classes)}, found {class_name!r}")
-    budget = sum(int(t.size) for k, t in tensors.items() if k.startswith("weights/"))
-    model = classes[class_name].from_config(model_info.get("config"), max_weight_elements=budget)
-    if model.weights or tensors:
-        if not model.built:
+    with contextlib.closing(_Reader(source)) as reader:
+        header, table = _read_header(reader)
+        model_info = header.get("model")
+        if not isinstance(model_info, dict):
+            raise bad_file("the header does not describe a model")
+        class_name = model_info.get("class_name")
+        if not isinstance(class_name, str) or class_name not in classes:
+            raise bad_file(f"the model must be one of {', '.join(classes)}, found {class_name!r}")
+        comp = header.get("compile")
+        if comp is not None and not isinstance(comp, dict):
+            raise bad_file(f"compile settings must be an object or null, found {comp!r}")
+        if comp is None and any(_SLOT_NAME.fullmatch(e.name) for e in table):
+            raise bad_file("the file holds optimizer state but no compile settings")
+        # A source of unknown length is read first: what the header declares is then known
+        # to be there before the model is built to hold it.
+        early = None
+        if reader.size is None:
+            early = [_read_tensor(reader, e) for e in table]
+            _check_end(reader)
+        budget = sum(e.size for e in table if e.name.startswith("weights/"))
+        model = _build(classes[class_name], model_info.get("config"), budget)
+        if (model.weights or table) and not model.built:
             raise bad_file("weights given for a model without an input shape")
-        _assign_weights(model, tensors)
-    comp = header.get("compile")
-    if compile and isinstance(comp, dict):
-        _compile_from(model, comp)
-        for i, w in enumerate(model.weights):
-            slots = []
-            j = 0
-            while f"optimizer/{i}/{j}" in tensors:
-                t = tensors[f"optimizer/{i}/{j}"]
-                if t.shape != w.value.shape:
-                    raise bad_file(f"optimizer/{i}/{j} has the wrong shape")
-                slots.append(np.ascontiguousarray(t, dtype=w.value.dtype))
-                j += 1
-            if slots:
-                expected = len(model.optimizer._make_slots(w.value))
-                if len(slots) != expected:
-                    raise bad_file(
-                        f"optimizer state for weight {i}: expected {expected} slots, found {len(slots)}"
-                    )
-                model._slots[w] = slots
+        use_slots = bool(compile) and comp is not None
+        if use_slots:
+            assert comp is not None
+            _compile_from(model, comp)
+        roles = _roles(model, table, use_slots)
+        weights = model.weights
+        arrays: list[np.ndarray | None] = []
+        for k, (e, role) in enumerate(zip(table, roles)):
+            if early is not None:
+                arrays.append(early[k] if role is not None else None)
+            elif role is None:
+                _skip_or_fail(reader, e)
+                arrays.append(None)
+            else:  # a weight of the same type is read in place, the rest into arrays
+                w = weights[role[1]]
+                same = role[0] == "weight" and e.dtype == w.value.dtype
+                arrays.append(_read_tensor(reader, e, w.value if same else None))
+        if early is None:
+            _check_end(reader)
+        del early
+    diverged = []
+    kinds = model.optimizer._slot_kinds() if use_slots else []
+    slots: dict[int, list] = {}
+    for e, role, arr in zip(table, roles, arrays):
+        if role is None or arr is None:
+            continue
+        kind, i, j = role
+        w = weights[i]
+        if first_nonfinite(arr) is not None:
+            diverged.append(f"{e.name} ({w.name})" if kind == "weight" else e.name)
+        if kind == "weight":
+            if arr.dtype == w.value.dtype:
+                if arr is not w.value:
+                    np.copyto(w.value, arr)
+            else:
+                _cast_into(w.value, arr, f"tensor {e.name} ({w.name})")
+            continue
+        what, never_negative = kinds[j]
+        if never_negative:
+            at = _first_negative(arr)
+            if at is not None:
+                raise bad_file(
+                    f"tensor {e.name}, the {type(model.optimizer).__name__} {what} of "
+                    f"{w.name}, holds {arr[at]} at {at}; it is never negative"
+                )
+        if arr.dtype != w.value.dtype:
+            slot = np.empty_like(w.value)
+            _cast_into(slot, arr, f"tensor {e.name}")
+            arr = slot
+        slots.setdefault(i, [None] * len(kinds))[j] = arr
+    for i, values in slots.items():
+        model._slots[weights[i]] = values
+    _diverged_warning(diverged)
     return model
 
 
+_COMPILE_KEYS = {"optimizer", "iterations", "loss", "from_logits", "metrics", "losses"}
+_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}
+# The losses computed from logits when from_logits is set; the others never are.
+_LOGIT_LOSSES = {
+    "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+}
+
+
+def _loss_from(name, from_logits, where: str):
+    """The loss to compile with for a stored name and from_logits flag: the name, or the
+    loss object computing it from logits (so a later recompile of the heads keeps it)."""
+    from . import losses
+
+    if not isinstance(name, str):
+        raise TypeError(f"{where}loss must be a loss name, found {name!r}")
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"{where}from_logits must be true or false, found {from_logits!r}")
+    canonical, _ = losses.get(name)
+    if not from_logits:
+        return name
+    if canonical not in _LOGIT_LOSSES:
+        raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
+    return getattr(losses, _LOGIT_LOSSES[canonical])(from_logits=True)
+
+
+def _metric_list(metrics, where: str) -> list[str]:
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"{where}metrics must be a list of metric names, found {metrics!r}")
+    return list(metrics)
+
+
 def _compile_from(model, comp: dict) -> None:
+    """Compiles ``model`` as the file's settings say, each field checked for its type
+    first (a wrong one is a bad file, never an error from deep inside compile)."""
     from . import optimizers
 
     try:
-        optimizer = optimizers.get(comp.get("optimizer"))
+        unknown = sorted(set(comp) - _COMPILE_KEYS, key=str)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}")
+        spec = comp.get("optimizer")
+        if not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("class_name"), str)
+            and isinstance(spec.get("config"), dict)
+            and set(spec) == {"class_name", "config"}
+        ):
+            raise ValueError(f"the optimizer must be {{class_name, config}}, found {spec!r}")
+        iterations = comp.get("iterations", 0)
+        if (
+            isinstance(iterations, bool)
+            or not isinstance(iterations, int)
+            or not 0 <= iterations <= MAX_INT
+        ):
+            raise ValueError(f"iterations must be an int from 0 to 2**53, found {iterations!r}")
+        optimizer = optimizers.get(spec)
+        n = model._n_outputs()
         heads = comp.get("losses")
         if heads is None:
-            model.compile(
-                optimizer=optimizer, loss=comp.get("loss"), metrics=comp.get("metrics") or []
-            )
-            logits = [bool(comp.get("from_logits"))]
+            if n > 1:
+                raise ValueError(f"one loss is given for a model with {n} outputs")
+            loss = comp.get("loss")
+            metrics = _metric_list(comp.get("metrics", []), "")
+            from_logits = comp.get("from_logits", False)
+            if loss is None:
+                if from_logits is not False or metrics:
+                    raise ValueError("from_logits or metrics are given without a loss")
+                model.compile(optimizer=optimizer, loss=None)
+            else:
+                loss = _loss_from(loss, from_logits, "")
+                model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         else:
+            if any(k in comp for k in ("loss", "metrics", "from_logits")):
+                raise ValueError("both one loss and per-output losses are given")
             if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
                 raise ValueError("losses must be a list of objects")
-            n = len(model.outputs)
-            loss: list = [None] * n
-            weights: list = [1.0] * n
-            metrics: list = [[] for _ in range(n)]
+            per_loss: list = [None] * n
+            per_weight: list = [1.0] * n
+            per_metrics: list = [[] for _ in range(n)]
             for h in heads:
-                k = h.get("output")
+                if set(h) != _HEAD_KEYS:
+                    raise ValueError(f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)}")
+                k = h["output"]
                 if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
                     raise ValueError(f"bad loss output {k!r}")
-                loss[k], weights[k], metrics[k] = h.get("loss"), h.get("weight"), h.get("metrics")
-            model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
-            logits = [bool(h.get("from_logits")) for h in heads]
+                if per_loss[k] is not None:
+                    raise ValueError(f"two losses for output {k}")
+                where = f"output {k}: "
+                per_loss[k] = _loss_from(h["loss"], h["from_logits"], where)
+                weight = h["weight"]
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                    raise TypeError(f"{where}the loss weight must be a number, found {weight!r}")
+                per_weight[k] = weight
+                per_metrics[k] = _metric_list(h["metrics"], where)
+            if not heads:
+                model.compile(optimizer=optimizer, loss=None)
+            elif n == 1:
+                model.compile(
+                    optimizer=optimizer,
+                    loss=per_loss[0],
+                    loss_weights=per_weight,
+                    metrics=per_metrics[0],
+                )
+            else:
+                model.compile(
+                    optimizer=optimizer,
+                    loss=per_loss,
+                    loss_weights=per_weight,
+                    metrics=per_metrics,
+                )
         model._heads_ready()
-        for head, flag in zip(model._heads, logits):
-            head.from_logits = head.from_logits or flag
-        iterations = comp.get("iterations", 0)
-        if not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"bad iterations {iterations!r}")
         model.optimizer.iterations = iterations
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        if str(exc).startswith(BAD_FILE):
+            raise
         raise bad_file(f"compile settings: {exc}") from None
 
 
 def load_weights_into(model, source) -> None:
-    _, tensors = _parse(_read(source))
-    if not model.built:
-        raise ValueError(
-            f"{model.name}.load_weights: build the model (give it an input shape) first"
-        )
-    _assign_weights(model, tensors)
+    """Sets ``model``'s weights from a file, all of them or (a bad file) none."""
+    with contextlib.closing(_Reader(source)) as reader:
+        _, table = _read_header(reader)
+        if not model.built:
+            raise ValueError(
+                f"{model.name}.load_weights: build the model (give it an input shape) first"
+            )
+        roles = _roles(model, table, use_slots=False)
+        arrays: list[np.ndarray | None] = []
+        for e, role in zip(table, roles):
+            if role is None:
+                _skip_or_fail(reader, e)
+                arrays.append(None)
+            else:
+                arrays.append(_read_tensor(reader, e))
+        _check_end(reader)
+    weights = model.weights
+    diverged, values = [], []
+    for e, role, arr in zip(table, roles, arrays):
+        if role is None or arr is None:
+            continue
+        w = weights[role[1]]
+        if first_nonfinite(arr) is not None:
+            diverged.append(f"{e.name} ({w.name})")
+        if arr.dtype != w.value.dtype:
+            cast = np.empty_like(w.value)
+            _cast_into(cast, arr, f"tensor {e.name} ({w.name})")
+            arr = cast
+        values.append((w, arr))
+    for w, arr in values:
+        np.copyto(w.value, arr)
+    _diverged_warning(diverged)

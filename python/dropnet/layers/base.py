@@ -91,6 +91,18 @@ class Weight:
             )
         if not np.all(np.isfinite(new)):
             raise ValueError(f"weight {self.name!r}: received NaN or infinite values")
+        if not np.can_cast(new.dtype, self.value.dtype, casting="safe"):
+            # A finite value beyond the weight's range would become infinite in the cast.
+            with np.errstate(over="ignore"):
+                cast = new.astype(self.value.dtype)
+            if not np.all(np.isfinite(cast)):
+                dtype = self.value.dtype
+                biggest = float(np.max(np.abs(new[~np.isfinite(cast)])))
+                raise ValueError(
+                    f"weight {self.name!r}: received {biggest:.6g}, beyond {dtype.name}'s range "
+                    f"(the largest magnitude it holds is {float(np.finfo(dtype).max):.6g})"
+                )
+            new = cast
         np.copyto(self.value, new, casting="unsafe")
 
 
