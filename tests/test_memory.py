@@ -1,7 +1,7 @@
 """Memory is bounded by the work: inference allocates only inference's buffers, convolution
 scratch is one tile whatever the image size (and results are unchanged by the tiling),
 Monte-Carlo prediction keeps one chunk's running sums, initializers fill weights a chunk at
-a time. Peaks are measured in a fresh process (ru_maxrss), against generous bounds."""
+a time. Peaks are measured in a fresh process (its VmHWM), against generous bounds."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dropnet.layers import Conv1D, Conv2D, Input
 from dropnet.models import Sequential
 
 _PROBE = """
-import gc, resource, sys
+import gc, sys
 import numpy as np
 import dropnet
 from dropnet import layers, models
@@ -29,7 +29,12 @@ def rss():
                 return int(line.split()[1]) / 1024
 
 def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own high-water mark (ru_maxrss would carry over the peak of
+    # the process this one was forked from)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
 
 {setup}
 base = rss()

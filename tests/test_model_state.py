@@ -69,6 +69,16 @@ def test_a_layer_reused_in_a_model_of_another_float_type_raises():
         Sequential([Input((3,), dtype="float64"), shared])
 
 
+def test_a_deep_chain_builds_and_a_model_beyond_the_core_limit_is_refused_when_made():
+    from dropnet.layers import Activation
+
+    m = Sequential([Input((3,))] + [Activation("linear") for _ in range(5000)])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(m.predict(x, verbose=0), x)
+    with pytest.raises(ValueError, match="at most 32767"):
+        Sequential([Input((3,))] + [Activation("linear") for _ in range(32768)])
+
+
 # ---------------------------------------------------------------- threads
 class _Hold(Callback):
     """Holds the fit at the end of its first epoch until released."""

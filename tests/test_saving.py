@@ -256,13 +256,15 @@ def test_load_flipped_header_bytes_raise_value_error_or_load(model_file):
     assert rejected > 100  # most flips break the JSON or its fields
 
 
-def test_load_nan_in_weights_raises_value_error(model_file):
+def test_load_nan_in_weights_loads_with_a_warning(model_file):
+    # a checkpoint saved after training diverged loads, to be inspected, and says so
     header, body = split(model_file)
     entry = header["tensors"][0]
     body = bytearray(body)
     body[entry["offset"] : entry["offset"] + 4] = np.float32(np.nan).tobytes()
-    with pytest.raises(ValueError, match="NaN"):
-        load_model(join(header, bytes(body)))
+    with pytest.warns(RuntimeWarning, match=r"weights/0"):
+        m = load_model(join(header, bytes(body)))
+    assert np.isnan(m.get_weights()[0].flat[0])
 
 
 def edit(path, value):

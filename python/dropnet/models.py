@@ -57,6 +57,7 @@ def _exclusive_training(method):
     return run
 
 
+MAX_LAYER_CALLS = saving.MAX_LAYERS  # layer calls per model (the core's limit)
 _LIVE_MODELS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -310,26 +311,39 @@ class Model:
         state: dict[int, int] = {}  # id(node) -> 1 visiting, 2 done
         input_ids = {id(t) for t in ins}
 
-        def visit(t: KerasTensor) -> None:
-            node = t.node
-            if id(t) in input_ids or node is None:
-                return
-            foreign_input = isinstance(node.layer, InputLayer)
-            if foreign_input:
-                raise ValueError(
-                    f"{self.name}: the outputs depend on Input {node.layer.name!r}, which is not "
-                    "among the model's inputs"
-                )
-            if state.get(id(node)) == 2:
-                return
-            state[id(node)] = 1
-            for u in node.inputs:
-                visit(u)
-            state[id(node)] = 2
-            order.append(node)
+        def visit(root: KerasTensor) -> None:
+            # Depth first, each node after its inputs; an explicit stack, so a chain of any
+            # length is walked without Python's recursion limit.
+            stack: list[tuple[KerasTensor, int]] = [(root, 0)]
+            while stack:
+                t, k = stack.pop()
+                node = t.node
+                if k == 0:
+                    if id(t) in input_ids or node is None:
+                        continue
+                    if isinstance(node.layer, InputLayer):
+                        raise ValueError(
+                            f"{self.name}: the outputs depend on Input {node.layer.name!r}, "
+                            "which is not among the model's inputs"
+                        )
+                    if state.get(id(node)) == 2:
+                        continue
+                    state[id(node)] = 1
+                assert node is not None
+                if k < len(node.inputs):
+                    stack.append((t, k + 1))
+                    stack.append((node.inputs[k], 0))
+                else:
+                    state[id(node)] = 2
+                    order.append(node)
 
         for t in outs:
             visit(t)
+        if len(order) > MAX_LAYER_CALLS:
+            raise ValueError(
+                f"{self.name}: {len(order)} layer calls; a model holds at most "
+                f"{MAX_LAYER_CALLS} (the core numbers each call's random streams in 15 bits)"
+            )
         self._inputs, self._outputs, self._nodes = ins, outs, order
         self._in_shapes = [t.shape for t in ins]
         self._out_shapes = [t.shape for t in outs]
@@ -1745,8 +1759,17 @@ class Sequential(Model):
         self._input_shape: tuple[int, ...] | None = None
         self._input_layer: InputLayer | None = None
         self._graph_stale = True
-        for layer in layers or []:
-            self.add(layer)
+        # The constructor's layers are built once, together (add() builds as it goes, which
+        # would make a long list quadratic).
+        self._adding_many = True
+        try:
+            for layer in layers or []:
+                self.add(layer)
+        finally:
+            self._adding_many = False
+        if self._layers and self._input_shape is not None:
+            self._build_layers(self._input_shape)
+            self._ensure_graph()
 
     # ------------------------------------------------------------------ structure
     def add(self, layer) -> None:
@@ -1774,26 +1797,36 @@ class Sequential(Model):
                 f"{self.name}.add: {type(layer).__name__} merges several tensors; use the "
                 "functional API (Model(inputs, outputs))"
             )
-        if any(layer is other for other in self._layers):
+        if id(layer) in self._layer_ids():
             raise ValueError(f"{self.name}.add: layer {layer.name!r} is already in the model")
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
             self._input_shape = layer._input_shape_arg
         if not self._layers and self._dtype is None:
             self._dtype = layer._dtype_arg
         self._layers.append(layer)
+        self._ids.add(id(layer))
         self._changed()
-        if self._input_shape is not None:
+        if self._input_shape is not None and not getattr(self, "_adding_many", False):
             try:
                 self._build_layers(self._input_shape)
             except Exception:
                 self._layers.pop()
+                self._ids.discard(id(layer))
                 raise
             self._ensure_graph()
+
+    def _layer_ids(self) -> set[int]:
+        """ids of the layers, kept with the list (a set: adding many layers stays linear)."""
+        ids = getattr(self, "_ids", None)
+        if ids is None or len(ids) != len(self._layers):
+            self._ids = ids = {id(layer) for layer in self._layers}
+        return ids
 
     def pop(self) -> Layer:
         if not self._layers:
             raise ValueError(f"{self.name}: there are no layers to remove")
         layer = self._layers.pop()
+        self._layer_ids().discard(id(layer))
         self._changed()
         if self._input_shape is not None:
             self._ensure_graph()

@@ -36,11 +36,12 @@ MAGIC = b"DROPNET\x00"
 FORMAT_VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
 # The most layers (and, in a functional model, layer calls, inputs or outputs) a model file
-# may list: checked before any layer is made, and by save() before it writes. The core runs
-# at most 32,767 layer calls; deep real models have hundreds (Keras's ResNet152: 517
-# layers). 10,000 is far beyond them, while what a crafted header can make loading build
-# stays small (10,000 layers build in a fraction of a second).
-MAX_LAYERS = 10_000
+# may list: checked before any layer is made. It is the most layer calls the core runs (their
+# random streams are numbered in 15 bits), so every model that can be made can be saved, and
+# models are refused at that count when made; deep real models have hundreds (Keras's
+# ResNet152: 517 layers). What a crafted header can make loading build stays small: 32,767
+# layers build in about a second.
+MAX_LAYERS = 32_767
 _DTYPES = {"float32": "<f4", "float64": "<f8"}
 _CHUNK = 16 * 1024 * 1024  # bytes read at a time from a file object of unknown length
 _WEIGHT_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,8})")
