@@ -347,7 +347,7 @@ def central_difference(f, x, h=1e-6) -> np.ndarray:
 def predict(net, x, mc_call=-1):
     """A core network's outputs for whole arrays (one batch, no hooks)."""
     xs = x if isinstance(x, list) else [x]
-    out, _, stop, _, error = net.predict(
+    out, _, stop, _, error, _ = net.predict(
         (xs, None, None, xs[0].shape[0], False, False, "x", 0), -1, mc_call, 0, None
     )
     assert error is None and stop == 0

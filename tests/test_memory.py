@@ -135,7 +135,8 @@ def _conv_reference_gradients(x, kernel, bias, strides, pad, dy):
 @pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize(
     ("size", "strides"),
-    [(6, 1), (6, 2), (48, 1), (48, 2)],  # 48x48 with a 5x5x16 patch: tiles of one image's rows
+    # 48x48 (stride 1) and 96x96 (stride 2) with a 5x5x16 patch: runs of one image's positions
+    [(6, 1), (6, 2), (48, 1), (96, 2)],
 )
 def test_conv_gradients_match_the_reference_whole_or_tiled(size, strides):
     dropnet.set_random_seed(0)
@@ -163,11 +164,12 @@ def test_conv_gradients_match_the_reference_whole_or_tiled(size, strides):
 
 def test_tiled_convolution_is_the_same_on_any_thread_count():
     dropnet.set_random_seed(0)
-    m = Sequential([Input((300, 16)), Conv1D(8, 7, padding="same", activation="relu")])
+    # 20,000 steps of a 7x16 patch: one sample's patches (9 MB) are cut into runs
+    m = Sequential([Input((20_000, 16)), Conv1D(8, 7, padding="same", activation="relu")])
     m.compile("adam", "mse")
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((6, 300, 16)).astype(np.float32)
-    y = rng.standard_normal((6, 300, 8)).astype(np.float32)
+    x = rng.standard_normal((6, 20_000, 16)).astype(np.float32)
+    y = rng.standard_normal((6, 20_000, 8)).astype(np.float32)
     start = m.get_weights()
     runs = []
     before = dropnet.get_num_threads()

@@ -93,8 +93,8 @@ class Network:
     # Outputs: a bare array for a single-output model, else one per output (None when the
     # call stopped early); then rows, the stop code, the batch reached, the error.
     def predict(
-        self, data: Any, steps: int, mc_call: int, hooks: Any
-    ) -> tuple[Any, int, int, int, BaseException | None]: ...
+        self, data: Any, steps: int, mc_call: int, passes: int, hooks: Any
+    ) -> tuple[Any, int, int, int, BaseException | None, bool]: ...
     def evaluate(
         self, data: Any, steps: int, hooks: Any
     ) -> tuple[list[float], int, int, int, BaseException | None]: ...

@@ -716,13 +716,10 @@ class Model:
         finally:
             net.release()
 
-    def _warn_nonfinite_weights(self, what: str, results) -> None:
-        """When ``results`` (arrays or numbers) hold NaN or infinity, says so if the model's
-        own weights do: the values then come from a diverged model, not from the data. The
+    def _warn_nonfinite_weights(self, what: str) -> None:
+        """Called when a call's results hold NaN or infinity: says so if the model's own
+        weights do (the values then come from a diverged model, not from the data). The
         weights are scanned only in that case, so the check costs nothing otherwise."""
-        arrays = [np.asarray(r) for r in (results if isinstance(results, list) else [results])]
-        if all(first_nonfinite(np.ascontiguousarray(a)) is None for a in arrays):
-            return
         bad = [w.name for w in self.weights if first_nonfinite(w.value) is not None]
         if bad:
             names = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -1398,7 +1395,8 @@ class Model:
         if error is None and progress is not None:
             progress.finish(dict(zip(keys, out)))
         self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
-        self._warn_nonfinite_weights("evaluate", list(out))
+        if not all(np.isfinite(out)):
+            self._warn_nonfinite_weights("evaluate")
         return self._results(out, return_dict)
 
     evaluate_generator = _keras2_generator_call("evaluate")
@@ -1462,7 +1460,7 @@ class Model:
         hooks = _Hooks.make(cbl, progress, [])
         mc = self._next_mc_calls(1) if training else -1
         try:
-            out, rows, stop, s_batch, error = net.predict(
+            out, rows, stop, s_batch, error, finite = net.predict(
                 data, -1 if steps is None else steps, mc, 0, hooks
             )
         finally:
@@ -1471,7 +1469,8 @@ class Model:
         if error is None and progress is not None:
             progress.finish(None)
         self._stopped("predict", stop, callbacks_module.PREDICT, 0, s_batch, error, x, steps)
-        self._warn_nonfinite_weights("predict", out if isinstance(out, list) else [out])
+        if not finite:
+            self._warn_nonfinite_weights("predict")
         return self._structure_outputs(out, rows)
 
     predict_generator = _keras2_generator_call("predict")
@@ -1517,7 +1516,7 @@ class Model:
         rows = xs[0].shape[0]
         net = self._network(training=False)
         first = self._next_mc_calls(n)
-        outs, _, stop, s_batch, error = net.predict(
+        outs, _, stop, s_batch, error, finite = net.predict(
             (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first, n, None
         )
         self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
@@ -1525,7 +1524,8 @@ class Model:
         shapes = self._output_shapes()
         means = [o.reshape((rows,) + tuple(s)) for o, s in zip(outs[:k], shapes)]
         stds = [o.reshape((rows,) + tuple(s)) for o, s in zip(outs[k:], shapes)]
-        self._warn_nonfinite_weights("predict_mc", means)
+        if not finite:
+            self._warn_nonfinite_weights("predict_mc")
         if len(shapes) == 1:
             return means[0], stds[0]
         return means, stds

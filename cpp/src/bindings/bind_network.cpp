@@ -460,7 +460,8 @@ class NetBindingT final : public NetBinding {
       // A single-output model's predictions as one array.
       outs = arrays.size() == 1 ? py::object(arrays[0]) : py::object(py::cast(arrays));
     }
-    return py::make_tuple(outs, sink.rows(), int(why), net_->stop_batch(), errors.take());
+    return py::make_tuple(outs, sink.rows(), int(why), net_->stop_batch(), errors.take(),
+                          sink.finite());
   }
 
   py::tuple evaluate(py::object data, index_t steps, py::object hooks) override {

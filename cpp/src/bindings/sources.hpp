@@ -5,8 +5,11 @@
 // here and raised once the core has returned and the model's state is recorded.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common.hpp"
@@ -417,14 +420,21 @@ class OutputArrays final : public OutputSink<T> {
   }
   void put(const std::vector<const T*>& outs, index_t n) override {
     for (std::size_t k = 0; k < outs.size(); ++k) {
-      if (known_ >= 0)
-        std::copy(outs[k], outs[k] + n * widths_[k], ptrs_[k] + rows_ * widths_[k]);
-      else
-        bufs_[k].insert(bufs_[k].end(), outs[k], outs[k] + n * widths_[k]);
+      const std::size_t count = sz(n * widths_[k]);
+      T* to;
+      if (known_ >= 0) {
+        to = ptrs_[k] + rows_ * widths_[k];
+      } else {
+        bufs_[k].resize(bufs_[k].size() + count);
+        to = bufs_[k].data() + bufs_[k].size() - count;
+      }
+      if (!copy_finite(outs[k], to, count)) finite_ = false;
     }
     rows_ += n;
   }
   index_t rows() const { return rows_; }
+  // Whether every value put was finite (checked while copying, at no extra pass).
+  bool finite() const { return finite_; }
   // The outputs, (rows, *shape) each.
   std::vector<py::array> take() {
     if (known_ >= 0) return arrays_;
@@ -451,6 +461,22 @@ class OutputArrays final : public OutputSink<T> {
   std::vector<T*> ptrs_;
   std::vector<std::vector<T>> bufs_;
   index_t rows_ = 0;
+  bool finite_ = true;
+
+  // Copies count values and tells whether all are finite: an exponent of all ones marks
+  // NaN and infinity; an integer test, so the loop vectorizes as a plain copy does.
+  static bool copy_finite(const T* from, T* to, std::size_t count) {
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+    Bits bad = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      Bits b;
+      std::memcpy(&b, from + i, sizeof b);
+      to[i] = from[i];
+      bad |= Bits((b & exponent) == exponent);
+    }
+    return bad == 0;
+  }
 };
 
 }  // namespace

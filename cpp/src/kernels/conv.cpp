@@ -17,9 +17,13 @@ namespace {
 // added in order. Fixed by the batch alone, so any thread count gives the same bits.
 constexpr index_t kGradParts = 8;
 // Rows of patches per GEMM call: enough for the micro-kernel to stream, few enough to
-// stay in L2 (an im2col buffer of 256 KiB; a wide patch takes kMinRows rows regardless).
+// stay in L2 (an im2col buffer of 256 KiB).
 constexpr index_t kMinRows = 256;
 constexpr index_t kPatchBytes = 256 << 10;
+// One sample's patches beyond this are cut into runs of positions of about this size: the
+// bound on a thread's scratch, large enough that ordinary images (a 32x32x32 input under a
+// 3x3 kernel: 1.2 MB) still go through the GEMM whole.
+constexpr index_t kSplitBytes = 4 << 20;
 
 constexpr index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -58,7 +62,7 @@ Tiling tiling(const WindowGeometry& g, index_t n) {
   Tiling t;
   t.P = std::max<index_t>(g.positions(), 1);
   const index_t row_bytes = g.patch() * index_t(sizeof(T));
-  const index_t fit = std::max(kMinRows, kPatchBytes / std::max<index_t>(row_bytes, 1));
+  const index_t fit = std::max(kMinRows, kSplitBytes / std::max<index_t>(row_bytes, 1));
   if (t.P > fit) {  // one sample is more than a tile: a run of its positions per tile
     t.positions = fit;
     t.pieces = ceil_div(t.P, fit);
@@ -95,8 +99,8 @@ inline index_t in_col(const WindowGeometry& g, index_t ow, index_t j) {
 template <class T>
 void im2col(const WindowGeometry& g, const T* x, index_t p0, index_t np, T* cols) {
   const index_t C = g.channels, K = g.patch(), run = g.k_w * C;
-  for (index_t p = p0; p < p0 + np; ++p) {
-    const index_t oh = p / g.out_w, ow = p % g.out_w;
+  index_t oh = p0 / g.out_w, ow = p0 % g.out_w;
+  for (index_t p = p0; p < p0 + np; ++p, ow = ow + 1 == g.out_w ? (++oh, 0) : ow + 1) {
     T* row = cols + (p - p0) * K;
     const index_t iw0 = in_col(g, ow, 0), iw1 = in_col(g, ow, g.k_w - 1);
     const bool cols_inside = g.dil_w == 1 && iw0 >= 0 && iw1 < g.in_w;
@@ -128,8 +132,8 @@ void im2col(const WindowGeometry& g, const T* x, index_t p0, index_t np, T* cols
 template <class T>
 void col2im(const WindowGeometry& g, const T* dcols, index_t p0, index_t np, T* dx) {
   const index_t C = g.channels, K = g.patch();
-  for (index_t p = p0; p < p0 + np; ++p) {
-    const index_t oh = p / g.out_w, ow = p % g.out_w;
+  index_t oh = p0 / g.out_w, ow = p0 % g.out_w;
+  for (index_t p = p0; p < p0 + np; ++p, ow = ow + 1 == g.out_w ? (++oh, 0) : ow + 1) {
     const T* row = dcols + (p - p0) * K;
     for (index_t i = 0; i < g.k_h; ++i) {
       const index_t ih = in_row(g, oh, i);
