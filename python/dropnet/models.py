@@ -739,8 +739,8 @@ class Model:
             warnings.warn(
                 f"{self.name}.fit: the loss became {rows[bad[0]][0]} in epoch "
                 f"{first_epoch + int(bad[0]) + 1} and training diverged; try a smaller "
-                "learning_rate or clipnorm=, and the TerminateOnNaN callback stops at the "
-                "first such batch",
+                "learning_rate or clipnorm=; the TerminateOnNaN callback stops training at "
+                "the first such epoch",
                 RuntimeWarning,
                 stacklevel=4,
             )
@@ -1270,7 +1270,8 @@ class Model:
         cbl.catch_up(len(rows), rows)
         if progbar is not None and progbar._drawn:
             progbar._write("\n")
-        self._warn_nonfinite_loss(rows, initial_epoch)
+        if not any(isinstance(c, callbacks_module.TerminateOnNaN) for c in user_cbs):
+            self._warn_nonfinite_loss(rows, initial_epoch)  # (TerminateOnNaN reports it)
         self._stopped(
             "fit",
             stop,
