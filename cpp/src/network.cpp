@@ -343,8 +343,9 @@ class GraphNetwork final : public Network<T> {
   double gradients(const Batchable<T>& batch, std::int64_t step_idx, bool training,
                    std::vector<T*> grads, std::vector<T*> dx) override {
     ensure_rows(batch.n);
-    const OpContext c =
+    OpContext c =
         pass(batch.n, training, training, RngPurpose::train_mask, std::uint64_t(step_idx), 0);
+    c.update_state = false;  // a gradient check leaves moving statistics alone
     forward(batch.x.data(), c);
     Sums sums(*this);
     const bool want_dx = std::any_of(dx.begin(), dx.end(), [](T* p) { return p != nullptr; });

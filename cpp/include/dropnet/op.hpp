@@ -21,8 +21,9 @@ struct OpContext {
   bool training = false;    // a training step: batch statistics, state updates
   bool stochastic = false;  // the dropout family draws masks
   RngPurpose purpose = RngPurpose::train_mask;
-  std::uint64_t step = 0;  // mask key: the optimizer step or the Monte-Carlo call number
-  index_t row0 = 0;        // global index of the pass's first row (masks stay row-independent)
+  std::uint64_t step = 0;    // mask key: the optimizer step or the Monte-Carlo call number
+  index_t row0 = 0;          // global index of the pass's first row (masks stay row-independent)
+  bool update_state = true;  // a training pass moves state kept across passes (moving statistics)
 };
 
 // What an op is built from: its node, the shapes of its inputs, the output shape the

@@ -38,6 +38,7 @@ from .merging import (
     multiply,
     subtract,
 )
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -68,6 +69,7 @@ __all__ = [
     "AveragePooling2D",
     "AvgPool1D",
     "AvgPool2D",
+    "BatchNormalization",
     "Concatenate",
     "Conv1D",
     "Conv2D",
@@ -90,6 +92,7 @@ __all__ = [
     "InputLayer",
     "KerasTensor",
     "Layer",
+    "LayerNormalization",
     "LeakyReLU",
     "MaxPool1D",
     "MaxPool2D",
