@@ -532,6 +532,10 @@ class NetBindingT final : public NetBinding {
       const std::string text = e.what();
       py::gil_scoped_acquire gil;
       errors.keep(PyExc_MemoryError, text);
+    } catch (const std::invalid_argument& e) {  // a value in the data the model cannot take
+      const std::string text = e.what();
+      py::gil_scoped_acquire gil;
+      errors.keep(PyExc_ValueError, text);
     } catch (const std::exception& e) {
       const std::string text = e.what();
       py::gil_scoped_acquire gil;

@@ -22,6 +22,7 @@ from .dropout import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from .embedding import Embedding
 from .merging import (
     Add,
     Average,
@@ -77,6 +78,7 @@ __all__ = [
     "Convolution2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GaussianDropout",
     "GaussianNoise",
