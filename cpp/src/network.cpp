@@ -352,7 +352,7 @@ class GraphNetwork final : public Network<T> {
     const BackwardPlan& pl = plans_[want_dx ? 1 : 0];
     heads(batch.y.data(), batch.w, batch.n, 1.0 / double(batch.n), sums, &pl);
     backward(c, pl);
-    double loss = 0.0;
+    double loss = activity() / double(batch.n);
     for (std::size_t h = 0; h < s_.heads.size(); ++h)
       loss += s_.heads[h].weight * head_loss_[h] / double(batch.n);
     loss += regularization(true);
@@ -394,12 +394,13 @@ class GraphNetwork final : public Network<T> {
       std::fill(msum.begin(), msum.end(), 0.0);
       std::fill(wsum.begin(), wsum.end(), 0.0);
       total = 0.0;
+      activity = 0.0;
     }
     // [total loss, per-head losses (several heads), metrics] averaged over `rows`; extra:
     // the regularization penalty added to the total.
     void write(double* out, double rows, double extra) const {
       const std::size_t H = loss.size();
-      out[0] = (train ? total : weighted()) / rows + extra;
+      out[0] = (train ? total : weighted() + activity) / rows + extra;
       std::size_t k = 1;
       if (H > 1)
         for (std::size_t h = 0; h < H; ++h) out[k++] = loss[h] / rows;
@@ -413,7 +414,8 @@ class GraphNetwork final : public Network<T> {
     }
     const GraphNetwork& net;
     std::vector<double> loss, msum, wsum;
-    double total = 0.0;  // Σ batch loss × rows (training: penalties included per batch)
+    double total = 0.0;     // Σ batch loss × rows (training: penalties included per batch)
+    double activity = 0.0;  // evaluation: Σ activity penalties (each a sum over its rows)
     bool train = false;
   };
 
@@ -501,6 +503,7 @@ class GraphNetwork final : public Network<T> {
         ensure_rows(nb, Need::evaluate);
         forward(xs.data(), c);
         heads(ys.data(), w, nb, 1.0, sums, nullptr);
+        sums.activity += activity();
       }
       rows += batch.n;
       ++b;
@@ -819,6 +822,13 @@ class GraphNetwork final : public Network<T> {
     }
   }
 
+  // Σ the ops' activity penalties of the last forward (sums over its rows).
+  double activity() const {
+    double total = 0.0;
+    for (const auto& op : ops_) total += op->penalty();
+    return total;
+  }
+
   // Σ penalties; with `grad`, adds each penalty's gradient to the parameter gradients.
   double regularization(bool grad) {
     double total = 0.0;
@@ -853,7 +863,7 @@ class GraphNetwork final : public Network<T> {
     const OpContext c = pass(nb, true, true, RngPurpose::train_mask, std::uint64_t(iterations), 0);
     forward(batch.x.data(), c);
     heads(batch.y.data(), batch.w, nb, 1.0 / double(nb), sums, &plans_[0]);
-    double loss = 0.0;
+    double loss = activity() / double(nb);
     for (std::size_t h = 0; h < s_.heads.size(); ++h)
       loss += s_.heads[h].weight * head_loss_[h] / double(nb);
     backward(c, plans_[0]);

@@ -651,8 +651,8 @@ class Model:
         # Tensors: the inputs, then each node's output in graph order.
         tensor_index = {id(t): i for i, t in enumerate(self._inputs)}
         tensors = [list(t.shape) for t in self._inputs]
-        nodes = []
-        for k, node in enumerate(self._nodes):
+        nodes: list[dict] = []
+        for node in self._nodes:
             op, attrs = node.layer._core_op()
             assert node.output is not None
             tensor_index[id(node.output)] = len(tensors)
@@ -664,10 +664,25 @@ class Model:
                     "output": tensor_index[id(node.output)],
                     "params": [index[id(w)] for w in node.layer.weights],
                     "roles": [w.role for w in node.layer.weights],
-                    "layer_id": k + 1,
+                    "layer_id": len(nodes) + 1,
                     "attrs": attrs,
                 }
             )
+            reg = node.layer.activity_regularizer
+            if reg is not None:  # its own op after the layer; later calls read its output
+                tensor_index[id(node.output)] = len(tensors)
+                tensors.append(list(node.output.shape))
+                nodes.append(
+                    {
+                        "op": "activity_regularization",
+                        "inputs": [len(tensors) - 2],
+                        "output": len(tensors) - 1,
+                        "params": [],
+                        "roles": [],
+                        "layer_id": len(nodes) + 1,
+                        "attrs": reg._spec(),
+                    }
+                )
         heads = []
         if use_opt:
             specs = self._metric_specs()

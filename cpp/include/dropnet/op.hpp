@@ -69,6 +69,10 @@ class Op {
   virtual void backward(const OpContext& c, const T* const* x, const T* y, const T* dy,
                         T* const* dx, T* const* pg, T* ws) = 0;
 
+  // A loss term of the last forward, summed over its rows (activity regularization); the
+  // driver adds it, divided by the rows, to the reported loss.
+  virtual double penalty() const { return 0.0; }
+
   // ---- graph rewrites (the driver decides; see network.cpp)
   // The activation the op's output ends in, when it can hand out the value before it.
   virtual Act trailing_activation() const { return Act::linear; }

@@ -5,6 +5,7 @@ from .base import KerasTensor, Layer, Weight
 from .conv import Conv1D, Conv2D, Convolution1D, Convolution2D
 from .core import (
     Activation,
+    ActivityRegularization,
     Dense,
     Flatten,
     Input,
@@ -63,6 +64,7 @@ from .recurrent import LSTM
 __all__ = [
     "LSTM",
     "Activation",
+    "ActivityRegularization",
     "Add",
     "AlphaDropout",
     "Average",

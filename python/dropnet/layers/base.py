@@ -174,12 +174,17 @@ class Layer:
         batch_size=None,
         dtype=None,
         trainable=True,
+        activity_regularizer=None,
         **kwargs,
     ):
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}"
             )
+        from .. import regularizers
+
+        # Adds R(output) / batch size to the loss in training and evaluation, as in Keras.
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = check_name(
             name if name is not None else unique_name(_snake(type(self).__name__)),
             type(self).__name__,
@@ -355,6 +360,10 @@ class Layer:
         cfg = {"name": self.name, "trainable": self.trainable}
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
+        if self.activity_regularizer is not None:
+            from .. import regularizers
+
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod

@@ -66,17 +66,13 @@ class KernelLayer(Layer, abstract=True):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if activity_regularizer is not None:
-            raise ValueError(
-                f"{type(self).__name__}: activity_regularizer is not supported; use kernel_regularizer"
-            )
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 
@@ -247,3 +243,21 @@ class RepeatVector(Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n}
+
+
+class ActivityRegularization(Layer):
+    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input, divided by the
+    batch size, to the loss (training and evaluation), as Keras does."""
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(**kwargs)
+        from ..regularizers import L1L2
+
+        spec = L1L2(l1, l2)
+        self.l1, self.l2 = spec.l1, spec.l2
+
+    def _core_op(self):
+        return "activity_regularization", {"l1": self.l1, "l2": self.l2}
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}

@@ -51,7 +51,7 @@ class LSTM(Layer):
         unroll=False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         cls = type(self).__name__
         self.units = positive_int(units, f"{cls}(units={units!r})")
         self.activation = activations.get(activation)
@@ -72,10 +72,6 @@ class LSTM(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        if activity_regularizer is not None:
-            raise ValueError(
-                f"{cls}: activity_regularizer is not supported; use kernel_regularizer"
-            )
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
