@@ -217,3 +217,11 @@ def test_bad_arguments_name_the_problem(make, error, match):
 def test_axes_the_input_does_not_have_are_refused_when_built(layer, match):
     with pytest.raises(ValueError, match=match):
         Sequential([Input((3, 4)), layer()])
+
+
+def test_summary_counts_the_moving_statistics_as_non_trainable(capsys):
+    m = Sequential([Input((5,)), Dense(8), BatchNormalization(), Dense(1)])
+    m.summary()
+    out = capsys.readouterr().out
+    assert "Total params: 89" in out  # 48 + 4·8 + 9
+    assert "Trainable params: 73" in out and "Non-trainable params: 16" in out

@@ -653,8 +653,30 @@ class Model:
         tensors = [list(t.shape) for t in self._inputs]
         nodes: list[dict] = []
         for node in self._nodes:
-            op, attrs = node.layer._core_op()
             assert node.output is not None
+            graph = getattr(node.layer, "_core_graph", None)
+            if graph is not None:  # a layer run by several ops (Bidirectional)
+                inner: list[int] = []
+                for op, attrs, refs, ws, shape in graph():
+                    tensors.append(list(shape))
+                    inner.append(len(tensors) - 1)
+                    nodes.append(
+                        {
+                            "op": op,
+                            "inputs": [
+                                tensor_index[id(node.inputs[-1 - r])] if r < 0 else inner[r]
+                                for r in refs
+                            ],
+                            "output": inner[-1],
+                            "params": [index[id(w)] for w in ws],
+                            "roles": [w.role for w in ws],
+                            "layer_id": len(nodes) + 1,
+                            "attrs": attrs,
+                        }
+                    )
+                tensor_index[id(node.output)] = inner[-1]
+                continue
+            op, attrs = node.layer._core_op()
             tensor_index[id(node.output)] = len(tensors)
             tensors.append(list(node.output.shape))
             nodes.append(
@@ -1636,8 +1658,8 @@ class Model:
             count = layer.count_params() if layer.built and id(layer) not in seen else 0
             seen.add(id(layer))
             total += count
-            if self.trainable and layer.trainable:
-                trainable += count
+            if self.trainable and layer.trainable and count:
+                trainable += sum(int(w.value.size) for w in layer.trainable_weights)
             pf(row(name, shape, f"{count:,}", conn))
         pf(rule)
         itemsize = np.dtype(self.dtype).itemsize

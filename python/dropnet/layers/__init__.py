@@ -59,7 +59,7 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from .recurrent import LSTM
+from .recurrent import LSTM, Bidirectional
 
 __all__ = [
     "LSTM",
@@ -73,6 +73,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
     "Conv1D",
     "Conv2D",

@@ -170,3 +170,121 @@ class LSTM(Layer):
             "go_backwards": self.go_backwards,
             "unroll": self.unroll,
         }
+
+
+_MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
+
+
+class Bidirectional(Layer):
+    """Runs an RNN over the sequence forwards and a copy of it backwards, and merges their
+    outputs (``merge_mode``: 'concat', 'sum', 'mul' or 'ave'). Weights: the forward layer's,
+    then the backward one's, as in Keras. With ``return_sequences`` the backward layer's
+    sequence is put back in time order before the merge."""
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, LSTM):
+            raise TypeError(
+                f"Bidirectional: expected a recurrent layer (LSTM), received {type(layer).__name__}"
+            )
+        if merge_mode not in _MERGES:
+            raise ValueError(
+                "Bidirectional(merge_mode): expected one of 'concat', 'sum', 'mul', 'ave', "
+                f"received {merge_mode!r}"
+                + (
+                    " (None returns two tensors, which a single layer output cannot)"
+                    if merge_mode is None
+                    else ""
+                )
+            )
+        self.merge_mode = merge_mode
+        config = layer.get_config()
+        self.forward_layer = type(layer).from_config(
+            {**config, "name": "forward_" + layer.name.removeprefix("forward_")}
+        )
+        if backward_layer is None:
+            self.backward_layer = type(layer).from_config(
+                {
+                    **config,
+                    "name": "backward_" + layer.name.removeprefix("backward_"),
+                    "go_backwards": not layer.go_backwards,
+                }
+            )
+        else:
+            if (
+                not isinstance(backward_layer, LSTM)
+                or backward_layer.go_backwards == layer.go_backwards
+            ):
+                raise ValueError(
+                    "Bidirectional(backward_layer): expected an LSTM reading the other way "
+                    "(go_backwards differing from the forward layer's)"
+                )
+            if backward_layer.return_sequences != layer.return_sequences:
+                raise ValueError(
+                    "Bidirectional: the forward and backward layers must agree on return_sequences"
+                )
+            self.backward_layer = backward_layer
+        self.return_sequences = layer.return_sequences
+        self._initial = None if weights is None else list(weights)
+
+    def build(self, input_shape):
+        self.forward_layer._build(input_shape, self.dtype)
+        self.backward_layer._build(input_shape, self.dtype)
+        self._weights = list(self.forward_layer.weights) + list(self.backward_layer.weights)
+        if self._initial is not None:
+            self.set_weights(self._initial)
+            self._initial = None
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(self.forward_layer.compute_output_shape(input_shape))
+        if self.merge_mode == "concat":
+            shape = shape[:-1] + (2 * shape[-1],)
+        return shape
+
+    def _core_graph(self):
+        """The nodes that run this layer: both RNNs on the input (-1), the backward
+        sequence reversed, the merge."""
+        fwd_shape = tuple(self.forward_layer.compute_output_shape(self.input_shape))
+        nodes = [
+            (*self.forward_layer._core_op(), [-1], self.forward_layer.weights, fwd_shape),
+            (*self.backward_layer._core_op(), [-1], self.backward_layer.weights, fwd_shape),
+        ]
+        backward = 1
+        if self.return_sequences:
+            nodes.append(("reverse_steps", {}, [1], [], fwd_shape))
+            backward = 2
+        op = _MERGES[self.merge_mode]
+        attrs = {"axis": len(fwd_shape) - 1} if op == "concatenate" else {}
+        assert self.output_shape is not None
+        nodes.append((op, attrs, [0, backward], [], tuple(self.output_shape)))
+        return nodes
+
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "layer": {"class_name": "LSTM", "config": self.forward_layer.get_config()},
+            "merge_mode": self.merge_mode,
+        }
+        config["layer"]["config"]["name"] = self.forward_layer.name.removeprefix("forward_")
+        config["backward_layer"] = {
+            "class_name": "LSTM",
+            "config": self.backward_layer.get_config(),
+        }
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        layer = _lstm_from_entry(config.pop("layer"), "layer")
+        back = config.pop("backward_layer", None)
+        backward = None if back is None else _lstm_from_entry(back, "backward_layer")
+        return cls(layer, backward_layer=backward, **config)
+
+
+def _lstm_from_entry(entry, what: str) -> LSTM:
+    if not isinstance(entry, dict) or entry.get("class_name") != "LSTM":
+        raise ValueError(f"Bidirectional: {what} must be an LSTM configuration")
+    cfg = entry.get("config")
+    if not isinstance(cfg, dict):
+        raise TypeError(f"Bidirectional: {what} has no configuration object")
+    return LSTM.from_config(dict(cfg))
