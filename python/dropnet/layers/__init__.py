@@ -59,7 +59,7 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from .recurrent import LSTM, Bidirectional
+from .recurrent import LSTM, Bidirectional, TimeDistributed
 
 __all__ = [
     "LSTM",
@@ -112,6 +112,7 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "Subtract",
+    "TimeDistributed",
     "Weight",
     "add",
     "average",

@@ -288,3 +288,94 @@ def _lstm_from_entry(entry, what: str) -> LSTM:
     if not isinstance(cfg, dict):
         raise TypeError(f"Bidirectional: {what} has no configuration object")
     return LSTM.from_config(dict(cfg))
+
+
+def _time_distributable(layer) -> bool:
+    """Layers that act on each step's values alone, so running them over (steps, ...)
+    inputs at once is running them at every step with shared weights."""
+    from .core import Activation, ActivityRegularization, Dense, LeakyReLU
+    from .dropout import AlphaDropout, Dropout, GaussianDropout, GaussianNoise, _SpatialDropout
+    from .normalization import BatchNormalization, LayerNormalization
+
+    if isinstance(layer, _SpatialDropout) or (
+        isinstance(layer, Dropout) and layer.noise_shape is not None
+    ):
+        return False
+    if isinstance(layer, (BatchNormalization, LayerNormalization)):
+        return layer.axis == -1
+    return isinstance(
+        layer,
+        (
+            Dense,
+            Activation,
+            LeakyReLU,
+            Dropout,
+            AlphaDropout,
+            GaussianDropout,
+            GaussianNoise,
+            ActivityRegularization,
+        ),
+    )
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every step of (batch, steps, ...) inputs with one set of weights:
+    ``TimeDistributed(Dense(1))`` after an LSTM returning sequences. Wraps layers that act on
+    each step's values alone (Dense, Activation, the dropout family, BatchNormalization and
+    LayerNormalization over the last axis); other layers raise."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer) or not _time_distributable(layer):
+            raise TypeError(
+                "TimeDistributed: expected Dense, Activation, a dropout layer, or "
+                "BatchNormalization/LayerNormalization over the last axis, received "
+                f"{type(layer).__name__}"
+            )
+        self.layer = layer
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"{self.name}: expected (batch, steps, ...) inputs, received shape "
+                f"(None, {', '.join(map(str, input_shape))})"
+            )
+        self.layer._build(tuple(input_shape[1:]), self.dtype)
+        self._weights = list(self.layer.weights)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+
+    def _core_graph(self):
+        """The wrapped layer's op, over all steps at once."""
+        inner = self.layer
+        own = inner.input_shape
+        inner.input_shape = self.input_shape  # the op sees (steps, ...)
+        try:
+            op, attrs = inner._core_op()
+        finally:
+            inner.input_shape = own
+        assert self.output_shape is not None
+        return [(op, attrs, [-1], inner.weights, tuple(self.output_shape))]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from .base import LAYER_CLASSES
+
+        config = dict(config)
+        entry = config.pop("layer", None)
+        name = entry.get("class_name") if isinstance(entry, dict) else None
+        inner_cls = LAYER_CLASSES.get(name) if isinstance(name, str) else None
+        if (
+            inner_cls is None
+            or not isinstance(entry, dict)
+            or not isinstance(entry.get("config"), dict)
+        ):
+            raise TypeError("TimeDistributed: layer must be a layer configuration")
+        return cls(inner_cls.from_config(dict(entry["config"])), **config)
