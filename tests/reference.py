@@ -363,3 +363,27 @@ def evaluate(net, x, y, w=None):
     )
     assert error is None and stop == 0
     return out
+
+
+def check_gradients(model, x, y, input_gradient=True, rtol=1e-6, atol=1e-9):
+    """A compiled float64 model's training-mode gradients (of every trainable weight, and of
+    the input unless ``input_gradient`` is False) against central differences of its loss.
+    Non-trainable weights must get zero gradients. Returns the core network."""
+    net = model._network(training=True)
+    _, grads, dx = net.gradients(x, y, None, 1, True)
+
+    def f():
+        return net.gradients(x, y, None, 1, True)[0]
+
+    for w, g in zip(model.weights, grads):
+        if not w.trainable:
+            assert not g.any(), w.name
+            continue
+        np.testing.assert_allclose(
+            g, central_difference(f, w.value), rtol=rtol, atol=atol, err_msg=w.name
+        )
+    if input_gradient:
+        np.testing.assert_allclose(
+            np.reshape(dx, np.shape(x)), central_difference(f, x), rtol=rtol, atol=atol
+        )
+    return net

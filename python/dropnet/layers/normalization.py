@@ -114,25 +114,11 @@ class BatchNormalization(_Normalization):
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
         synchronized=False,
         **kwargs,
     ):
-        super().__init__(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-            **kwargs,
-        )
+        # (beta/gamma regularizers and constraints reach _Normalization by keyword)
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"BatchNormalization(axis): expected an int, received {axis!r}")
         self.axis = axis
@@ -186,25 +172,10 @@ class LayerNormalization(_Normalization):
         scale=True,
         beta_initializer="zeros",
         gamma_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
         rms_scaling=False,
         **kwargs,
     ):
-        super().__init__(
-            epsilon,
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-            **kwargs,
-        )
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, **kwargs)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
             raise TypeError(
