@@ -387,3 +387,18 @@ def check_gradients(model, x, y, input_gradient=True, rtol=1e-6, atol=1e-9):
             np.reshape(dx, np.shape(x)), central_difference(f, x), rtol=rtol, atol=atol
         )
     return net
+
+
+def weights_per_thread_count(build, x, y, threads=(1, 2), **fit_kwargs):
+    """The trained weights (as bytes) of a model made by ``build()`` (compiled, seeded inside
+    so every call starts alike) and fitted on each thread count in turn. The conftest fixture
+    puts the thread count back after the test."""
+    import dropnet
+
+    runs = []
+    for t in threads:
+        model = build()
+        dropnet.set_num_threads(t)
+        model.fit(x, y, verbose=0, **fit_kwargs)
+        runs.append([w.tobytes() for w in model.get_weights()])
+    return runs, model

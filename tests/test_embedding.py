@@ -82,9 +82,8 @@ def test_a_text_model_trains_saves_loads_and_is_thread_count_independent(tmp_pat
     rng = np.random.default_rng(4)
     ids = rng.integers(0, 30, (200, 10))
     y = (np.isin(ids, [3, 7]).sum(axis=1) > 0).astype(np.float32)
-    runs = []
-    before = dropnet.get_num_threads()
-    for threads in (1, 2):
+
+    def build():
         dropnet.set_random_seed(4)
         m = Sequential(
             [
@@ -95,12 +94,9 @@ def test_a_text_model_trains_saves_loads_and_is_thread_count_independent(tmp_pat
             ]
         )
         m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-        dropnet.set_num_threads(threads)
-        try:
-            m.fit(ids, y, epochs=40, batch_size=20, verbose=0)
-        finally:
-            dropnet.set_num_threads(before)
-        runs.append([w.tobytes() for w in m.get_weights()])
+        return m
+
+    runs, m = ref.weights_per_thread_count(build, ids, y, epochs=40, batch_size=20)
     assert runs[0] == runs[1]
     assert m.evaluate(ids, y, verbose=0)[1] > 0.8
     m.save(tmp_path / "text.dropnet")

@@ -12,6 +12,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import reference as ref
 
 import dropnet
 from dropnet.layers import Conv1D, Conv2D, Input
@@ -163,23 +164,15 @@ def test_conv_gradients_match_the_reference_whole_or_tiled(size, strides):
 
 
 def test_tiled_convolution_is_the_same_on_any_thread_count():
-    dropnet.set_random_seed(0)
     # 20,000 steps of a 7x16 patch: one sample's patches (9 MB) are cut into runs
-    m = Sequential([Input((20_000, 16)), Conv1D(8, 7, padding="same", activation="relu")])
-    m.compile("adam", "mse")
+    def build():
+        dropnet.set_random_seed(0)
+        m = Sequential([Input((20_000, 16)), Conv1D(8, 7, padding="same", activation="relu")])
+        m.compile("adam", "mse")
+        return m
+
     rng = np.random.default_rng(2)
     x = rng.standard_normal((6, 20_000, 16)).astype(np.float32)
     y = rng.standard_normal((6, 20_000, 8)).astype(np.float32)
-    start = m.get_weights()
-    runs = []
-    before = dropnet.get_num_threads()
-    for threads in (1, 2):
-        m.compile("adam", "mse")  # fresh optimizer state
-        m.set_weights(start)
-        dropnet.set_num_threads(threads)
-        try:
-            m.fit(x, y, batch_size=6, epochs=2, verbose=0, shuffle=False)
-        finally:
-            dropnet.set_num_threads(before)
-        runs.append([w.tobytes() for w in m.get_weights()])
+    runs, _ = ref.weights_per_thread_count(build, x, y, batch_size=6, epochs=2, shuffle=False)
     assert runs[0] == runs[1]

@@ -161,18 +161,14 @@ def test_batchnorm_training_is_the_same_on_any_thread_count():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((128, 3, 4)).astype(np.float32)
     y = rng.standard_normal((128, 1)).astype(np.float32)
-    runs = []
-    before = dropnet.get_num_threads()
-    for threads in (1, 2):
+
+    def build():
         dropnet.set_random_seed(9)
         m = Sequential([Input((3, 4)), BatchNormalization(axis=1), Flatten(), Dense(8), Dense(1)])
         m.compile("adam", "mse")
-        dropnet.set_num_threads(threads)
-        try:
-            m.fit(x, y, epochs=3, batch_size=16, verbose=0)
-        finally:
-            dropnet.set_num_threads(before)
-        runs.append([w.tobytes() for w in m.get_weights()])
+        return m
+
+    runs, _ = ref.weights_per_thread_count(build, x, y, epochs=3, batch_size=16)
     assert runs[0] == runs[1]
 
 

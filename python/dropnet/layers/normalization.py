@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import constraints, initializers, regularizers
 from .base import Layer
+from .dropout import _rate
 
 
-def _real(value, what: str, low: float, high: float, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what}: expected a number, received {type(value).__name__}")
+def _epsilon(value, owner: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}(epsilon): expected a number, received {type(value).__name__}")
     v = float(value)
-    if not (math.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
-        bound = f"< {high}" if high_open else f"<= {high}"
-        raise ValueError(f"{what}: expected {low} <= value {bound}, received {value!r}")
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{owner}(epsilon): expected a finite value > 0, received {value!r}")
     return v
 
 
@@ -36,9 +37,7 @@ class _Normalization(Layer, abstract=True):
     ):
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.epsilon = _real(epsilon, f"{cls}(epsilon)", 0.0, math.inf, True)
-        if self.epsilon <= 0:
-            raise ValueError(f"{cls}(epsilon): expected a value > 0, received {epsilon!r}")
+        self.epsilon = _epsilon(epsilon, cls)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
@@ -122,7 +121,7 @@ class BatchNormalization(_Normalization):
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"BatchNormalization(axis): expected an int, received {axis!r}")
         self.axis = axis
-        self.momentum = _real(momentum, "BatchNormalization(momentum)", 0.0, 1.0)
+        self.momentum = _rate("BatchNormalization", momentum, what="momentum")  # in [0, 1]
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.synchronized = bool(synchronized)  # one process: nothing to synchronize
