@@ -266,8 +266,10 @@ class GraphNetwork final : public Network<T> {
           if (!monte_carlo(xs, nb, at, mc_call, passes, b, rows + r0, outs))
             return halt(Stop::monitor, rows + r0, 0, b, Phase::predict);
         } else {
-          const OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, at)
-                                           : pass(nb, false, false, RngPurpose::train_mask, 0, at);
+          OpContext c = mc_call >= 0 ? pass(nb, false, true, RngPurpose::mc_mask, mc_call, at)
+                                     : pass(nb, false, false, RngPurpose::train_mask, 0, at);
+          c.batch_row = r0;
+          c.batch_rows = batch.n;
           forward(xs.data(), c);
           for (std::size_t k = 0; k < outs.size(); ++k) outs[k] = ptr_[sz(s_.outputs[k])];
         }
@@ -499,7 +501,9 @@ class GraphNetwork final : public Network<T> {
         for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = batch.x[k] + r0 * input_size(k);
         for (std::size_t h = 0; h < ys.size(); ++h) ys[h] = batch.y[h] + r0 * label_width(h);
         const T* w = batch.w ? batch.w + r0 : nullptr;
-        const OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, rows + r0);
+        OpContext c = pass(nb, false, false, RngPurpose::train_mask, 0, rows + r0);
+        c.batch_row = r0;
+        c.batch_rows = batch.n;
         ensure_rows(nb, Need::evaluate);
         forward(xs.data(), c);
         heads(ys.data(), w, nb, 1.0, sums, nullptr);
@@ -538,6 +542,7 @@ class GraphNetwork final : public Network<T> {
     c.purpose = purpose;
     c.step = step;
     c.row0 = row0;
+    c.batch_rows = n;
     return c;
   }
 

@@ -23,7 +23,10 @@ struct OpContext {
   RngPurpose purpose = RngPurpose::train_mask;
   std::uint64_t step = 0;    // mask key: the optimizer step or the Monte-Carlo call number
   index_t row0 = 0;          // global index of the pass's first row (masks stay row-independent)
-  bool update_state = true;  // a training pass moves state kept across passes (moving statistics)
+  bool update_state = true;  // a pass moves state kept across passes (moving statistics,
+                             // a stateful RNN's carried states)
+  index_t batch_row = 0;     // the pass's first row within its batch (inference splits batches)
+  index_t batch_rows = 0;    // rows in the whole batch
 };
 
 // What an op is built from: its node, the shapes of its inputs, the output shape the

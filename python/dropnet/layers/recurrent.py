@@ -11,29 +11,29 @@ from .base import Layer
 from .core import positive_int
 from .dropout import _rate, _seed
 
-# Activations the core's LSTM cell evaluates (each differentiable through its output).
-LSTM_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+# Activations the core's recurrent cells evaluate (each differentiable through its output).
+RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 
 
-class LSTM(Layer):
-    """Long short-term memory over (batch, steps, features) inputs.
+class BaseRNN(Layer, abstract=True):
+    """What LSTM, GRU and SimpleRNN share: Keras's arguments, weights kernel (features,
+    gates·units), recurrent_kernel (units, gates·units) and bias, and variational dropout
+    (Gal & Ghahramani 2016): the masks of ``dropout`` and ``recurrent_dropout`` are drawn
+    once per sequence and reused at every step. Subclasses name their core op, their
+    number of gates and any arguments of their own."""
 
-    ``dropout`` masks the inputs and ``recurrent_dropout`` the recurrent state, one mask per
-    sequence for all steps: with ``recurrent_dropout`` = 0 one input mask serves the four
-    gates; otherwise each gate has its own input and recurrent mask (Keras's semantics).
-    A ``Dropout`` layer after the LSTM instead masks its output once, not the recurrence.
-    """
+    _op = ""
+    _gates = 1
+    _activation_args: tuple[str, ...] = ("activation",)
 
     def __init__(
         self,
         units,
         activation="tanh",
-        recurrent_activation="sigmoid",
         use_bias=True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
-        unit_forget_bias=True,
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
@@ -55,20 +55,10 @@ class LSTM(Layer):
         cls = type(self).__name__
         self.units = positive_int(units, f"{cls}(units={units!r})")
         self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        for what, name in (
-            ("activation", self.activation),
-            ("recurrent_activation", self.recurrent_activation),
-        ):
-            if name not in LSTM_ACTIVATIONS:
-                raise ValueError(
-                    f"{cls}({what}={name!r}): expected one of {', '.join(LSTM_ACTIVATIONS)}"
-                )
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.unit_forget_bias = bool(unit_forget_bias)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
@@ -82,9 +72,8 @@ class LSTM(Layer):
         self.seed = _seed(cls, seed)
         self.return_sequences = bool(return_sequences)
         self.go_backwards = bool(go_backwards)
-        self.unroll = bool(
-            unroll
-        )  # accepted for compatibility: the core's time loop is always compiled
+        # Accepted for compatibility: the core's time loop is always compiled.
+        self.unroll = bool(unroll)
         if return_state:
             raise ValueError(
                 f"{cls}: return_state=True returns several tensors, which a Sequential model cannot "
@@ -95,50 +84,66 @@ class LSTM(Layer):
                 f"{cls}: stateful=True is not supported; every batch starts from zero states"
             )
 
+    def _check_activations(self) -> None:
+        for what in self._activation_args:
+            name = getattr(self, what)
+            if name not in RNN_ACTIVATIONS:
+                raise ValueError(
+                    f"{type(self).__name__}({what}={name!r}): expected one of "
+                    f"{', '.join(RNN_ACTIVATIONS)}"
+                )
+
     def build(self, input_shape):
         if len(input_shape) != 2:
             raise ValueError(
                 f"{self.name}: expected inputs of rank 3 (batch, steps, features), received shape "
                 f"(None, {', '.join(map(str, input_shape))})"
             )
-        u = self.units
+        width = self._gates * self.units
         self.kernel = self.add_weight(
             "kernel",
-            (input_shape[-1], 4 * u),
+            (input_shape[-1], width),
             self.kernel_initializer,
             self.kernel_constraint,
             self.kernel_regularizer,
         )
         self.recurrent_kernel = self.add_weight(
             "recurrent_kernel",
-            (u, 4 * u),
+            (self.units, width),
             self.recurrent_initializer,
             self.recurrent_constraint,
             self.recurrent_regularizer,
         )
-        if self.use_bias:
-            init = self.bias_initializer
-            if self.unit_forget_bias:
-
-                def init(shape, dtype, base=self.bias_initializer):
-                    return np.concatenate(
-                        [base((u,), dtype), np.ones((u,), dtype), base((2 * u,), dtype)]
-                    )
-
-            self.bias = self.add_weight(
-                "bias", (4 * u,), init, self.bias_constraint, self.bias_regularizer
+        self.bias = (
+            self.add_weight(
+                "bias",
+                self._bias_shape(),
+                self._bias_init(),
+                self.bias_constraint,
+                self.bias_regularizer,
             )
-        else:
-            self.bias = None
+            if self.use_bias
+            else None
+        )
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (self._gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def _core_attrs(self) -> dict:
+        """The op's attributes beyond those every recurrent op has."""
+        return {}
+
     def _core_op(self):
-        return "lstm", {
+        return self._op, {
             "units": self.units,
             "act": self.activation,
-            "recurrent_act": self.recurrent_activation,
+            **self._core_attrs(),
             "return_sequences": self.return_sequences,
             "go_backwards": self.go_backwards,
             "dropout": self.dropout,
@@ -146,17 +151,20 @@ class LSTM(Layer):
             "seed": self.seed,
         }
 
+    def _own_config(self) -> dict:
+        """Configuration entries of the subclass's own arguments."""
+        return {}
+
     def get_config(self):
         return {
             **super().get_config(),
             "units": self.units,
             "activation": self.activation,
-            "recurrent_activation": self.recurrent_activation,
+            **self._own_config(),
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "unit_forget_bias": self.unit_forget_bias,
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
@@ -172,6 +180,54 @@ class LSTM(Layer):
         }
 
 
+class LSTM(BaseRNN):
+    """Long short-term memory over (batch, steps, features) inputs; gate blocks i, f, c, o.
+
+    ``dropout`` masks the inputs and ``recurrent_dropout`` the recurrent state, one mask per
+    sequence for all steps: with ``recurrent_dropout`` = 0 one input mask serves the four
+    gates; otherwise each gate has its own input and recurrent mask (Keras's semantics).
+    A ``Dropout`` layer after the LSTM instead masks its output once, not the recurrence.
+    """
+
+    _op = "lstm"
+    _gates = 4
+    _activation_args = ("activation", "recurrent_activation")
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        *,
+        unit_forget_bias=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self._check_activations()
+
+    def _bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        u = self.units
+
+        def init(shape, dtype, base=self.bias_initializer):
+            return np.concatenate([base((u,), dtype), np.ones((u,), dtype), base((2 * u,), dtype)])
+
+        return init
+
+    def _core_attrs(self):
+        return {"recurrent_act": self.recurrent_activation}
+
+    def _own_config(self):
+        return {
+            "recurrent_activation": self.recurrent_activation,
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
 _MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
 
 
@@ -183,9 +239,10 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, LSTM):
+        if not isinstance(layer, BaseRNN):
             raise TypeError(
-                f"Bidirectional: expected a recurrent layer (LSTM), received {type(layer).__name__}"
+                "Bidirectional: expected a recurrent layer (LSTM, GRU, SimpleRNN), received "
+                f"{type(layer).__name__}"
             )
         if merge_mode not in _MERGES:
             raise ValueError(
@@ -212,12 +269,12 @@ class Bidirectional(Layer):
             )
         else:
             if (
-                not isinstance(backward_layer, LSTM)
+                not isinstance(backward_layer, BaseRNN)
                 or backward_layer.go_backwards == layer.go_backwards
             ):
                 raise ValueError(
-                    "Bidirectional(backward_layer): expected an LSTM reading the other way "
-                    "(go_backwards differing from the forward layer's)"
+                    "Bidirectional(backward_layer): expected a recurrent layer reading the other "
+                    "way (go_backwards differing from the forward layer's)"
                 )
             if backward_layer.return_sequences != layer.return_sequences:
                 raise ValueError(
@@ -262,12 +319,15 @@ class Bidirectional(Layer):
     def get_config(self):
         config = {
             **super().get_config(),
-            "layer": {"class_name": "LSTM", "config": self.forward_layer.get_config()},
+            "layer": {
+                "class_name": type(self.forward_layer).__name__,
+                "config": self.forward_layer.get_config(),
+            },
             "merge_mode": self.merge_mode,
         }
         config["layer"]["config"]["name"] = self.forward_layer.name.removeprefix("forward_")
         config["backward_layer"] = {
-            "class_name": "LSTM",
+            "class_name": type(self.backward_layer).__name__,
             "config": self.backward_layer.get_config(),
         }
         return config
@@ -275,19 +335,23 @@ class Bidirectional(Layer):
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        layer = _lstm_from_entry(config.pop("layer"), "layer")
+        layer = _rnn_from_entry(config.pop("layer"), "layer")
         back = config.pop("backward_layer", None)
-        backward = None if back is None else _lstm_from_entry(back, "backward_layer")
+        backward = None if back is None else _rnn_from_entry(back, "backward_layer")
         return cls(layer, backward_layer=backward, **config)
 
 
-def _lstm_from_entry(entry, what: str) -> LSTM:
-    if not isinstance(entry, dict) or entry.get("class_name") != "LSTM":
-        raise ValueError(f"Bidirectional: {what} must be an LSTM configuration")
+def _rnn_from_entry(entry, what: str) -> BaseRNN:
+    from .base import LAYER_CLASSES
+
+    name = entry.get("class_name") if isinstance(entry, dict) else None
+    cls = LAYER_CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None or not issubclass(cls, BaseRNN):
+        raise ValueError(f"Bidirectional: {what} must be a recurrent layer's configuration")
     cfg = entry.get("config")
     if not isinstance(cfg, dict):
         raise TypeError(f"Bidirectional: {what} has no configuration object")
-    return LSTM.from_config(dict(cfg))
+    return cls.from_config(dict(cfg))
 
 
 def _time_distributable(layer) -> bool:
