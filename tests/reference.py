@@ -402,3 +402,92 @@ def weights_per_thread_count(build, x, y, threads=(1, 2), **fit_kwargs):
         model.fit(x, y, verbose=0, **fit_kwargs)
         runs.append([w.tobytes() for w in model.get_weights()])
     return runs, model
+
+
+# ----------------------------------------------------------------------------- recurrent
+def rnn_activation(name: str):
+    """A recurrent cell's activation and its derivative through the output."""
+    return {
+        "tanh": (np.tanh, lambda y: 1 - y * y),
+        "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)),
+        "relu": (lambda z: np.maximum(z, 0), lambda y: (y > 0).astype(y.dtype)),
+        "linear": (lambda z: z, lambda y: np.ones_like(y)),
+    }[name]
+
+
+def run_steps(cell, x, h0, go_backwards=False, step_mask=None):
+    """Keras's recurrence around cell(x_t, h) -> new h over x (n, T, D): the outputs of
+    every processed step (n, T, U) and the final states. At a step whose step_mask (n, T,
+    input order) is 0 the state is carried; an output repeats the previous one, zero
+    before a row's first unmasked step."""
+    n, T, _ = x.shape
+    xs = x[:, ::-1] if go_backwards else x
+    mask = np.ones((n, T)) if step_mask is None else np.asarray(step_mask, np.float64)
+    mask = mask[:, ::-1] if go_backwards else mask
+    h = np.array(h0, np.float64)
+    seen = np.zeros((n, 1), bool)
+    outs = []
+    for t in range(T):
+        keep = mask[:, t : t + 1] != 0
+        h = np.where(keep, cell(xs[:, t], h), h)
+        seen |= keep
+        outs.append(np.where(seen, h, 0.0))
+    return np.stack(outs, 1), h
+
+
+def rnn_core_network(op, attrs, steps, features, out_shape, params, roles, step_mask=False, lr=0.0):
+    """A core network of one recurrent node on (steps, features) inputs (and, with step_mask,
+    a second input (steps,)): parameters given as float64 arrays with their roles (a
+    state_h parameter not trainable), an mse head, plain SGD at learning rate lr."""
+    from dropnet import _core
+
+    def param(value, role):
+        return {
+            "value": value,
+            "slots": [],
+            "trainable": role != "state_h",
+            "constraint": None,
+            "regularizer": None,
+        }
+
+    tensors = [[steps, features]] + ([[steps]] if step_mask else []) + [list(out_shape)]
+    inputs = list(range(len(tensors) - 1))
+    return _core.Network(
+        {
+            "dtype": "float64",
+            "seed": 3,
+            "tensors": tensors,
+            "inputs": inputs,
+            "outputs": [len(tensors) - 1],
+            "params": [param(v, r) for v, r in zip(params, roles)],
+            "nodes": [
+                {
+                    "op": op,
+                    "inputs": inputs,
+                    "output": len(tensors) - 1,
+                    "params": list(range(len(params))),
+                    "roles": list(roles),
+                    "layer_id": 1,
+                    "attrs": attrs,
+                }
+            ],
+            "heads": [
+                {
+                    "output": 0,
+                    "loss": "mean_squared_error",
+                    "from_logits": False,
+                    "weight": 1.0,
+                    "metrics": [],
+                }
+            ],
+            "optimizer": {
+                "kind": "sgd",
+                "lr": {"kind": "constant", "initial": lr},
+                "clipnorm": 0.0,
+                "clipvalue": 0.0,
+                "global_clipnorm": 0.0,
+                "momentum": 0.0,
+                "nesterov": False,
+            },
+        }
+    )

@@ -80,6 +80,22 @@ struct LstmGeometry {
 // LSTM's recurrent masks).
 constexpr std::uint32_t kSecondMask = 0x8000u;
 
+// A GRU (gates = 3, column blocks z, r, h) or a SimpleRNN (gates = 1) over (steps,
+// features) samples with `units` cells. recurrent_act and reset_after are the GRU's.
+// Variational dropout masks: input_masks = 0 (none), 1 (one (n, features) mask for every
+// gate) or `gates` (one per gate); recurrent_masks: `gates` (n, units) masks, one per gate.
+// initial_state: rows start from given states instead of zeros (stateful layers).
+struct RnnGeometry {
+  index_t steps = 1, features = 1, units = 1;
+  int gates = 1;
+  Act act = Act::tanh, recurrent_act = Act::sigmoid;
+  bool reset_after = true;
+  bool return_sequences = false, go_backwards = false;
+  int input_masks = 0;
+  bool recurrent_masks = false;
+  bool initial_state = false;
+};
+
 // One call of a layer: its op kind, the tensors it reads and writes, the parameters it uses
 // (indices into the parameter list; a layer called twice lists the same ones) with their
 // roles (kernel, recurrent_kernel, bias, ...), its RNG stream, and the op's own attributes.

@@ -10,103 +10,11 @@
 #include <vector>
 
 #include "dropnet/kernels.hpp"
+#include "recurrent.hpp"
 
 DROPNET_ISA_BEGIN
 
 namespace {
-
-// ---- Gate nonlinearities. float: exp by Cody-Waite reduction and Cephes's degree-6
-// polynomial (relative error ~1e-7 on the clamped range), written branch-free so the gate
-// loops vectorize; double (used for checking) calls the library.
-inline float exp_gate(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
-  const float n = (x * 1.44269504088896341f + magic) - magic;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float e = p * r * r + r + 1.0f;
-  const std::int32_t bits = (std::int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return e * scale;
-}
-inline double exp_gate(double x) { return std::exp(x); }
-
-template <class T>
-inline T sigmoid_gate(T x) {
-  return T(1) / (T(1) + exp_gate(-x));
-}
-
-inline float tanh_gate(float x) {
-  const float ax = std::fabs(x);
-  // |x| < 0.625: odd polynomial (no cancellation); else 1 - 2/(e^{2|x|} + 1) with the sign.
-  const float s = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * s + 2.06390887954e-2f;
-  p = p * s - 5.37397155531e-2f;
-  p = p * s + 1.33314422036e-1f;
-  p = p * s - 3.33332819422e-1f;
-  const float small = x + x * s * p;
-  const float big = 1.0f - 2.0f / (exp_gate(2.0f * ax) + 1.0f);
-  return ax < 0.625f ? small : std::copysign(big, x);
-}
-inline double tanh_gate(double x) { return std::tanh(x); }
-
-// y[0, n) = act(x[0, n)), in place allowed; the switch is outside the loop so each case
-// vectorizes.
-template <class T>
-void gate_span(Act a, const T* x, T* y, index_t n) {
-  switch (a) {
-    case Act::sigmoid:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) y[k] = sigmoid_gate(x[k]);
-      return;
-    case Act::tanh:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) y[k] = tanh_gate(x[k]);
-      return;
-    case Act::relu:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) y[k] = x[k] > T(0) || x[k] != x[k] ? x[k] : T(0);
-      return;
-    default:
-      if (y != x) std::copy(x, x + n, y);
-  }
-}
-
-// d[0, n) = act'(x) through y = act(x) values in y[0, n).
-template <class T>
-void gate_grad_span(Act a, const T* y, T* d, index_t n) {
-  switch (a) {
-    case Act::sigmoid:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) d[k] = y[k] * (T(1) - y[k]);
-      return;
-    case Act::tanh:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) d[k] = T(1) - y[k] * y[k];
-      return;
-    case Act::relu:
-#pragma omp simd
-      for (index_t k = 0; k < n; ++k) d[k] = y[k] > T(0) ? T(1) : T(0);
-      return;
-    default:
-      std::fill(d, d + n, T(1));
-  }
-}
-
-// Rows [s0, s1) of the batch per task: a contiguous block per thread.
-template <class F>
-void for_blocks(index_t n, index_t work, F&& f) {
-  const index_t blocks = use_threads(work) ? std::min<index_t>(n, max_threads()) : 1;
-  parallel_for(blocks, blocks > 1, [&](index_t b) { f(b * n / blocks, (b + 1) * n / blocks); });
-}
 
 // Workspace views, batch-major: z (n, T, 4U) gate pre-activations → activations → (in
 // backward) pre-activation gradients; c and h (n, T, U) per step; xm (G, n, T, D) the

@@ -59,9 +59,10 @@ from .pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
-from .recurrent import LSTM, Bidirectional, TimeDistributed
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
 
 __all__ = [
+    "GRU",
     "LSTM",
     "Activation",
     "ActivityRegularization",
@@ -108,6 +109,7 @@ __all__ = [
     "Multiply",
     "RepeatVector",
     "Reshape",
+    "SimpleRNN",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",

@@ -1,6 +1,7 @@
-"""Recurrent layers: LSTM with Keras's arguments, weights (kernel, recurrent_kernel, bias
-in gate order i, f, c, o) and variational dropout (Gal & Ghahramani 2016): the masks of
-``dropout`` and ``recurrent_dropout`` are drawn once per sequence and reused at every step."""
+"""Recurrent layers: LSTM, GRU and SimpleRNN with Keras's arguments, weights (kernel,
+recurrent_kernel, bias in Keras's gate order) and variational dropout (Gal & Ghahramani
+2016): the masks of ``dropout`` and ``recurrent_dropout`` are drawn once per sequence and
+reused at every step."""
 
 from __future__ import annotations
 
@@ -226,6 +227,63 @@ class LSTM(BaseRNN):
             "recurrent_activation": self.recurrent_activation,
             "unit_forget_bias": self.unit_forget_bias,
         }
+
+
+class GRU(BaseRNN):
+    """Gated recurrent unit over (batch, steps, features) inputs; gate blocks z (update),
+    r (reset) and h (candidate), as Keras: z = σ(xW_z + hR_z + b_z), r likewise,
+    ĥ = act(xW_h + b_h + r ⊙ (hR_h + b'_h)) with ``reset_after`` (the default; bias of shape
+    (2, 3·units): input bias, then recurrent bias), else act(xW_h + (r ⊙ h)R_h + b_h) (bias
+    (3·units,)); the new state is z ⊙ h + (1 − z) ⊙ ĥ.
+
+    ``dropout`` masks the inputs and ``recurrent_dropout`` the recurrent state, one mask per
+    sequence for all steps: with ``recurrent_dropout`` = 0 one input mask serves the three
+    gates; otherwise each gate has its own input and recurrent mask.
+    """
+
+    _op = "gru"
+    _gates = 3
+    _activation_args = ("activation", "recurrent_activation")
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        *,
+        reset_after=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+        self._check_activations()
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _core_attrs(self):
+        return {"recurrent_act": self.recurrent_activation, "reset_after": self.reset_after}
+
+    def _own_config(self):
+        return {
+            "recurrent_activation": self.recurrent_activation,
+            "reset_after": self.reset_after,
+        }
+
+
+class SimpleRNN(BaseRNN):
+    """Fully connected recurrence over (batch, steps, features) inputs:
+    h = act(xW + b + hR), as Keras. ``dropout`` masks the inputs and ``recurrent_dropout``
+    the previous state before its product (the carried state stays unmasked), one mask each
+    per sequence, reused at every step."""
+
+    _op = "simple_rnn"
+
+    def __init__(self, units, activation="tanh", use_bias=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self._check_activations()
 
 
 _MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}

@@ -1,0 +1,37 @@
+// Op "simple_rnn": Keras's SimpleRNN over (steps, features) samples with variational
+// dropout (one input and one recurrent mask), an optional step mask and an optional carried
+// state (see recurrent_op.hpp). Parameters kernel (F, U), recurrent kernel (U, U), optional
+// bias (U), optional state_h (B, U). Attributes: units, act, return_sequences,
+// go_backwards, dropout, recurrent_dropout, seed (optional).
+#include "recurrent_op.hpp"
+
+DROPNET_ISA_BEGIN
+
+namespace {
+
+template <class T>
+class SimpleRnnOp final : public RecurrentOp<T> {
+ public:
+  explicit SimpleRnnOp(const OpArgs<T>& a) : RecurrentOp<T>(a, "simple_rnn") {
+    this->g_.gates = 1;
+    this->g_.recurrent_act = this->g_.act;  // one activation; keeps the shared check simple
+    this->finish(a.node.attrs, this->g_.units);
+  }
+
+ private:
+  index_t workspace(index_t rows) const override { return simple_rnn_workspace(this->g_, rows); }
+  void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const T* x, const T* h0, T* y,
+                   T* h_last, T* ws, index_t n) override {
+    simple_rnn_forward<T>(g, a, x, h0, y, h_last, ws, n);
+  }
+  void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, T* ws, const T* dy, T* dW, T* dR,
+                    T* db, T* dx, index_t n) override {
+    simple_rnn_backward<T>(g, a, ws, dy, dW, dR, db, dx, n);
+  }
+};
+
+DROPNET_REGISTER_OP("simple_rnn", SimpleRnnOp);
+
+}  // namespace
+
+DROPNET_ISA_END
