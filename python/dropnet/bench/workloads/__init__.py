@@ -8,6 +8,7 @@ from .circles import CirclesWorkload
 from .cnn import CnnWorkload
 from .dropout import DropoutWorkload
 from .gemm import GemmWorkload
+from .gru import GruWorkload
 from .lstm import LstmWorkload
 from .overhead import OverheadWorkload
 from .scaling import ScalingWorkload
@@ -21,6 +22,7 @@ REGISTRY: dict[str, Workload] = {
         SonarWorkload(),
         CnnWorkload(),
         LstmWorkload(),
+        GruWorkload(),
         GemmWorkload(),
         DropoutWorkload(),
         OverheadWorkload(),

@@ -337,6 +337,80 @@ def info_torch() -> dict[str, Any]:
     return {"torch": torch.__version__, "num_threads": torch.get_num_threads()}
 
 
+def train_table(runs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The training table of a recurrent workload: per case, framework and thread count, the
+    medians over the repeats of the first and steady epoch time, sequences/s, first and
+    final loss and final accuracy. Returns its text ("" when nothing ran) and its data."""
+    from ..common import fmt_num, format_table
+
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for run in runs:
+        for rec in run.get("records", []):
+            groups.setdefault((rec["case"], run["framework"], run["threads"]), []).append(rec)
+    train_data: list[dict[str, Any]] = []
+    rows: list[list[str]] = []
+    for (case, fw, threads), recs in groups.items():
+        first = statistics.median(r["first_epoch_seconds"] for r in recs)
+        steady = statistics.median(r["steady_seconds_per_epoch"] for r in recs)
+        sps = statistics.median(r["sequences_per_second"] for r in recs)
+        first_loss = statistics.median(r["first_loss"] for r in recs)
+        loss = statistics.median(r["final_loss"] for r in recs)
+        acc = statistics.median(r["final_acc"] for r in recs)
+        train_data.append(
+            {
+                "case": case,
+                "framework": fw,
+                "threads": threads,
+                "sequences": recs[0]["sequences"],
+                "epochs": recs[0]["epochs"],
+                "first_epoch_seconds": first,
+                "steady_seconds_per_epoch": steady,
+                "sequences_per_second": sps,
+                "first_loss": [r["first_loss"] for r in recs],
+                "final_loss": [r["final_loss"] for r in recs],
+                "final_acc": [r["final_acc"] for r in recs],
+            }
+        )
+        rows.append(
+            [
+                fw,
+                case,
+                str(threads),
+                f"{recs[0]['sequences']} x {recs[0]['epochs']}",
+                fmt_num(first),
+                fmt_num(steady),
+                fmt_num(sps),
+                f"{first_loss:.3f}",
+                f"{loss:.3f}",
+                f"{acc:.3f}",
+            ]
+        )
+    if not rows:
+        return "", train_data
+    return (
+        format_table(
+            [
+                "framework",
+                "case",
+                "thr",
+                "sequences x epochs",
+                "first epoch s",
+                "steady s/epoch",
+                "sequences/s",
+                "epoch-1 loss",
+                "final loss",
+                "final acc",
+            ],
+            rows,
+            right=[False, False, True, True, True, True, True, True, True, True],
+        )
+        + "\nfirst epoch s includes model construction, compile and any graph tracing; "
+        "sequences/s = sequences / steady s/epoch (median epoch after the first). Loss "
+        "and accuracy are the training figures of the first and last epoch (with "
+        "dropout); the fused case has no recurrent dropout, so it fits faster."
+    ), train_data
+
+
 # ----------------------------------------------------------------------------- workload
 
 FITTERS: dict[
@@ -426,74 +500,8 @@ class LstmWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        from ..common import fmt_num, format_table
-
-        text_parts: list[str] = []
-        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-        for run in runs:
-            for rec in run.get("records", []):
-                groups.setdefault((rec["case"], run["framework"], run["threads"]), []).append(rec)
-        train_data: list[dict[str, Any]] = []
-        rows: list[list[str]] = []
-        for (case, fw, threads), recs in groups.items():
-            first = statistics.median(r["first_epoch_seconds"] for r in recs)
-            steady = statistics.median(r["steady_seconds_per_epoch"] for r in recs)
-            sps = statistics.median(r["sequences_per_second"] for r in recs)
-            first_loss = statistics.median(r["first_loss"] for r in recs)
-            loss = statistics.median(r["final_loss"] for r in recs)
-            acc = statistics.median(r["final_acc"] for r in recs)
-            train_data.append(
-                {
-                    "case": case,
-                    "framework": fw,
-                    "threads": threads,
-                    "sequences": recs[0]["sequences"],
-                    "epochs": recs[0]["epochs"],
-                    "first_epoch_seconds": first,
-                    "steady_seconds_per_epoch": steady,
-                    "sequences_per_second": sps,
-                    "first_loss": [r["first_loss"] for r in recs],
-                    "final_loss": [r["final_loss"] for r in recs],
-                    "final_acc": [r["final_acc"] for r in recs],
-                }
-            )
-            rows.append(
-                [
-                    fw,
-                    case,
-                    str(threads),
-                    f"{recs[0]['sequences']} x {recs[0]['epochs']}",
-                    fmt_num(first),
-                    fmt_num(steady),
-                    fmt_num(sps),
-                    f"{first_loss:.3f}",
-                    f"{loss:.3f}",
-                    f"{acc:.3f}",
-                ]
-            )
-        if rows:
-            text_parts.append(
-                format_table(
-                    [
-                        "framework",
-                        "case",
-                        "thr",
-                        "sequences x epochs",
-                        "first epoch s",
-                        "steady s/epoch",
-                        "sequences/s",
-                        "epoch-1 loss",
-                        "final loss",
-                        "final acc",
-                    ],
-                    rows,
-                    right=[False, False, True, True, True, True, True, True, True, True],
-                )
-                + "\nfirst epoch s includes model construction, compile and any graph tracing; "
-                "sequences/s = sequences / steady s/epoch (median epoch after the first). Loss "
-                "and accuracy are the training figures of the first and last epoch (with "
-                "dropout); the fused case has no recurrent dropout, so it fits faster."
-            )
+        table, train_data = train_table(runs)
+        text_parts = [table] if table else []
 
         value = {(s["case"], s["framework"], s["threads"]): s["value_median"] for s in summary}
         target_data: list[dict[str, Any]] = []
