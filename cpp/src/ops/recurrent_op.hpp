@@ -101,8 +101,10 @@ class RecurrentOp : public Op<T> {
   void finish(const Attrs& at, index_t bias_size) {
     at.finish(kind_);
     RnnGeometry& g = g_;
-    if (in_shapes_[0].size() != 2 || g.units < 1)
-      throw std::invalid_argument(kind_ + ": expected (steps, features) inputs and units >= 1");
+    if (in_shapes_[0].size() != 2 || in_shapes_[0][0] < 1 || g.units < 1)
+      throw std::invalid_argument(kind_ +
+                                  ": expected (steps, features) inputs with steps >= 1, and "
+                                  "units >= 1");
     g.steps = in_shapes_[0][0];
     g.features = in_shapes_[0][1];
     if (in_shapes_.size() > 1 && (in_shapes_[1].size() != 1 || in_shapes_[1][0] != g.steps))
