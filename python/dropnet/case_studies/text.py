@@ -38,9 +38,8 @@ from dropnet.preprocessing.text import Tokenizer
 
 NAME = "text"
 SUMMARY = (
-    "sentiment of 3,000 review sentences (Amazon, IMDb, Yelp; bundled): Embedding -> LSTM "
-    "with no dropout, Dropout or SpatialDropout1D after the embedding, or "
-    "LSTM(dropout, recurrent_dropout); accuracy per site and pooled, learning curves"
+    "LSTM sentiment of 3,000 bundled review sentences: Dropout vs SpatialDropout1D after the "
+    "Embedding vs recurrent dropout vs none, per-site accuracy and learning curves"
 )
 SOURCES = ("amazon", "imdb", "yelp")
 NUM_WORDS = 2000  # ids 1..1999: the out-of-vocabulary id and the 1,998 most frequent words
