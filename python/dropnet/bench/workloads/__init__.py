@@ -13,6 +13,7 @@ from .overhead import OverheadWorkload
 from .scaling import ScalingWorkload
 from .sonar import SonarWorkload
 from .streaming import StreamingWorkload
+from .text import TextWorkload
 
 REGISTRY: dict[str, Workload] = {
     w.name: w
@@ -21,6 +22,7 @@ REGISTRY: dict[str, Workload] = {
         SonarWorkload(),
         CnnWorkload(),
         LstmWorkload(),
+        TextWorkload(),
         GemmWorkload(),
         DropoutWorkload(),
         OverheadWorkload(),
