@@ -178,3 +178,34 @@ def test_report_from_rejects_files_that_are_not_results(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench_main(["--report-from", str(bogus), "--out", str(tmp_path)])
     assert "not a per-workload result file" in capsys.readouterr().err
+
+
+def test_text_workload_trains_the_case_studys_model_and_reports_ratios():
+    from dropnet.bench.run import summarize
+    from dropnet.bench.workloads.lstm import FUSED_CASE
+
+    workload = get_workload("text")
+    jobs = workload.plan(Options(3, True, (1,), {}, 1), ["dropnet", "torch"], (1,))
+    assert [j.params for j in jobs] == [{"sentences": 600, "epochs": 2}] * 2
+    out = workload.run("dropnet", 1, {"sentences": 200, "epochs": 2, "seed": 1})
+    (record,) = out["records"]
+    assert record["case"] == "train" and record["sequences"] == 200
+    assert record["sequences_per_second"] > 0 and 0 < record["final_acc"] <= 1
+    # the report, from this run and a made-up PyTorch one 4x (step loop) and 2x (fused) slower
+    torch_records = [
+        dict(record, seconds=4 * record["seconds"]),
+        dict(record, case=FUSED_CASE, seconds=2 * record["seconds"]),
+    ]
+    runs = [
+        {"framework": "dropnet", "threads": 1, "records": out["records"]},
+        {"framework": "torch", "threads": 1, "records": torch_records},
+    ]
+    summary = summarize(workload, runs)
+    text, details = workload.extra_report(summary, runs)
+    assert "Keras (same model) = not measured" in text
+    assert "PyTorch step loop with the same masks = 4.00x" in text
+    assert "PyTorch fused nn.LSTM without recurrent dropout = 2.00x" in text
+    assert "200 x 2" in text and "sentences/s" in text
+    (row,) = workload.headlines(summary, details, runs)
+    assert row.unit == "sentences/s" and row.advantage("torch") == pytest.approx(4.0)
+    assert "= 2.00x" in row.note and not row.target

@@ -109,7 +109,6 @@ def test_a_text_model_trains_saves_loads_and_is_thread_count_independent(tmp_pat
     [
         (lambda: Embedding(0, 4), "input_dim"),
         (lambda: Embedding(10, True), "output_dim"),
-        (lambda: Embedding(10, 4, mask_zero=True), "mask_zero"),
     ],
 )
 def test_bad_arguments_name_the_problem(make, match):

@@ -185,7 +185,7 @@ def test_bidirectional_gradients(rng):
         ({"activation": "softmax"}, "activation"),
         ({"dropout": 1.0}, "dropout"),
         ({"recurrent_dropout": -0.5}, "recurrent_dropout"),
-        ({"stateful": True}, "stateful"),
+        ({"seed": -1}, "seed"),
     ],
 )
 def test_bad_arguments(kwargs, match):

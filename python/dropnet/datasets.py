@@ -1,7 +1,7 @@
-"""Data sets of the case studies: the two-circles problem, the UCI Sonar table and a daily
-minimum temperatures series (or a synthetic stand-in for it). The Sonar table and the
-temperature series ship with the package (``dropnet/data/``, sources and licences in its
-README.md); every loader also reads a file of the same format from a path."""
+"""Data sets of the case studies: the two-circles problem, the UCI Sonar table, a daily
+minimum temperatures series (or a synthetic stand-in for it) and the UCI sentiment-labelled
+review sentences. The last three ship with the package (``dropnet/data/``, sources and
+licences in its README.md); every loader also reads files of the same format from a path."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ import numpy as np
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SONAR_FILE = os.path.join(DATA_DIR, "sonar.csv")
 TEMPERATURES_FILE = os.path.join(DATA_DIR, "seattle-daily-min-temperatures.csv")
+SENTIMENT_DIR = os.path.join(DATA_DIR, "sentiment-labelled-sentences")
+SENTIMENT_FILES = {
+    "amazon": "amazon_cells_labelled.txt",
+    "imdb": "imdb_labelled.txt",
+    "yelp": "yelp_labelled.txt",
+}
 
 SONAR_SOURCE = (
     'the UCI Machine Learning Repository data set "Connectionist Bench (Sonar, Mines vs. Rocks)" '
@@ -89,6 +95,47 @@ def load_daily_min_temperatures(path: str | os.PathLike | None = None) -> np.nda
     if len(values) < 2:
         raise ValueError(f"{path}: too few rows; expected {TEMPERATURES_SOURCE}")
     return np.asarray(values)
+
+
+SENTIMENT_SOURCE = (
+    'the UCI Machine Learning Repository data set "Sentiment Labelled Sentences" '
+    "(https://doi.org/10.24432/C57604): a folder holding "
+    + ", ".join(SENTIMENT_FILES.values())
+    + ", each one sentence per line, a tab, then the label 0 or 1"
+)
+
+
+def load_sentiment_sentences(path: str | os.PathLike | None = None):
+    """(texts, labels, sources) of the UCI Sentiment Labelled Sentences: 3,000 review
+    sentences (list of str), their labels (int64 array, 1 positive, 0 negative) and the site
+    each comes from ("amazon", "imdb" or "yelp", an array of str), in file order. Reads the
+    bundled copy by default, else the folder ``path`` holding the three files."""
+    folder = SENTIMENT_DIR if path is None else os.fspath(path)
+    texts: list[str] = []
+    labels: list[int] = []
+    sources: list[str] = []
+    for source, name in SENTIMENT_FILES.items():
+        file = os.path.join(folder, name)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(
+                f"sentiment data not found: no {name} in {folder!r}. Expected {SENTIMENT_SOURCE}."
+            )
+        # Read line by line (the file object splits at "\n" only): a few IMDb sentences hold
+        # U+0085, which str.splitlines() would take for a line break.
+        with open(file, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                text, tab, label = line.rstrip("\r\n").rpartition("\t")
+                if not tab or label.strip() not in ("0", "1"):
+                    raise ValueError(
+                        f"{file}:{lineno}: expected a sentence, a tab, then 0 or 1; "
+                        f"{SENTIMENT_SOURCE}"
+                    )
+                texts.append(text.strip())
+                labels.append(int(label))
+                sources.append(source)
+    return texts, np.asarray(labels, dtype=np.int64), np.asarray(sources)
 
 
 def synthetic_temperatures(days: int = 3650, seed: int = 0) -> np.ndarray:

@@ -36,6 +36,7 @@ from .layers.base import (
     weight_budget,
 )
 from .layers.core import InputLayer
+from .layers.recurrent import BaseRNN
 from .utils import next_seed
 
 
@@ -345,6 +346,8 @@ class Model:
                 f"{MAX_LAYER_CALLS} (the core numbers each call's random streams in 15 bits)"
             )
         self._inputs, self._outputs, self._nodes = ins, outs, order
+        if any(isinstance(n.layer, BaseRNN) and n.layer.stateful for n in order):
+            self._stateful_batch()  # refuses a stateful model without one static batch size
         self._in_shapes = [t.shape for t in ins]
         self._out_shapes = [t.shape for t in outs]
         dtypes = {t.layer._dtype_arg for t in ins if t.layer is not None}
@@ -364,6 +367,61 @@ class Model:
 
     def _weight_layers(self) -> list[Layer]:
         return self.layers
+
+    def _declared_batch_sizes(self) -> set[int]:
+        return {
+            t.layer.batch_size
+            for t in self._inputs
+            if isinstance(t.layer, InputLayer) and t.layer.batch_size is not None
+        }
+
+    def _stateful_batch(self) -> int | None:
+        """The batch size of a model with stateful recurrent layers (None without any):
+        declared by Input(batch_shape=...)/Input(..., batch_size=B), or Keras 2's
+        batch_input_shape=/batch_size= on the first layer."""
+        if not any(isinstance(x, BaseRNN) and x.stateful for x in self._weight_layers()):
+            return None
+        sizes = self._declared_batch_sizes()
+        if len(sizes) != 1:
+            raise ValueError(
+                f"{self.name}: a model with stateful=True recurrent layers needs one static batch "
+                "size: give Input(batch_shape=(B, steps, features)) or Input(shape, batch_size=B), "
+                "or batch_input_shape=(B, steps, features) on the first layer"
+                + (f"; received several: {sorted(sizes)}" if sizes else "")
+            )
+        return sizes.pop()
+
+    def _stateful_rows(self, batch_size, rows: int | None, what: str, shuffle=False) -> int | None:
+        """The batch size a call runs: a stateful model's own (a different one is refused,
+        as are sample counts it does not divide), else batch_size as given."""
+        batch = self._stateful_batch()
+        if batch is None:
+            return batch_size
+        if batch_size is not None and batch_size != batch:
+            raise ValueError(
+                f"{what}: the model is stateful with batch size {batch} (sample i of each batch "
+                f"continues sample i of the previous one); received batch_size={batch_size}"
+            )
+        if rows is not None and rows % batch:
+            raise ValueError(
+                f"{what}: a stateful model runs whole batches of {batch} samples; received "
+                f"{rows} samples, which is not a multiple of {batch}"
+            )
+        if shuffle:
+            warnings.warn(
+                f"{what}: shuffle=True reorders the samples of a stateful model, so a batch no "
+                "longer continues the previous one; pass shuffle=False",
+                UserWarning,
+                stacklevel=3,
+            )
+        return batch
+
+    def reset_states(self) -> None:
+        """Zero the carried states of every stateful recurrent layer (Keras 2)."""
+        with self._holding("reset_states"):
+            for layer in self._weight_layers():
+                if isinstance(layer, BaseRNN) and layer.stateful:
+                    layer.reset_states()
 
     def get_layer(self, name=None, index=None) -> Layer:
         """The layer called ``name``, or at position ``index`` of ``layers``."""
@@ -652,21 +710,49 @@ class Model:
         tensor_index = {id(t): i for i, t in enumerate(self._inputs)}
         tensors = [list(t.shape) for t in self._inputs]
         nodes: list[dict] = []
+        step_masks: dict[tuple[int, float], int] = {}
+
+        def step_mask(mask) -> int:
+            """The tensor holding a mask's step values, computed once per mask."""
+            source, value = mask
+            key = (id(source), value)
+            if key not in step_masks:
+                tensors.append([source.shape[0]])
+                step_masks[key] = len(tensors) - 1
+                nodes.append(
+                    {
+                        "op": "step_mask",
+                        "inputs": [tensor_index[id(source)]],
+                        "output": len(tensors) - 1,
+                        "params": [],
+                        "roles": [],
+                        "layer_id": len(nodes) + 1,
+                        "attrs": {"value": value},
+                    }
+                )
+            return step_masks[key]
+
         for node in self._nodes:
             assert node.output is not None
+            mask = node.inputs[0]._mask if node.layer.reads_mask and node.inputs else None
             graph = getattr(node.layer, "_core_graph", None)
             if graph is not None:  # a layer run by several ops (Bidirectional)
                 inner: list[int] = []
-                for op, attrs, refs, ws, shape in graph():
+                for op, attrs, refs, ws, shape in graph(masked=mask is not None):
+                    inputs = [
+                        step_mask(mask)
+                        if r == "mask"
+                        else tensor_index[id(node.inputs[-1 - r])]
+                        if r < 0
+                        else inner[r]
+                        for r in refs
+                    ]
                     tensors.append(list(shape))
                     inner.append(len(tensors) - 1)
                     nodes.append(
                         {
                             "op": op,
-                            "inputs": [
-                                tensor_index[id(node.inputs[-1 - r])] if r < 0 else inner[r]
-                                for r in refs
-                            ],
+                            "inputs": inputs,
                             "output": inner[-1],
                             "params": [index[id(w)] for w in ws],
                             "roles": [w.role for w in ws],
@@ -676,16 +762,37 @@ class Model:
                     )
                 tensor_index[id(node.output)] = inner[-1]
                 continue
-            op, attrs = node.layer._core_op()
+            op, attrs = node.layer._core_op() if mask is None else node.layer._mask_op()
+            inputs = [tensor_index[id(t)] for t in node.inputs]
+            if mask is not None:
+                inputs.append(step_mask(mask))
+            params = [index[id(w)] for w in node.layer.weights]
+            roles = [w.role for w in node.layer.weights]
+            if isinstance(node.layer, BaseRNN) and node.layer.stateful:
+                # Carried states: parameters the core reads and writes, never trained.
+                batch = self._stateful_batch()
+                assert batch is not None
+                for role, value in zip(node.layer._state_names, node.layer._carried_states(batch)):
+                    params.append(len(params_desc))
+                    roles.append(role)
+                    params_desc.append(
+                        {
+                            "value": value,
+                            "slots": [],
+                            "trainable": False,
+                            "constraint": None,
+                            "regularizer": None,
+                        }
+                    )
             tensor_index[id(node.output)] = len(tensors)
             tensors.append(list(node.output.shape))
             nodes.append(
                 {
                     "op": op,
-                    "inputs": [tensor_index[id(t)] for t in node.inputs],
+                    "inputs": inputs,
                     "output": tensor_index[id(node.output)],
-                    "params": [index[id(w)] for w in node.layer.weights],
-                    "roles": [w.role for w in node.layer.weights],
+                    "params": params,
+                    "roles": roles,
                     "layer_id": len(nodes) + 1,
                     "attrs": attrs,
                 }
@@ -706,6 +813,17 @@ class Model:
                     }
                 )
         heads = []
+        masked = [self.output_names[k] for k, t in enumerate(self._outputs) if t._mask is not None]
+        if use_opt and masked:
+            warnings.warn(
+                f"{self.name}: output(s) {', '.join(masked)} carry a mask (from "
+                "Embedding(mask_zero=True) or Masking); Keras leaves the masked steps out of the "
+                "loss, dropnet counts them in it (a model ending in a layer that uses the mask "
+                "up, such as an RNN without return_sequences or GlobalAveragePooling1D, is not "
+                "affected)",
+                UserWarning,
+                stacklevel=3,
+            )
         if use_opt:
             specs = self._metric_specs()
             start = 0
@@ -1124,7 +1242,8 @@ class Model:
         weights are those of the last completed step, and fit can be called again."""
         if not self.compiled:
             raise ValueError(f"{self.name}: call compile() before fit()")
-        batch_size = 32 if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
+        batch_arg = None if batch_size is None else check_int(batch_size, "fit(batch_size)", 1)
+        batch_size = 32 if batch_arg is None else batch_arg
         epochs = check_int(epochs, "fit(epochs)", 0)
         initial_epoch = check_int(initial_epoch, "fit(initial_epoch)", 0)
         verbose = _verbose(verbose, "fit")
@@ -1213,6 +1332,12 @@ class Model:
                     "fit: x (its validation_split part)",
                     split,
                 ]
+            stateful = self._stateful_rows(batch_arg, n, "fit", shuffle)
+            if stateful is not None:
+                batch_size = stateful
+                if split_val is not None:
+                    self._stateful_rows(None, split_val[3], "fit (validation_split)")
+                    split_val[3] = batch_size
             batches = -(-n // batch_size)
             if steps_per_epoch is not None and steps_per_epoch > batches:
                 raise ValueError(
@@ -1243,6 +1368,8 @@ class Model:
                 if len(validation_data) == 3 and validation_data[2] is not None:
                     wv = self._weights_array(validation_data[2], None, yv, nv)
                 val = [xv, yv, wv, nv, False, val_check, "fit: validation_data[0]", 0]
+                if self._stateful_rows(None, nv, "fit (validation_data)") is not None:
+                    val[3] = self._stateful_batch()
         keys = self.metrics_names
         history = callbacks_module.History()
         user_cbs = _callback_list(callbacks, "fit")
@@ -1390,7 +1517,8 @@ class Model:
     ):
         """Loss (and metrics) in inference mode over arrays, a generator or a PyDataset:
         ``[loss, *metrics]`` or the loss alone."""
-        batch_size = 32 if batch_size is None else check_int(batch_size, "evaluate(batch_size)", 1)
+        batch_arg = None if batch_size is None else check_int(batch_size, "evaluate(batch_size)", 1)
+        batch_size = 32 if batch_arg is None else batch_arg
         if steps is not None:
             steps = check_int(steps, "evaluate(steps)", 1)
         verbose = _verbose(verbose, "evaluate")
@@ -1408,6 +1536,9 @@ class Model:
             ys = self._ys(y, xs[0].shape[0])
             w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
         net = self._network(training=True)  # (after the data: an unbuilt Sequential builds from it)
+        stateful = self._stateful_rows(batch_arg, None if data else xs[0].shape[0], "evaluate")
+        if stateful is not None:
+            batch_size = stateful
         keys = self.metrics_names
         cbl = None
         if cbs:
@@ -1417,7 +1548,7 @@ class Model:
             per_batch = steps is not None or (
                 cbl is not None and any(pe[0] == callbacks_module.TEST for pe in cbl.wanted)
             )
-            rows = batch_size if per_batch else xs[0].shape[0]
+            rows = batch_size if per_batch or stateful else xs[0].shape[0]
             data = (xs, ys, w, rows, False, check, "evaluate: x", 0)
         progress = None
         if verbose:
@@ -1458,7 +1589,8 @@ class Model:
         """Outputs for ``x`` - arrays, a generator or a PyDataset (a list, or a dict if the
         outputs were given as one, for several outputs). ``training=True`` keeps dropout on
         (Monte-Carlo dropout): new masks on every call, from the model's seed."""
-        batch_size = 32 if batch_size is None else check_int(batch_size, "predict(batch_size)", 1)
+        batch_arg = None if batch_size is None else check_int(batch_size, "predict(batch_size)", 1)
+        batch_size = 32 if batch_arg is None else batch_arg
         if steps is not None:
             steps = check_int(steps, "predict(steps)", 1)
         verbose = _verbose(verbose, "predict")
@@ -1472,6 +1604,9 @@ class Model:
             xs, check = self._input_arrays(x, "x")
             net = self._network(training=False)
             data = None
+        stateful = self._stateful_rows(batch_arg, None if data else xs[0].shape[0], "predict")
+        if stateful is not None:
+            batch_size = stateful
         cbl = None
         if cbs:
             params = {"verbose": verbose, "steps": steps}
@@ -1484,7 +1619,7 @@ class Model:
                 xs,
                 None,
                 None,
-                batch_size if per_batch else xs[0].shape[0],
+                batch_size if per_batch or stateful else xs[0].shape[0],
                 False,
                 check,
                 "predict: x",
@@ -1553,6 +1688,11 @@ class Model:
         xs, check = self._input_arrays(x, "x")
         rows = xs[0].shape[0]
         net = self._network(training=False)
+        if self._stateful_batch() is not None:
+            raise ValueError(
+                "predict_mc: a stateful model's passes would each move its carried states; "
+                "call predict(x, training=True) once per pass instead"
+            )
         first = self._next_mc_calls(n)
         outs, _, stop, s_batch, error, finite = net.predict(
             (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first, n, None
@@ -1847,11 +1987,12 @@ class Sequential(Model):
         if self._input_shape is not None and not getattr(self, "_adding_many", False):
             try:
                 self._build_layers(self._input_shape)
+                self._ensure_graph()
             except Exception:
                 self._layers.pop()
                 self._ids.discard(id(layer))
+                self._changed()
                 raise
-            self._ensure_graph()
 
     def _layer_ids(self) -> set[int]:
         """ids of the layers, kept with the list (a set: adding many layers stays linear)."""
@@ -1882,6 +2023,12 @@ class Sequential(Model):
 
     def _weight_layers(self) -> list[Layer]:
         return self._layers
+
+    def _declared_batch_sizes(self) -> set[int]:
+        sizes = super()._declared_batch_sizes()
+        if self._layers and self._layers[0]._batch_size_arg is not None:
+            sizes.add(self._layers[0]._batch_size_arg)
+        return sizes
 
     def build(self, input_shape=None) -> None:
         """Build for ``input_shape`` (batch axis included, as in Keras, or per-sample)."""

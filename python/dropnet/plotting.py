@@ -16,13 +16,26 @@ def _pyplot():
 
 
 def plot_learning_curves(
-    histories: dict, path: str | os.PathLike, metric: str = "accuracy", title: str | None = None
+    histories: dict,
+    path: str | os.PathLike,
+    metric: str = "accuracy",
+    title: str | None = None,
+    columns: int | None = None,
 ) -> str:
-    """One panel per model: train and validation ``metric`` per epoch. Returns the path."""
+    """One panel per model: train and validation ``metric`` per epoch, in one row (or in
+    rows of ``columns`` panels). Returns the path."""
     plt = _pyplot()
     n = len(histories)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.0), sharey=True, squeeze=False)
-    for ax, (name, hist) in zip(axes[0], histories.items()):
+    cols = n if columns is None else max(1, min(int(columns), n))
+    rows = -(-n // cols)
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols, 4.0 * rows), sharey=True, squeeze=False
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (name, hist) in zip(axes.flat, histories.items()):
         h = getattr(hist, "history", hist)
         train, val = h[metric], h.get("val_" + metric)
         epochs = range(1, len(train) + 1)
@@ -31,9 +44,11 @@ def plot_learning_curves(
             ax.plot(epochs, val, label=f"test ({val[-1]:.3f})", lw=1.2)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
-    axes[0][0].set_ylabel(metric)
+    for row in axes:
+        row[0].set_ylabel(metric)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -54,6 +54,18 @@ class Attrs {
     return has(key);
   }
 
+  // The attributes whose keys start with `prefix`, without it (an op's attributes nested in
+  // a wrapper's); they count as read here.
+  Attrs nested(const std::string& prefix) const {
+    Attrs out;
+    for (const auto& entry : values_)
+      if (entry.first.compare(0, prefix.size(), prefix) == 0) {
+        used_.insert(entry.first);
+        out.set(entry.first.substr(prefix.size()), entry.second);
+      }
+    return out;
+  }
+
   // Every attribute must have been read by now.
   void finish(const std::string& who) const {
     for (const auto& entry : values_)

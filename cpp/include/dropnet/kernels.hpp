@@ -83,18 +83,31 @@ template <class T>
 void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* dy, T* dx,
                    index_t n, bool relu_input);
 
+// What a recurrent kernel may start from and skip (each null when absent): the step mask
+// (n, steps) in input time order, a step with 0 leaving the state as it was and outputting
+// it; the initial states (n, U) (zeros when null).
+template <class T>
+struct RnnCarry {
+  const T* step_mask = nullptr;
+  const T* h0 = nullptr;
+  const T* c0 = nullptr;  // LSTM's cell state
+};
+
 // ---- LSTM (lstm.cpp). x (n, steps, features); W (features, 4U), R (U, 4U), b (4U) or
 // null, gate blocks i, f, c, o; masks pre-scaled (0 or 1/(1-rate)): in_mask (n,
 // input_masks, features), rec_mask (n, 4, U), or null. y is (n, U), or (n, steps, U) with
-// return_sequences (in processed order). ws (lstm_workspace elements) keeps what backward
-// needs; backward overwrites it.
+// return_sequences (in processed order); h_last and c_last (n, U), when not null, receive
+// the final states. ws (lstm_workspace elements) keeps what backward needs; backward
+// overwrites it.
 index_t lstm_workspace(const LstmGeometry& g, index_t n);
 template <class T>
 void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
-                  const T* in_mask, const T* rec_mask, T* y, T* ws, index_t n);
+                  const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
+                  T* c_last, T* ws, index_t n);
 template <class T>
 void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
-                   const T* rec_mask, T* ws, const T* dy, T* dW, T* dR, T* db, T* dx, index_t n);
+                   const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
+                   T* db, T* dx, index_t n);
 
 // ---- GRU (gru.cpp) and SimpleRNN (simple_rnn.cpp), Keras's semantics. x (n, steps,
 // features); W (features, gates·U), R (U, gates·U); b (gates·U), the GRU's with

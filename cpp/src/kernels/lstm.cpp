@@ -40,7 +40,8 @@ index_t lstm_workspace(const LstmGeometry& g, index_t n) {
 
 template <class T>
 void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
-                  const T* in_mask, const T* rec_mask, T* y, T* ws, index_t n) {
+                  const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
+                  T* c_last, T* ws, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
   const index_t G = input_copies(g), rows = n * Tn;
   Views<T> v(g, ws, n);
@@ -74,15 +75,17 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
     std::vector<T> hm(rec_mask ? sz(nb * U) : 0);
     for (index_t t = 0; t < Tn; ++t) {
       T* z = v.z + (s0 * Tn + t) * G4;
-      if (t > 0) {
-        const T* hp = v.h + (s0 * Tn + t - 1) * U;
+      // h_{t-1}: the previous step's, or the initial state (rows U apart) at t = 0.
+      const T* hp = t > 0 ? v.h + (s0 * Tn + t - 1) * U : carry.h0 ? carry.h0 + s0 * U : nullptr;
+      const index_t ldh = t > 0 ? Tn * U : U;
+      if (hp) {
         if (!rec_mask) {
-          gemm<T>(false, false, nb, G4, U, hp, Tn * U, R, G4, z, Tn * G4, true);
+          gemm<T>(false, false, nb, G4, U, hp, ldh, R, G4, z, Tn * G4, true);
         } else {
           for (index_t q = 0; q < 4; ++q) {
             for (index_t r = 0; r < nb; ++r) {
               const T* m = rec_mask + ((s0 + r) * 4 + q) * U;
-              const T* h = hp + r * Tn * U;
+              const T* h = hp + r * ldh;
 #pragma omp simd
               for (index_t k = 0; k < U; ++k) hm[sz(r * U + k)] = h[k] * m[k];
             }
@@ -95,10 +98,20 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
         gate_span<T>(g.recurrent_act, zr, zr, 2 * U);              // i, f
         gate_span<T>(g.act, zr + 2 * U, zr + 2 * U, U);            // candidate
         gate_span<T>(g.recurrent_act, zr + 3 * U, zr + 3 * U, U);  // o
-        const index_t o = ((s0 + r) * Tn + t) * U;
+        const index_t s = s0 + r, o = (s * Tn + t) * U;
         T* c = v.c + o;
         T* h = v.h + o;
-        const T* cp = t > 0 ? c - U : nullptr;
+        const T* cp = t > 0 ? c - U : carry.c0 ? carry.c0 + s * U : nullptr;
+        if (carry.step_mask &&
+            carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - t : t)] == T(0)) {
+          // A masked step keeps the state (and outputs it).
+          const T* hr = hp ? hp + r * ldh : nullptr;
+          for (index_t k = 0; k < U; ++k) {
+            c[k] = cp ? cp[k] : T(0);
+            h[k] = hr ? hr[k] : T(0);
+          }
+          continue;
+        }
 #pragma omp simd
         for (index_t k = 0; k < U; ++k)
           c[k] = (cp ? zr[U + k] * cp[k] : T(0)) + zr[k] * zr[2 * U + k];
@@ -116,11 +129,17 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
       std::copy(h, h + U, y + s * U);
     }
   }
+  for (index_t s = 0; s < n; ++s) {
+    const index_t o = (s * Tn + Tn - 1) * U;
+    if (h_last) std::copy(v.h + o, v.h + o + U, h_last + s * U);
+    if (c_last) std::copy(v.c + o, v.c + o + U, c_last + s * U);
+  }
 }
 
 template <class T>
 void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
-                   const T* rec_mask, T* ws, const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) {
+                   const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
+                   T* db, T* dx, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
   const index_t G = input_copies(g), rows = n * Tn;
   Views<T> v(g, ws, n);
@@ -133,16 +152,28 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
   for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
     const index_t nb = s1 - s0;
     std::vector<T> dh(sz(nb * U), T(0)), dc(sz(nb * U), T(0)), tmp(rec_mask ? sz(nb * U) : 0);
-    std::vector<T> w(sz(6 * U));
+    std::vector<T> w(sz(6 * U)), passed(carry.step_mask ? sz(nb * U) : 0);
     for (index_t t = Tn - 1; t >= 0; --t) {
+      bool any_masked = false;
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r, o = (s * Tn + t) * U;
         T* zr = v.z + (s * Tn + t) * G4;
         const T* c = v.c + o;
-        const T* cp = t > 0 ? c - U : nullptr;
+        const T* cp = t > 0 ? c - U : carry.c0 ? carry.c0 + s * U : nullptr;
         const T* dyr = g.return_sequences ? dy + o : (t == Tn - 1 ? dy + s * U : nullptr);
         T* dhr = dh.data() + r * U;
         T* dcr = dc.data() + r * U;
+        if (carry.step_mask) {
+          T* pr = passed.data() + r * U;
+          if (carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - t : t)] == T(0)) {
+            // The state went through unchanged: so does its gradient; the gates had none.
+            for (index_t k = 0; k < U; ++k) pr[k] = dhr[k] + (dyr ? dyr[k] : T(0));
+            std::fill(zr, zr + G4, T(0));
+            any_masked = true;
+            continue;
+          }
+          std::fill(pr, pr + U, T(0));
+        }
         // Derivatives through the saved activations, each a vector pass (w: 6 spans of U).
         T* tc = w.data();
         T* dtc = tc + U;
@@ -166,7 +197,8 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         }
       }
       if (t == 0) break;
-      // Gradient reaching h_{t-1} through this step's recurrent products.
+      // Gradient reaching h_{t-1} through this step's recurrent products (plus, for masked
+      // rows, what passed straight through).
       const T* dz = v.z + (s0 * Tn + t) * G4;
       if (!rec_mask) {
         gemm<T>(false, false, nb, U, G4, dz, Tn * G4, rt.data(), U, dh.data(), U, false);
@@ -182,6 +214,8 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
           }
         }
       }
+      if (any_masked)
+        for (std::size_t k = 0; k < dh.size(); ++k) dh[k] += passed[k];
     }
   });
 
@@ -207,7 +241,7 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         gemm<T>(true, false, D, U, rows, v.xm + q * rows * D, D, dz + q * U, G4, dW + q * U, G4,
                 false);
   }
-  // Recurrent kernel: the previous step's (masked) h ᵀ · dz; h_{-1} = 0.
+  // Recurrent kernel: the previous step's (masked) h ᵀ · dz; h_{-1} is the initial state.
   if (dR) {
     std::vector<T> hp(sz(rows * U));
     const index_t passes = rec_mask ? 4 : 1;
@@ -215,10 +249,9 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
       parallel_for(n, use_threads(rows * U), [&](index_t s) {
         const T* m = rec_mask ? rec_mask + (s * 4 + q) * U : nullptr;
         T* dst = hp.data() + s * Tn * U;
-        std::fill(dst, dst + U, T(0));
-        for (index_t t = 1; t < Tn; ++t) {
-          const T* h = v.h + (s * Tn + t - 1) * U;
-          for (index_t k = 0; k < U; ++k) dst[t * U + k] = m ? h[k] * m[k] : h[k];
+        for (index_t t = 0; t < Tn; ++t) {
+          const T* h = t > 0 ? v.h + (s * Tn + t - 1) * U : carry.h0 ? carry.h0 + s * U : nullptr;
+          for (index_t k = 0; k < U; ++k) dst[t * U + k] = h ? (m ? h[k] * m[k] : h[k]) : T(0);
         }
       });
       if (rec_mask)
@@ -256,9 +289,9 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
 
 #define DROPNET_INSTANTIATE_LSTM(T)                                                               \
   template void lstm_forward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,      \
-                                const T*, const T*, T*, T*, index_t);                             \
-  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*, T*, \
-                                 const T*, T*, T*, T*, T*, index_t);
+                                const T*, const T*, const RnnCarry<T>&, T*, T*, T*, T*, index_t); \
+  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,     \
+                                 const RnnCarry<T>&, T*, const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_LSTM(float)
 DROPNET_INSTANTIATE_LSTM(double)
 

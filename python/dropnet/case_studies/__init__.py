@@ -15,6 +15,7 @@ _MODULES = (
     "mc_dropout",
     "sonar",
     "sonar_rate_grid",
+    "text",
 )
 
 

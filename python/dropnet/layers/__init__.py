@@ -11,6 +11,7 @@ from .core import (
     Input,
     InputLayer,
     LeakyReLU,
+    Masking,
     RepeatVector,
     Reshape,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -115,6 +116,9 @@ class KerasTensor:
         self.dtype = dtype
         self.node = node
         self.name = name
+        # The mask carried with the tensor (Embedding(mask_zero=True), Masking): None, or
+        # (tensor, value) — step t is kept where some element of tensor[t] differs from value.
+        self._mask: tuple[KerasTensor, float] | None = None
 
     @property
     def layer(self) -> Layer | None:
@@ -155,6 +159,10 @@ class Layer:
 
     # Layers that take a list of tensors (the merge layers) set this.
     multiple_inputs = False
+    # Layers that pass a mask on unchanged (as Keras's supports_masking), and layers that
+    # read it (the recurrent layers, masked pooling: see _mask_op).
+    supports_masking = False
+    reads_mask = False
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs):
         """Registers dropnet's own concrete layer classes (``abstract=True`` marks a base
@@ -201,6 +209,21 @@ class Layer:
         if input_dim is not None:
             shape = check_shape((input_dim,), f"{type(self).__name__}(input_dim)")
         self._input_shape_arg = shape
+        # Keras 2's batch_input_shape=(B, ...) / batch_size=B on a first layer: the batch
+        # size a stateful recurrent model runs.
+        self._batch_size_arg = batch_size
+        if batch_input_shape is not None and len(batch_input_shape) > 0:
+            first, *_ = batch_input_shape
+            if first is not None:
+                self._batch_size_arg = first
+        size = self._batch_size_arg
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: expected a batch size that is an int >= 1, received "
+                    f"{size!r}"
+                )
+            self._batch_size_arg = int(size)
         self.built = False
         self.input_shape: tuple | None = None
         self.output_shape: tuple[int, ...] | None = None
@@ -212,6 +235,11 @@ class Layer:
     def __call__(self, inputs, training=None, mask=None, **kwargs):
         if kwargs:
             raise TypeError(f"{self.name}: unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        if mask is not None:
+            raise ValueError(
+                f"{self.name}: an explicit mask= is not supported; masks come from "
+                "Embedding(mask_zero=True) or a Masking layer"
+            )
         tensors = as_tensor_list(inputs, self.name)
         if tensors is None:
             return self._call_on_arrays(inputs, training)
@@ -232,8 +260,38 @@ class Layer:
         out_shape = self._build(shape, dtype)
         node = Node(self, tensors)
         node.output = KerasTensor(out_shape, dtype, node, name=self.name)
+        node.output._mask = self._output_mask(tensors)
         self._inbound_nodes.append(node)
         return node.output
+
+    # ---- masks
+    def _output_mask(self, inputs: list[KerasTensor]):
+        """The mask of this call's output, from its inputs' (Keras's compute_mask): passed on
+        by layers that support masking, read by those that read it (each says what its
+        output carries), and otherwise dropped with Keras's warning."""
+        masks = [t._mask for t in inputs if t._mask is not None]
+        if not masks:
+            return None
+        distinct = {(id(m[0]), m[1]) for m in masks}
+        if self.supports_masking and len(distinct) == 1:
+            return masks[0]
+        why = (
+            "does not support masking"
+            if not self.supports_masking
+            else "cannot combine the different masks of its inputs"
+        )
+        warnings.warn(
+            f"Layer '{self.name}' ({type(self).__name__}) {why} and will therefore destroy the "
+            "mask information. Downstream layers will not see the mask.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+
+    def _mask_op(self) -> tuple[str, dict]:
+        """The core op of a call whose input carries a mask (layers with reads_mask): the
+        op reads the step mask as its last input."""
+        return self._core_op()
 
     def _call_on_arrays(self, x, training):
         """``layer(array)``: the layer alone as a one-layer model, run on the values."""
@@ -360,6 +418,8 @@ class Layer:
         cfg = {"name": self.name, "trainable": self.trainable}
         if self._dtype_arg is not None:
             cfg["dtype"] = self._dtype_arg
+        if self._batch_size_arg is not None:
+            cfg["batch_size"] = self._batch_size_arg
         if self.activity_regularizer is not None:
             from .. import regularizers
 

@@ -25,12 +25,28 @@ class InputLayer(Layer):
     symbolic tensor, the start of a functional model or the first entry of a Sequential."""
 
     def __init__(
-        self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        name=None,
+        input_shape=None,
+        batch_shape=None,
+        **kwargs,
     ):
         shape = shape if shape is not None else input_shape
+        if batch_shape is not None:  # (batch size or None, *shape)
+            if shape is not None or batch_size is not None:
+                raise ValueError("Input: give batch_shape, or shape and batch_size, not both")
+            if not isinstance(batch_shape, (tuple, list)) or len(batch_shape) < 1:
+                raise ValueError(f"Input(batch_shape): expected a tuple, received {batch_shape!r}")
+            batch_size, *rest = batch_shape
+            shape = tuple(rest)
         if shape is None:
             raise ValueError("Input: expected shape=(...), received None")
-        super().__init__(name=name, dtype=dtype, input_shape=shape, **kwargs)
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, f"Input(batch_size={batch_size!r})")
+        super().__init__(name=name, dtype=dtype, input_shape=shape, batch_size=batch_size, **kwargs)
         self.shape = self._input_shape_arg
         self.batch_size = batch_size
         self.built = True
@@ -43,10 +59,20 @@ class InputLayer(Layer):
         return {**super().get_config(), "shape": list(self.shape)}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs) -> KerasTensor:
+def Input(
+    shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, **kwargs
+) -> KerasTensor:
     """Keras's ``Input(shape=...)``: the symbolic input of a functional model, or the first
-    entry of a Sequential model."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs).output
+    entry of a Sequential model. A batch size (``batch_size=`` or ``batch_shape=``) is what
+    stateful recurrent layers run."""
+    return InputLayer(
+        shape=shape,
+        batch_size=batch_size,
+        dtype=dtype,
+        name=name,
+        batch_shape=batch_shape,
+        **kwargs,
+    ).output
 
 
 class KernelLayer(Layer, abstract=True):
@@ -115,6 +141,8 @@ class Dense(KernelLayer):
     kernel has shape (input features, units), as in Keras.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
         self.units = positive_int(units, f"Dense(units={units!r})")
@@ -139,6 +167,8 @@ class Dense(KernelLayer):
 class Activation(Layer):
     """Applies an activation function as its own layer."""
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -156,6 +186,8 @@ class Activation(Layer):
 class LeakyReLU(Layer):
     """``x if x > 0 else negative_slope * x``; Keras 2's ``alpha=`` is accepted too."""
 
+    supports_masking = True
+
     def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
         super().__init__(**kwargs)
         slope = negative_slope if alpha is None else alpha
@@ -170,6 +202,35 @@ class LeakyReLU(Layer):
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class Masking(Layer):
+    """Masks the steps of (batch, steps, features) inputs whose features all equal
+    ``mask_value``: their values become 0, and the layers after it see the mask (the
+    recurrent layers carry their state over those steps)."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+            raise TypeError(
+                f"Masking(mask_value): expected a number, received {type(mask_value).__name__}"
+            )
+        self.mask_value = float(mask_value)
+
+    def build(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected (batch, steps, ...) inputs")
+
+    def _output_mask(self, inputs):
+        return (inputs[0], self.mask_value)
+
+    def _core_op(self):
+        return "masking", {"value": self.mask_value}
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
 
 
 class Flatten(Layer):
@@ -248,6 +309,8 @@ class RepeatVector(Layer):
 class ActivityRegularization(Layer):
     """The identity, adding ``l1 * sum(|x|) + l2 * sum(x**2)`` of its input, divided by the
     batch size, to the loss (training and evaluation), as Keras does."""
+
+    supports_masking = True
 
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -34,6 +34,8 @@ def _seed(layer: str, seed):
 
 
 class _Stochastic(Layer):
+    supports_masking = True
+
     def __init__(self, rate, seed=None, upper_inclusive=True, **kwargs):
         super().__init__(**kwargs)
         self.rate = _rate(type(self).__name__, rate, upper_inclusive)
@@ -180,6 +182,8 @@ class AlphaDropout(Dropout):
 
 class GaussianNoise(Layer):
     """Adds N(0, stddev²) noise during training."""
+
+    supports_masking = True
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -12,7 +12,9 @@ class Embedding(Layer):
     (input_dim, output_dim): inputs (batch, ...) become (batch, ..., output_dim). Ids in
     ``[-input_dim, -1]`` count from the end, as in Keras; any other id (or a value that is not
     a whole number) raises ValueError naming it. Keras 2's ``input_length=`` gives the input
-    shape (Keras 3 ignores it)."""
+    shape (Keras 3 ignores it). ``mask_zero=True`` masks the steps whose id is 0 for the
+    layers after it (the recurrent layers skip them, GlobalAveragePooling1D leaves them out);
+    row 0 of the table still exists."""
 
     def __init__(
         self,
@@ -37,12 +39,7 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
-        if mask_zero:
-            raise ValueError(
-                "Embedding: mask_zero=True is not supported yet (no layer reads masks); pad "
-                "with a trained id instead"
-            )
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
         self._initial = None if weights is None else list(weights)
 
     def build(self, input_shape):
@@ -61,6 +58,9 @@ class Embedding(Layer):
                 )
             self.embeddings.assign(self._initial[0])
             self._initial = None
+
+    def _output_mask(self, inputs):
+        return (inputs[0], 0.0) if self.mask_zero else None
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)

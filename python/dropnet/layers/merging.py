@@ -11,6 +11,8 @@ from .core import positive_int
 class Merge(Layer, abstract=True):
     """Base of the merge layers: a list of at least two tensors in, one tensor out."""
 
+    supports_masking = True
+
     multiple_inputs = True
     op = ""
 

@@ -126,6 +126,14 @@ class BatchNormalization(_Normalization):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.synchronized = bool(synchronized)  # one process: nothing to synchronize
 
+    def _output_mask(self, inputs):
+        if inputs[0]._mask is not None:
+            raise ValueError(
+                f"{self.name}: BatchNormalization after a mask (Embedding(mask_zero=True) or "
+                "Masking) would need statistics of the kept steps only, which dropnet does not "
+                "compute; normalize after the recurrent layer, or use LayerNormalization"
+            )
+
     def build(self, input_shape):
         a = self._axis_index(self.axis, len(input_shape))
         shape = (input_shape[a],)
@@ -162,6 +170,8 @@ class LayerNormalization(_Normalization):
     """Normalizes each sample over ``axis`` (the last axes: -1 by default, or a list of
     trailing axes), with gamma and beta of those axes' shape; the same in training and
     inference."""
+
+    supports_masking = True
 
     def __init__(
         self,

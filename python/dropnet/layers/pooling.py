@@ -129,10 +129,18 @@ class GlobalMaxPooling2D(GlobalPooling):
 
 
 class GlobalAveragePooling1D(GlobalPooling):
-    """Mean over all steps, per channel."""
+    """Mean over all steps, per channel; given a mask (Embedding(mask_zero=True), Masking),
+    the mean of the kept steps (NaN where none is kept, as in Keras)."""
 
     rank = 1
     mode = "avg"
+    reads_mask = True
+
+    def _output_mask(self, inputs):
+        return None  # the mask is used up here
+
+    def _mask_op(self):
+        return "masked_average", {"keepdims": self.keepdims}
 
 
 class GlobalAveragePooling2D(GlobalPooling):

@@ -26,6 +26,7 @@ class BaseRNN(Layer, abstract=True):
     _op = ""
     _gates = 1
     _activation_args: tuple[str, ...] = ("activation",)
+    reads_mask = True  # masked steps carry the state
 
     def __init__(
         self,
@@ -80,10 +81,65 @@ class BaseRNN(Layer, abstract=True):
                 f"{cls}: return_state=True returns several tensors, which a Sequential model cannot "
                 "pass to its next layer; use return_sequences=True or the final output"
             )
-        if stateful:
+        # stateful=True: each batch starts from the states the previous batch ended with
+        # (sample i continuing sample i), kept in _states (batch size, units) beside the
+        # weights, never saved with them, zeroed by reset_states().
+        self.stateful = bool(stateful)
+        self._states: list[np.ndarray] = []
+
+    _state_names: tuple[str, ...] = ("state_h",)
+
+    def _carried_states(self, batch: int) -> list[np.ndarray]:
+        """The carried states for batches of ``batch`` rows (zeros when new)."""
+        shape = (batch, self.units)
+        if (
+            not self._states
+            or self._states[0].shape != shape
+            or self._states[0].dtype != self.dtype
+        ):
+            self._states = [np.zeros(shape, self.dtype) for _ in self._state_names]
+        return self._states
+
+    def reset_states(self, states=None) -> None:
+        """Zero the carried states of a stateful layer (Keras 2's name), or set them to
+        ``states``: one (batch size, units) array per state (h; for an LSTM h and c)."""
+        if not self.stateful:
+            raise ValueError(f"{self.name}: reset_states() needs a stateful layer (stateful=True)")
+        if states is None:
+            for a in self._states:
+                a.fill(0)
+            return
+        values = list(states) if isinstance(states, (list, tuple)) else [states]
+        if not self._states:
             raise ValueError(
-                f"{cls}: stateful=True is not supported; every batch starts from zero states"
+                f"{self.name}: the layer has no states yet (they are made with the model's "
+                "first fit, evaluate or predict)"
             )
+        if len(values) != len(self._states):
+            raise ValueError(
+                f"{self.name}: expected {len(self._states)} state array(s), received {len(values)}"
+            )
+        arrays = []
+        for a, v in zip(self._states, values):
+            v = np.asarray(v, dtype=a.dtype)
+            if v.shape != a.shape:
+                raise ValueError(
+                    f"{self.name}: expected a state of shape {a.shape}, received {v.shape}"
+                )
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{self.name}: states must be finite")
+            arrays.append(v)
+        for a, v in zip(self._states, arrays):
+            a[...] = v
+
+    def reset_state(self, states=None) -> None:
+        """Keras 3's name of reset_states()."""
+        self.reset_states(states)
+
+    @property
+    def states(self) -> list[np.ndarray]:
+        """Copies of the carried states of a stateful layer."""
+        return [a.copy() for a in self._states]
 
     def _check_activations(self) -> None:
         for what in self._activation_args:
@@ -136,6 +192,9 @@ class BaseRNN(Layer, abstract=True):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def _output_mask(self, inputs):
+        return inputs[0]._mask if self.return_sequences else None
+
     def _core_attrs(self) -> dict:
         """The op's attributes beyond those every recurrent op has."""
         return {}
@@ -177,6 +236,7 @@ class BaseRNN(Layer, abstract=True):
             "seed": self.seed,
             "return_sequences": self.return_sequences,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
             "unroll": self.unroll,
         }
 
@@ -193,6 +253,7 @@ class LSTM(BaseRNN):
     _op = "lstm"
     _gates = 4
     _activation_args = ("activation", "recurrent_activation")
+    _state_names = ("state_h", "state_c")
 
     def __init__(
         self,
@@ -312,6 +373,10 @@ class Bidirectional(Layer):
                     else ""
                 )
             )
+        if layer.stateful:
+            raise ValueError(
+                "Bidirectional: a stateful recurrent layer is not supported inside Bidirectional"
+            )
         self.merge_mode = merge_mode
         config = layer.get_config()
         self.forward_layer = type(layer).from_config(
@@ -356,13 +421,19 @@ class Bidirectional(Layer):
             shape = shape[:-1] + (2 * shape[-1],)
         return shape
 
-    def _core_graph(self):
-        """The nodes that run this layer: both RNNs on the input (-1), the backward
-        sequence reversed, the merge."""
+    reads_mask = True
+
+    def _output_mask(self, inputs):
+        return inputs[0]._mask if self.return_sequences else None
+
+    def _core_graph(self, masked=False):
+        """The nodes that run this layer: both RNNs on the input (-1) and its step mask
+        when it has one, the backward sequence reversed, the merge."""
         fwd_shape = tuple(self.forward_layer.compute_output_shape(self.input_shape))
+        refs: list = [-1, "mask"] if masked else [-1]
         nodes = [
-            (*self.forward_layer._core_op(), [-1], self.forward_layer.weights, fwd_shape),
-            (*self.backward_layer._core_op(), [-1], self.backward_layer.weights, fwd_shape),
+            (*self.forward_layer._core_op(), refs, self.forward_layer.weights, fwd_shape),
+            (*self.backward_layer._core_op(), refs, self.backward_layer.weights, fwd_shape),
         ]
         backward = 1
         if self.return_sequences:
@@ -442,17 +513,33 @@ def _time_distributable(layer) -> bool:
 
 class TimeDistributed(Layer):
     """Applies ``layer`` to every step of (batch, steps, ...) inputs with one set of weights:
-    ``TimeDistributed(Dense(1))`` after an LSTM returning sequences. Wraps layers that act on
-    each step's values alone (Dense, Activation, the dropout family, BatchNormalization and
-    LayerNormalization over the last axis); other layers raise."""
+    ``TimeDistributed(Dense(1))`` after an LSTM returning sequences, or
+    ``TimeDistributed(Conv2D(...))`` over the frames of a clip before an LSTM. Layers that act
+    on each step's values alone (Dense, Activation, the dropout family, normalization over
+    the last axis) run over all steps as one op; any other layer runs once per step through
+    the core's time_distributed op, over the same memory. Dropout inside draws a new mask
+    per step, as in Keras."""
+
+    supports_masking = True
 
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, Layer) or not _time_distributable(layer):
+        if (
+            not isinstance(layer, Layer)
+            or layer.multiple_inputs
+            or hasattr(layer, "_core_graph")
+            or type(layer).__name__ == "InputLayer"
+        ):
             raise TypeError(
-                "TimeDistributed: expected Dense, Activation, a dropout layer, or "
-                "BatchNormalization/LayerNormalization over the last axis, received "
-                f"{type(layer).__name__}"
+                "TimeDistributed: expected a layer of one input (not a merge layer, Input, "
+                f"Bidirectional or TimeDistributed), received {type(layer).__name__}"
+            )
+        if isinstance(layer, BaseRNN) and layer.stateful:
+            raise ValueError("TimeDistributed: a stateful recurrent layer cannot be wrapped")
+        if layer.activity_regularizer is not None:
+            raise ValueError(
+                "TimeDistributed: give the activity_regularizer to TimeDistributed itself, "
+                "not to the layer it wraps"
             )
         self.layer = layer
 
@@ -468,16 +555,21 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
 
-    def _core_graph(self):
-        """The wrapped layer's op, over all steps at once."""
+    def _core_graph(self, masked=False):
+        """The wrapped layer's op over all steps at once when it acts on each step's values
+        alone, else inside a time_distributed op (a mask passes by)."""
         inner = self.layer
+        assert self.output_shape is not None
+        if not _time_distributable(inner):
+            op, attrs = inner._core_op()
+            nested = {"op": op, **{f"inner.{k}": v for k, v in attrs.items()}}
+            return [("time_distributed", nested, [-1], inner.weights, tuple(self.output_shape))]
         own = inner.input_shape
         inner.input_shape = self.input_shape  # the op sees (steps, ...)
         try:
             op, attrs = inner._core_op()
         finally:
             inner.input_shape = own
-        assert self.output_shape is not None
         return [(op, attrs, [-1], inner.weights, tuple(self.output_shape))]
 
     def get_config(self):

@@ -14,6 +14,7 @@ from .overhead import OverheadWorkload
 from .scaling import ScalingWorkload
 from .sonar import SonarWorkload
 from .streaming import StreamingWorkload
+from .text import TextWorkload
 
 REGISTRY: dict[str, Workload] = {
     w.name: w
@@ -23,6 +24,7 @@ REGISTRY: dict[str, Workload] = {
         CnnWorkload(),
         LstmWorkload(),
         GruWorkload(),
+        TextWorkload(),
         GemmWorkload(),
         DropoutWorkload(),
         OverheadWorkload(),

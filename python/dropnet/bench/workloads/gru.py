@@ -21,10 +21,7 @@ from typing import Any, Callable
 from .base import (
     FrameworkMissing,
     Headline,
-    Job,
-    Metric,
     Options,
-    Workload,
     accuracy_by_framework,
     default_headlines,
     epoch_clock,
@@ -37,19 +34,17 @@ from .lstm import (
     FEATURES,
     LEARNING_RATE,
     N_SEQ,
-    QUICK_SEQUENCES,
     RATE,
-    SEQUENCES,
     STEPS,
     UNITS,
     Data,
+    LstmWorkload,
     _torch_dense_head,
     _torch_train,
     info_dropnet,
     info_keras,
     info_torch,
     load_data,
-    train_table,
 )
 
 DEFAULT_EPOCHS = {"dropnet": 10, "torch": 4, "keras": 3}
@@ -183,7 +178,10 @@ FITTERS: dict[
 }
 
 
-class GruWorkload(Workload):
+class GruWorkload(LstmWorkload):
+    """The lstm workload's data, jobs and tables with a GRU; PyTorch's figure is its fused
+    GRU without recurrent dropout."""
+
     name = "gru"
     description = (
         f"GRU({UNITS}, dropout={RATE}, recurrent_dropout={RATE}) -> Dense(1, sigmoid) on "
@@ -191,26 +189,9 @@ class GruWorkload(Workload):
         f"batch {BATCH}; sequences/s from the median epoch after the first. PyTorch: its fused "
         "nn.GRU without recurrent dropout, as a bound"
     )
-    frameworks = ("dropnet", "keras", "torch")
 
     def epochs_for(self, framework: str, opts: Options) -> int:
         return pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
-
-    def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
-        jobs: list[Job] = []
-        for t in threads:
-            for fw in frameworks:
-                sequences = (QUICK_SEQUENCES if opts.quick else SEQUENCES)[fw]
-                epochs = self.epochs_for(fw, opts)
-                jobs.append(
-                    Job(
-                        fw,
-                        t,
-                        {"sequences": sequences, "epochs": epochs},
-                        label=f"{sequences} sequences x {epochs} epochs",
-                    )
-                )
-        return jobs
 
     def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
         fit, info = FITTERS[framework]
@@ -230,9 +211,6 @@ class GruWorkload(Workload):
                 }
             )
         return {"records": records, "info": info()}
-
-    def metric(self, case: str) -> Metric:
-        return Metric("throughput", "sequences/s", lambda s: 1.0 / s, higher_is_better=True)
 
     def headlines(
         self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
@@ -259,7 +237,7 @@ class GruWorkload(Workload):
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        table, train_data = train_table(runs)
+        table, train_data = self.train_table(runs)
         parts = [table] if table else []
         value = {(s["case"], s["framework"], s["threads"]): s["value_median"] for s in summary}
         targets: list[dict[str, Any]] = []

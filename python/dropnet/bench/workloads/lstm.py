@@ -205,20 +205,21 @@ def _keras_lstm_init(weight_ih: Any, weight_hh: Any, bias: Any) -> None:
     bias but 1 for the forget gate."""
     import torch
 
+    units = weight_hh.shape[1]
     torch.nn.init.xavier_uniform_(weight_ih)
-    recurrent = torch.empty(weight_hh.shape[1], weight_hh.shape[0])
+    recurrent = torch.empty(units, weight_hh.shape[0])
     torch.nn.init.orthogonal_(recurrent)
     with torch.no_grad():
         weight_hh.copy_(recurrent.T)
         bias.zero_()
-        bias[UNITS : 2 * UNITS] = 1.0
+        bias[units : 2 * units] = 1.0
 
 
-def _torch_dense_head() -> Any:
+def _torch_dense_head(units: int = UNITS) -> Any:
     """Dense(1) with Keras's Glorot-uniform kernel and zero bias; the sigmoid is in the loss."""
     from torch import nn
 
-    head = nn.Linear(UNITS, 1)
+    head = nn.Linear(units, 1)
     nn.init.xavier_uniform_(head.weight)
     nn.init.zeros_(head.bias)
     return head
@@ -268,10 +269,69 @@ def _torch_train(
     }
 
 
+def torch_variational_lstm(
+    features: int, units: int, keep: float
+) -> tuple[list[Any], Callable[[Any], Any]]:
+    """Keras's LSTM(units, dropout=recurrent_dropout=1 - keep) as a PyTorch step loop, with
+    Keras's initialisation: (parameters, last_state) where last_state(x) maps a (batch,
+    steps, features) batch to the final hidden state in training mode. The gates' weights
+    are (4, U, D) / (4, U, U) stacks, so that each gate's product gets its own input and
+    recurrent mask in one torch.bmm per operand."""
+    import torch
+    from torch import nn
+
+    w_ih = nn.Parameter(torch.empty(4 * units, features))
+    w_hh = nn.Parameter(torch.empty(4 * units, units))
+    bias = nn.Parameter(torch.empty(4 * units))
+    _keras_lstm_init(w_ih, w_hh, bias)
+
+    def last_state(xb: Any) -> Any:
+        n, steps = xb.shape[0], xb.shape[1]
+        # Keras's masks: one per gate and sequence, scaled by 1/keep, reused at every step.
+        mx = torch.bernoulli(torch.full((4, n, features), keep)) / keep
+        mh = torch.bernoulli(torch.full((4, n, units), keep)) / keep
+        wx = w_ih.view(4, units, features).transpose(1, 2)  # (4, D, U)
+        wh = w_hh.view(4, units, units).transpose(1, 2)  # (4, U, U)
+        b = bias.view(4, 1, units)
+        h = torch.zeros(n, units)
+        c = torch.zeros(n, units)
+        for t in range(steps):
+            # gate g: (x_t * mx_g) @ W_g + (h * mh_g) @ R_g + b_g, for g = i, f, g, o
+            z = torch.bmm(xb[:, t].unsqueeze(0) * mx, wx)
+            z = z + torch.bmm(h.unsqueeze(0) * mh, wh) + b
+            i, f, o = torch.sigmoid(z[0]), torch.sigmoid(z[1]), torch.sigmoid(z[3])
+            g = torch.tanh(z[2])
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+        return h
+
+    return [w_ih, w_hh, bias], last_state
+
+
+def torch_fused_lstm(
+    features: int, units: int, keep: float
+) -> tuple[list[Any], Callable[[Any], Any]]:
+    """The bound: PyTorch's fused nn.LSTM with Keras's initialisation, the input dropout as
+    one mask per sequence and no recurrent dropout; (parameters, last_state) as above."""
+    import torch
+    from torch import nn
+
+    lstm = nn.LSTM(features, units, batch_first=True)
+    _keras_lstm_init(lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0)
+    with torch.no_grad():
+        lstm.bias_hh_l0.zero_()  # Keras has one bias; PyTorch adds the two
+
+    def last_state(xb: Any) -> Any:
+        mask = torch.bernoulli(torch.full((xb.shape[0], 1, features), keep)) / keep
+        out, _ = lstm(xb * mask)
+        return out[:, -1]
+
+    return list(lstm.parameters()), last_state
+
+
 def fit_torch(epochs: int, seed: int, threads: int, data: Data) -> dict[str, dict[str, Any]]:
     try:
         import torch
-        from torch import nn
     except ImportError as exc:
         raise FrameworkMissing(f"torch: {exc}") from exc
     torch.set_num_threads(threads)
@@ -280,135 +340,22 @@ def fit_torch(epochs: int, seed: int, threads: int, data: Data) -> dict[str, dic
     y = torch.from_numpy(data[1])
     (torch.zeros(1) + 1).item()  # touch the runtime outside the timed region
     keep = 1.0 - RATE
+    results = {}
+    for case, make in ((CASE, torch_variational_lstm), (FUSED_CASE, torch_fused_lstm)):
+        params, last_state = make(FEATURES, UNITS, keep)
+        head = _torch_dense_head()
 
-    # Variational step loop: the gates' weights as (4, U, D) / (4, U, U) stacks, so that each
-    # gate's product gets its own input and recurrent mask in one torch.bmm per operand.
-    w_ih = nn.Parameter(torch.empty(4 * UNITS, FEATURES))
-    w_hh = nn.Parameter(torch.empty(4 * UNITS, UNITS))
-    bias = nn.Parameter(torch.empty(4 * UNITS))
-    _keras_lstm_init(w_ih, w_hh, bias)
-    head = _torch_dense_head()
+        def logits(xb: Any, last_state=last_state, head=head) -> Any:
+            return head(last_state(xb)).squeeze(1)
 
-    def variational_logits(xb: Any) -> Any:
-        n = xb.shape[0]
-        # Keras's masks: one per gate and sequence, scaled by 1/keep, reused at every step.
-        mx = torch.bernoulli(torch.full((4, n, FEATURES), keep)) / keep
-        mh = torch.bernoulli(torch.full((4, n, UNITS), keep)) / keep
-        wx = w_ih.view(4, UNITS, FEATURES).transpose(1, 2)  # (4, D, U)
-        wh = w_hh.view(4, UNITS, UNITS).transpose(1, 2)  # (4, U, U)
-        b = bias.view(4, 1, UNITS)
-        h = torch.zeros(n, UNITS)
-        c = torch.zeros(n, UNITS)
-        for t in range(STEPS):
-            # gate g: (x_t * mx_g) @ W_g + (h * mh_g) @ R_g + b_g, for g = i, f, g, o
-            z = torch.bmm(xb[:, t].unsqueeze(0) * mx, wx)
-            z = z + torch.bmm(h.unsqueeze(0) * mh, wh) + b
-            i, f, o = torch.sigmoid(z[0]), torch.sigmoid(z[1]), torch.sigmoid(z[3])
-            g = torch.tanh(z[2])
-            c = f * c + i * g
-            h = o * torch.tanh(c)
-        return head(h).squeeze(1)
-
-    loop = _torch_train(
-        torch, x, y, epochs, [w_ih, w_hh, bias, *head.parameters()], variational_logits
-    )
-
-    # Fused bound: nn.LSTM, the input dropout as one mask per sequence, no recurrent dropout.
-    lstm = nn.LSTM(FEATURES, UNITS, batch_first=True)
-    _keras_lstm_init(lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0)
-    with torch.no_grad():
-        lstm.bias_hh_l0.zero_()  # Keras has one bias; PyTorch adds the two
-    head_fused = _torch_dense_head()
-
-    def fused_logits(xb: Any) -> Any:
-        mask = torch.bernoulli(torch.full((xb.shape[0], 1, FEATURES), keep)) / keep
-        out, _ = lstm(xb * mask)
-        return head_fused(out[:, -1]).squeeze(1)
-
-    fused = _torch_train(
-        torch, x, y, epochs, [*lstm.parameters(), *head_fused.parameters()], fused_logits
-    )
-    return {CASE: loop, FUSED_CASE: fused}
+        results[case] = _torch_train(torch, x, y, epochs, [*params, *head.parameters()], logits)
+    return results
 
 
 def info_torch() -> dict[str, Any]:
     import torch
 
     return {"torch": torch.__version__, "num_threads": torch.get_num_threads()}
-
-
-def train_table(runs: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The training table of a recurrent workload: per case, framework and thread count, the
-    medians over the repeats of the first and steady epoch time, sequences/s, first and
-    final loss and final accuracy. Returns its text ("" when nothing ran) and its data."""
-    from ..common import fmt_num, format_table
-
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for run in runs:
-        for rec in run.get("records", []):
-            groups.setdefault((rec["case"], run["framework"], run["threads"]), []).append(rec)
-    train_data: list[dict[str, Any]] = []
-    rows: list[list[str]] = []
-    for (case, fw, threads), recs in groups.items():
-        first = statistics.median(r["first_epoch_seconds"] for r in recs)
-        steady = statistics.median(r["steady_seconds_per_epoch"] for r in recs)
-        sps = statistics.median(r["sequences_per_second"] for r in recs)
-        first_loss = statistics.median(r["first_loss"] for r in recs)
-        loss = statistics.median(r["final_loss"] for r in recs)
-        acc = statistics.median(r["final_acc"] for r in recs)
-        train_data.append(
-            {
-                "case": case,
-                "framework": fw,
-                "threads": threads,
-                "sequences": recs[0]["sequences"],
-                "epochs": recs[0]["epochs"],
-                "first_epoch_seconds": first,
-                "steady_seconds_per_epoch": steady,
-                "sequences_per_second": sps,
-                "first_loss": [r["first_loss"] for r in recs],
-                "final_loss": [r["final_loss"] for r in recs],
-                "final_acc": [r["final_acc"] for r in recs],
-            }
-        )
-        rows.append(
-            [
-                fw,
-                case,
-                str(threads),
-                f"{recs[0]['sequences']} x {recs[0]['epochs']}",
-                fmt_num(first),
-                fmt_num(steady),
-                fmt_num(sps),
-                f"{first_loss:.3f}",
-                f"{loss:.3f}",
-                f"{acc:.3f}",
-            ]
-        )
-    if not rows:
-        return "", train_data
-    return (
-        format_table(
-            [
-                "framework",
-                "case",
-                "thr",
-                "sequences x epochs",
-                "first epoch s",
-                "steady s/epoch",
-                "sequences/s",
-                "epoch-1 loss",
-                "final loss",
-                "final acc",
-            ],
-            rows,
-            right=[False, False, True, True, True, True, True, True, True, True],
-        )
-        + "\nfirst epoch s includes model construction, compile and any graph tracing; "
-        "sequences/s = sequences / steady s/epoch (median epoch after the first). Loss "
-        "and accuracy are the training figures of the first and last epoch (with "
-        "dropout); the fused case has no recurrent dropout, so it fits faster."
-    ), train_data
 
 
 # ----------------------------------------------------------------------------- workload
@@ -497,10 +444,85 @@ class LstmWorkload(Workload):
                 )
         return rows
 
+    def train_table(
+        self, runs: list[dict[str, Any]], unit: str = "sequences"
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The per-case training table (first and steady epoch, throughput, loss, accuracy)
+        as text, throughput in ``unit`` per second, and its rows as data."""
+        from ..common import fmt_num, format_table
+
+        table = ""
+        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        for run in runs:
+            for rec in run.get("records", []):
+                groups.setdefault((rec["case"], run["framework"], run["threads"]), []).append(rec)
+        train_data: list[dict[str, Any]] = []
+        rows: list[list[str]] = []
+        for (case, fw, threads), recs in groups.items():
+            first = statistics.median(r["first_epoch_seconds"] for r in recs)
+            steady = statistics.median(r["steady_seconds_per_epoch"] for r in recs)
+            sps = statistics.median(r["sequences_per_second"] for r in recs)
+            first_loss = statistics.median(r["first_loss"] for r in recs)
+            loss = statistics.median(r["final_loss"] for r in recs)
+            acc = statistics.median(r["final_acc"] for r in recs)
+            train_data.append(
+                {
+                    "case": case,
+                    "framework": fw,
+                    "threads": threads,
+                    "sequences": recs[0]["sequences"],
+                    "epochs": recs[0]["epochs"],
+                    "first_epoch_seconds": first,
+                    "steady_seconds_per_epoch": steady,
+                    "sequences_per_second": sps,
+                    "first_loss": [r["first_loss"] for r in recs],
+                    "final_loss": [r["final_loss"] for r in recs],
+                    "final_acc": [r["final_acc"] for r in recs],
+                }
+            )
+            rows.append(
+                [
+                    fw,
+                    case,
+                    str(threads),
+                    f"{recs[0]['sequences']} x {recs[0]['epochs']}",
+                    fmt_num(first),
+                    fmt_num(steady),
+                    fmt_num(sps),
+                    f"{first_loss:.3f}",
+                    f"{loss:.3f}",
+                    f"{acc:.3f}",
+                ]
+            )
+        if rows:
+            table = (
+                format_table(
+                    [
+                        "framework",
+                        "case",
+                        "thr",
+                        f"{unit} x epochs",
+                        "first epoch s",
+                        "steady s/epoch",
+                        f"{unit}/s",
+                        "epoch-1 loss",
+                        "final loss",
+                        "final acc",
+                    ],
+                    rows,
+                    right=[False, False, True, True, True, True, True, True, True, True],
+                )
+                + "\nfirst epoch s includes model construction, compile and any graph tracing; "
+                f"{unit}/s = {unit} / steady s/epoch (median epoch after the first). Loss "
+                "and accuracy are the training figures of the first and last epoch (with "
+                "dropout); the fused case has no recurrent dropout, so it fits faster."
+            )
+        return table, train_data
+
     def extra_report(
         self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
     ) -> tuple[str, dict[str, Any]]:
-        table, train_data = train_table(runs)
+        table, train_data = self.train_table(runs)
         text_parts = [table] if table else []
 
         value = {(s["case"], s["framework"], s["threads"]): s["value_median"] for s in summary}
