@@ -456,3 +456,45 @@ def test_core_refuses_bad_descriptions(rng):
             [W, R, b],
             ["kernel", "recurrent_kernel", "bias"],
         )
+
+
+# ---- through the layers: masks and stateful=True
+
+
+@pytest.mark.usefixtures("float64")
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_embedding_mask_skips_padding(rng, reset_after):
+    """Embedding(mask_zero=True) -> GRU: the reference with the ids' step mask (trailing
+    padding then equals truncation), and finite-difference gradients through the mask."""
+    dropnet.set_random_seed(4)
+    emb = dropnet.layers.Embedding(9, 3, mask_zero=True)
+    gru = GRU(4, reset_after=reset_after, return_sequences=True, go_backwards=True)
+    m = Sequential([Input((6,)), emb, gru, GRU(2)])
+    m.compile("sgd", "mse")
+    ids = np.array([[3, 1, 4, 0, 0, 0], [0, 0, 5, 2, 8, 0], [7, 0, 6, 0, 2, 1]], np.float64)
+    table, *first = m.get_weights()[:4]
+    hs, _ = gru_reference(
+        table[ids.astype(int)],
+        *first,
+        step_mask=ids != 0,
+        go_backwards=True,
+        reset_after=reset_after,
+    )
+    hs2, _ = gru_reference(hs, *m.get_weights()[4:], step_mask=ids != 0)
+    np.testing.assert_allclose(m.predict(ids, verbose=0), hs2[:, -1], rtol=1e-12, atol=1e-14)
+    ref.check_gradients(m, ids, 0.5 * rng.standard_normal((3, 2)), input_gradient=False)
+
+
+def test_stateful_gru_continues_each_sample(rng):
+    seq = rng.standard_normal((2, 9, 3)).astype(np.float32)
+    layer = GRU(4, stateful=True, reset_after=False)
+    model = Sequential([Input(batch_shape=(2, 3, 3)), layer])
+    out = [model.predict(seq[:, 3 * k : 3 * k + 3], verbose=0) for k in range(3)]
+    whole = Sequential([Input((9, 3)), GRU(4, reset_after=False)])
+    whole.set_weights(layer.get_weights())
+    np.testing.assert_allclose(out[-1], whole.predict(seq, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.states[0], out[-1], rtol=1e-6)
+    layer.reset_states()
+    np.testing.assert_array_equal(model.predict(seq[:, :3], verbose=0), out[0])
+    with pytest.raises(ValueError, match="batches of 2"):
+        model.predict(seq[:1, :3], verbose=0)

@@ -248,3 +248,39 @@ def test_core_step_mask_and_carried_state(rng, go_backwards, stateful):
             ValueError, match="simple_rnn: a stateful layer runs batches of exactly"
         ):
             net.train_on_batch([x[:2], STEP_MASK[:2]], y[:2], None, 0)
+
+
+# ---- through the layers: masks and stateful=True
+
+
+@pytest.mark.usefixtures("float64")
+def test_masking_layer_skips_padding(rng):
+    dropnet.set_random_seed(4)
+    m = Sequential(
+        [
+            Input((6, 2)),
+            dropnet.layers.Masking(0.0),
+            SimpleRNN(3, return_sequences=True, go_backwards=True),
+            SimpleRNN(2),
+        ]
+    )
+    m.compile("sgd", "mse")
+    x = rng.standard_normal((3, 6, 2))
+    x[0, 4:] = x[1, :2] = x[2, 3] = 0.0
+    mask = np.any(x != 0, axis=-1)
+    w = m.get_weights()
+    hs, _ = rnn_reference(x, *w[:3], step_mask=mask, go_backwards=True)
+    out, _ = rnn_reference(hs, *w[3:], step_mask=mask)  # the mask goes on in input order
+    np.testing.assert_allclose(m.predict(x, verbose=0), out[:, -1], rtol=1e-12, atol=1e-14)
+    ref.check_gradients(m, x, 0.5 * rng.standard_normal((3, 2)), input_gradient=False)
+
+
+def test_stateful_simple_rnn_continues_each_sample(rng):
+    seq = rng.standard_normal((2, 8, 3)).astype(np.float32)
+    layer = SimpleRNN(4, stateful=True)
+    model = Sequential([Input(batch_shape=(2, 4, 3)), layer])
+    model.predict(seq[:, :4], verbose=0)
+    last = model.predict(seq[:, 4:], verbose=0)
+    whole = Sequential([Input((8, 3)), SimpleRNN(4)])
+    whole.set_weights(layer.get_weights())
+    np.testing.assert_allclose(last, whole.predict(seq, verbose=0), rtol=1e-5, atol=1e-6)

@@ -112,14 +112,13 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
 // ---- GRU (gru.cpp) and SimpleRNN (simple_rnn.cpp), Keras's semantics. x (n, steps,
 // features); W (features, gates·U), R (U, gates·U); b (gates·U), the GRU's with
 // reset_after (2, 3U) (input bias, then recurrent bias), or null. Masks pre-scaled as the
-// LSTM's: in_mask (n, input_masks, features), rec_mask (n, gates, U), or null. step_mask
-// (n, steps) in input time order, or null: at a step marked 0 the state is carried
-// unchanged and the step adds no gradient. h0 (n, U): the initial states when
-// g.initial_state (copied first, so it may alias h_last); h_last (n, U) or null receives
-// each row's final state. y is (n, U), or (n, steps, U) with return_sequences (processed
-// order): a masked step repeats the carried state, zero before a row's first unmasked
-// step (Keras's previous-output rule). ws (*_workspace elements) keeps what backward
-// needs; backward overwrites it.
+// LSTM's: in_mask (n, input_masks, features), rec_mask (n, gates, U), or null. carry: the
+// step mask (a masked step keeps the state and adds no gradient) and the initial states
+// (copied first, so carry.h0 may alias h_last); h_last (n, U) or null receives each row's
+// final state. y is (n, U), or (n, steps, U) with return_sequences (processed order): a
+// masked step repeats the previous output, zero before a row's first kept step (Keras's
+// rule, whatever the initial state). ws (*_workspace elements) keeps what backward needs;
+// backward overwrites it.
 template <class T>
 struct RnnArgs {
   const T* W = nullptr;
@@ -127,22 +126,21 @@ struct RnnArgs {
   const T* b = nullptr;
   const T* in_mask = nullptr;
   const T* rec_mask = nullptr;
-  const T* step_mask = nullptr;
 };
 index_t gru_workspace(const RnnGeometry& g, index_t n);
 template <class T>
-void gru_forward(const RnnGeometry& g, const RnnArgs<T>& a, const T* x, const T* h0, T* y,
-                 T* h_last, T* ws, index_t n);
+void gru_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, const T* x,
+                 T* y, T* h_last, T* ws, index_t n);
 template <class T>
-void gru_backward(const RnnGeometry& g, const RnnArgs<T>& a, T* ws, const T* dy, T* dW, T* dR,
-                  T* db, T* dx, index_t n);
+void gru_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, T* ws,
+                  const T* dy, T* dW, T* dR, T* db, T* dx, index_t n);
 index_t simple_rnn_workspace(const RnnGeometry& g, index_t n);
 template <class T>
-void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& a, const T* x, const T* h0, T* y,
-                        T* h_last, T* ws, index_t n);
+void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry,
+                        const T* x, T* y, T* h_last, T* ws, index_t n);
 template <class T>
-void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& a, T* ws, const T* dy, T* dW,
-                         T* dR, T* db, T* dx, index_t n);
+void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, T* ws,
+                         const T* dy, T* dW, T* dR, T* db, T* dx, index_t n);
 
 // ---- dropout family. Elements are indexed row-major over (n, *shape); masks are drawn
 // at the broadcast shape (noise_batch, noise_shape) and stored one bit per mask element.

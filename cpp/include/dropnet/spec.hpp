@@ -84,7 +84,6 @@ constexpr std::uint32_t kSecondMask = 0x8000u;
 // features) samples with `units` cells. recurrent_act and reset_after are the GRU's.
 // Variational dropout masks: input_masks = 0 (none), 1 (one (n, features) mask for every
 // gate) or `gates` (one per gate); recurrent_masks: `gates` (n, units) masks, one per gate.
-// initial_state: rows start from given states instead of zeros (stateful layers).
 struct RnnGeometry {
   index_t steps = 1, features = 1, units = 1;
   int gates = 1;
@@ -93,7 +92,6 @@ struct RnnGeometry {
   bool return_sequences = false, go_backwards = false;
   int input_masks = 0;
   bool recurrent_masks = false;
-  bool initial_state = false;
 };
 
 // One call of a layer: its op kind, the tensors it reads and writes, the parameters it uses

@@ -46,13 +46,13 @@ index_t gru_workspace(const RnnGeometry& g, index_t n) {
 // input and the previous state under each gate's mask (σ = recurrent_act, act = act).
 // x (n, T, D); W (D, 3U); R (U, 3U); y as kernels.hpp states. Threads: blocks of samples.
 template <class T>
-void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T* h0, T* y,
-                 T* h_last, T* ws, index_t n) {
+void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry, const T* x,
+                 T* y, T* h_last, T* ws, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, G3 = 3 * U;
   const index_t rows = n * Tn;
   GruViews<T> v(g, ws, n);
-  if (g.initial_state)
-    std::copy(h0, h0 + n * U, v.h0);
+  if (carry.h0)
+    std::copy(carry.h0, carry.h0 + n * U, v.h0);
   else
     std::fill(v.h0, v.h0 + n * U, T(0));
   masked_inputs(g, x, p.in_mask, v.xm, n);
@@ -75,7 +75,7 @@ void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T*
     for (index_t t = 0; t < Tn; ++t) {
       const T* hp = t == 0 ? v.h0 + s0 * U : v.h + (s0 * Tn + t - 1) * U;
       const index_t ldh = t == 0 ? U : Tn * U;
-      const bool zero_state = t == 0 && !g.initial_state;
+      const bool zero_state = t == 0 && !carry.h0;
       T* at = v.a + (s0 * Tn + t) * G3;
       T* rht = v.rh + (s0 * Tn + t) * U;
       if (zero_state) {
@@ -96,7 +96,7 @@ void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T*
       }
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r;
-        kept[sz(r)] = step_kept(g, p.step_mask, s, t);
+        kept[sz(r)] = step_kept(g, carry.step_mask, s, t);
         T* zr = at + r * Tn * G3;
         T* rhr = rht + r * Tn * U;
         const T* hpr = hp + r * ldh;
@@ -150,7 +150,7 @@ void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T*
       }
     }
   });
-  rnn_outputs(g, p.step_mask, v.h, y, h_last, n);
+  rnn_outputs(g, carry.step_mask, v.h, y, h_last, n);
 }
 
 // BPTT. Per step, from dh (the gradient reaching h): dz = dh ⊙ (h_prev − ĥ) ⊙ σ'(z),
@@ -160,8 +160,8 @@ void gru_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T*
 // (masked steps pass dh on whole and write zero gradients). The weight and input gradients
 // follow as GEMMs over every (sample, step) row.
 template <class T>
-void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const T* dy, T* dW, T* dR,
-                  T* db, T* dx, index_t n) {
+void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry, T* ws,
+                  const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) {
   const index_t Tn = g.steps, U = g.units, G3 = 3 * U;
   const index_t rows = n * Tn;
   GruViews<T> v(g, ws, n);
@@ -183,7 +183,7 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const T* dy,
 #pragma omp simd
           for (index_t k = 0; k < U; ++k) dhr[k] += dyr[k];
         }
-        kept[sz(r)] = step_kept(g, p.step_mask, s, t);
+        kept[sz(r)] = step_kept(g, carry.step_mask, s, t);
         T* zr = at + r * Tn * G3;
         T* rhr = rht + r * Tn * U;
         if (!kept[sz(r)]) {  // dh passes to h_prev as it is
@@ -293,11 +293,11 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const T* dy,
   if (dx) rnn_input_gradient(g, p.W, p.in_mask, dz, dx, n);
 }
 
-#define DROPNET_INSTANTIATE_GRU(T)                                                                \
-  template void gru_forward<T>(const RnnGeometry&, const RnnArgs<T>&, const T*, const T*, T*, T*, \
-                               T*, index_t);                                                      \
-  template void gru_backward<T>(const RnnGeometry&, const RnnArgs<T>&, T*, const T*, T*, T*, T*,  \
-                                T*, index_t);
+#define DROPNET_INSTANTIATE_GRU(T)                                                             \
+  template void gru_forward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&,      \
+                               const T*, T*, T*, T*, index_t);                                 \
+  template void gru_backward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&, T*, \
+                                const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_GRU(float)
 DROPNET_INSTANTIATE_GRU(double)
 

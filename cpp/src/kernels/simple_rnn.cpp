@@ -36,12 +36,12 @@ index_t simple_rnn_workspace(const RnnGeometry& g, index_t n) {
 // One step: h = act(x̃ W + b + h̃_prev R), x̃ and h̃_prev under the input and recurrent
 // masks. x (n, T, D); W (D, U); R (U, U); b (U) or null. Threads: blocks of samples.
 template <class T>
-void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, const T* h0, T* y,
-                        T* h_last, T* ws, index_t n) {
+void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry,
+                        const T* x, T* y, T* h_last, T* ws, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, rows = n * Tn;
   SimpleRnnViews<T> v(g, ws, n);
-  if (g.initial_state)
-    std::copy(h0, h0 + n * U, v.h0);
+  if (carry.h0)
+    std::copy(carry.h0, carry.h0 + n * U, v.h0);
   else
     std::fill(v.h0, v.h0 + n * U, T(0));
   masked_inputs(g, x, p.in_mask, v.xm, n);
@@ -53,7 +53,7 @@ void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, c
       const T* hp = t == 0 ? v.h0 + s0 * U : v.h + (s0 * Tn + t - 1) * U;
       const index_t ldh = t == 0 ? U : Tn * U;
       T* at = v.a + (s0 * Tn + t) * U;
-      if (t > 0 || g.initial_state) {
+      if (t > 0 || carry.h0) {
         const T* left = hp;
         index_t ld = ldh;
         if (p.rec_mask) {
@@ -71,22 +71,22 @@ void simple_rnn_forward(const RnnGeometry& g, const RnnArgs<T>& p, const T* x, c
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r;
         T* out = v.h + (s * Tn + t) * U;
-        if (step_kept(g, p.step_mask, s, t))
+        if (step_kept(g, carry.step_mask, s, t))
           gate_span<T>(g.act, at + r * Tn * U, out, U);
         else
           std::copy(hp + r * ldh, hp + r * ldh + U, out);
       }
     }
   });
-  rnn_outputs(g, p.step_mask, v.h, y, h_last, n);
+  rnn_outputs(g, carry.step_mask, v.h, y, h_last, n);
 }
 
 // BPTT: da = dh ⊙ act'(h) at each kept step, h_prev receiving (da · Rᵀ) ⊙ mask; a masked
 // step passes dh on whole and writes a zero gradient. Then dW = x̃ᵀ·da, dR = h̃_prevᵀ·da,
 // db = Σ da and dx = da·Wᵀ ⊙ mask over every (sample, step) row.
 template <class T>
-void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const T* dy, T* dW,
-                         T* dR, T* db, T* dx, index_t n) {
+void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry, T* ws,
+                         const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) {
   const index_t Tn = g.steps, U = g.units, rows = n * Tn;
   SimpleRnnViews<T> v(g, ws, n);
   const std::vector<T> rt = transposed_recurrent(g, p.R);
@@ -103,7 +103,7 @@ void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const
 #pragma omp simd
           for (index_t k = 0; k < U; ++k) dhr[k] += dyr[k];
         }
-        if (!step_kept(g, p.step_mask, s, t)) {
+        if (!step_kept(g, carry.step_mask, s, t)) {
           std::fill(ar, ar + U, T(0));
           continue;
         }
@@ -139,11 +139,11 @@ void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, T* ws, const
   if (dx) rnn_input_gradient(g, p.W, p.in_mask, da, dx, n);
 }
 
-#define DROPNET_INSTANTIATE_SIMPLE_RNN(T)                                                        \
-  template void simple_rnn_forward<T>(const RnnGeometry&, const RnnArgs<T>&, const T*, const T*, \
-                                      T*, T*, T*, index_t);                                      \
-  template void simple_rnn_backward<T>(const RnnGeometry&, const RnnArgs<T>&, T*, const T*, T*,  \
-                                       T*, T*, T*, index_t);
+#define DROPNET_INSTANTIATE_SIMPLE_RNN(T)                                                         \
+  template void simple_rnn_forward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&,  \
+                                      const T*, T*, T*, T*, index_t);                             \
+  template void simple_rnn_backward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&, \
+                                       T*, const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_SIMPLE_RNN(float)
 DROPNET_INSTANTIATE_SIMPLE_RNN(double)
 

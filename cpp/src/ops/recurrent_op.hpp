@@ -44,6 +44,8 @@ class RecurrentOp : public Op<T> {
     if (run_.recurrent_masks)
       draw_mask(c, this->layer_id_ | kSecondMask, recurrent_rate_, run_.gates, run_.units,
                 rec_bits_, rec_mask_.data());
+    RnnCarry<T> carry;
+    carry.step_mask = in_shapes_.size() > 1 ? x[1] : nullptr;
     T* state = nullptr;
     if (state_ >= 0) {
       const index_t B = this->param(sz(state_)).shape[0];
@@ -52,15 +54,18 @@ class RecurrentOp : public Op<T> {
                                     std::to_string(B) + " rows, received " +
                                     std::to_string(c.batch_rows));
       state = this->param(sz(state_)).value + c.batch_row * g_.units;
+      carry.h0 = state;  // the kernel copies it before writing the final states there
     }
-    run_forward(run_, args(x), x[0], state, out, c.update_state ? state : nullptr, ws_.data(), c.n);
+    run_forward(run_, args(), carry, x[0], out, c.update_state ? state : nullptr, ws_.data(), c.n);
     return out;
   }
 
   void backward(const OpContext& c, const T* const* x, const T*, const T* dy, T* const* dx,
                 T* const* pg, T*) override {
     T* db = bias_ >= 0 ? pg[sz(bias_)] : nullptr;
-    run_backward(run_, args(x), ws_.data(), dy, pg[0], pg[1], db, dx[0], c.n);
+    RnnCarry<T> carry;  // the initial states are in the workspace by now
+    carry.step_mask = in_shapes_.size() > 1 ? x[1] : nullptr;
+    run_backward(run_, args(), carry, ws_.data(), dy, pg[0], pg[1], db, dx[0], c.n);
     if (in_shapes_.size() > 1 && dx[1]) std::fill(dx[1], dx[1] + c.n * g_.steps, T(0));
     if (state_ >= 0) {  // the carried state enters as a constant
       const auto& p = this->param(sz(state_));
@@ -127,31 +132,29 @@ class RecurrentOp : public Op<T> {
       const auto& shape = this->param(sz(state_)).shape;
       if (shape.size() != 2 || shape[0] < 1 || shape[1] != g.units)
         throw std::invalid_argument(kind_ + ": state_h must have shape (batch, units)");
-      g.initial_state = true;
     }
     out_shape_ =
         g.return_sequences ? std::vector<index_t>{g.steps, g.units} : std::vector<index_t>{g.units};
   }
 
   virtual index_t workspace(index_t rows) const = 0;
-  virtual void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const T* x, const T* h0, T* y,
-                           T* h_last, T* ws, index_t n) = 0;
-  virtual void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, T* ws, const T* dy, T* dW,
-                            T* dR, T* db, T* dx, index_t n) = 0;
+  virtual void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry,
+                           const T* x, T* y, T* h_last, T* ws, index_t n) = 0;
+  virtual void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry,
+                            T* ws, const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) = 0;
 
   std::string kind_;
   RnnGeometry g_, run_;  // as configured; as run by the last forward (masks on or off)
 
  private:
-  // The kernels' operands for a pass over inputs x (the sequence, the step mask if any).
-  RnnArgs<T> args(const T* const* x) const {
+  // The kernels' weights and the last forward's dropout masks.
+  RnnArgs<T> args() const {
     RnnArgs<T> a;
     a.W = this->param(0).value;
     a.R = this->param(1).value;
     a.b = bias_ >= 0 ? this->param(sz(bias_)).value : nullptr;
     a.in_mask = run_.input_masks ? in_mask_.data() : nullptr;
     a.rec_mask = run_.recurrent_masks ? rec_mask_.data() : nullptr;
-    a.step_mask = in_shapes_.size() > 1 ? x[1] : nullptr;
     return a;
   }
 

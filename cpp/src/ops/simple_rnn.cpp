@@ -20,13 +20,13 @@ class SimpleRnnOp final : public RecurrentOp<T> {
 
  private:
   index_t workspace(index_t rows) const override { return simple_rnn_workspace(this->g_, rows); }
-  void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const T* x, const T* h0, T* y,
-                   T* h_last, T* ws, index_t n) override {
-    simple_rnn_forward<T>(g, a, x, h0, y, h_last, ws, n);
+  void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, const T* x,
+                   T* y, T* h_last, T* ws, index_t n) override {
+    simple_rnn_forward<T>(g, a, carry, x, y, h_last, ws, n);
   }
-  void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, T* ws, const T* dy, T* dW, T* dR,
-                    T* db, T* dx, index_t n) override {
-    simple_rnn_backward<T>(g, a, ws, dy, dW, dR, db, dx, n);
+  void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, T* ws,
+                    const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) override {
+    simple_rnn_backward<T>(g, a, carry, ws, dy, dW, dR, db, dx, n);
   }
 };
 
