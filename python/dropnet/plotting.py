@@ -211,13 +211,6 @@ def plot_config_comparison(parts: dict, path: str | os.PathLike, title: str | No
                 color=colors[config],
             )
             ax_final.errorbar([i], [t.mean()], yerr=[t.std()], fmt="_", ms=18, capsize=5, color="k")
-            ax_final.annotate(
-                f"{t.mean():.3f}\n± {t.std():.3f}",
-                (i, 0.02),
-                xycoords=("data", "axes fraction"),
-                ha="center",
-                fontsize=8,
-            )
             if "mc_acc" in r and np.mean(r["mc_std"]) > 0:
                 ax_final.plot(
                     [i + 0.25],
@@ -227,7 +220,10 @@ def plot_config_comparison(parts: dict, path: str | os.PathLike, title: str | No
                     color=colors[config],
                     label="MC-dropout mean" if i == len(results) - 1 else None,
                 )
-        ax_final.set_xticks(range(len(results)), list(results), rotation=15, fontsize=8)
+        ticks = [
+            f"{c}\n{np.mean(r['test']):.3f} ± {np.std(r['test']):.3f}" for c, r in results.items()
+        ]
+        ax_final.set_xticks(range(len(results)), ticks, fontsize=8)
         ax_final.set_title(f"{network}: final test accuracy per seed (mean ± std)")
         ax_final.grid(alpha=0.3, axis="y")
         handles, _ = ax_final.get_legend_handles_labels()
@@ -265,7 +261,7 @@ def plot_mc_spread(parts: dict, path: str | os.PathLike, title: str | None = Non
         top = max([*correct, *wrong, 1e-3])
         for xi, r in zip(x, results.values()):
             ax.annotate(
-                f"acc\n{np.mean(r['mc_acc']):.3f}",
+                f"MC acc\n{np.mean(r['mc_acc']):.3f}",
                 (xi, top * 1.08),
                 ha="center",
                 va="bottom",
@@ -274,7 +270,7 @@ def plot_mc_spread(parts: dict, path: str | os.PathLike, title: str | None = Non
         ax.set_ylim(0, top * 1.3)
         ax.set_xticks(x, list(results), rotation=15, fontsize=8)
         ax.set_ylabel("MC std of the predicted class's probability")
-        ax.set_title(f"{network}: spread over the passes (acc: of their mean)")
+        ax.set_title(f"{network}: spread of the passes")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(loc="center left", fontsize=8)
     ax = axes[0][-1]
@@ -291,10 +287,9 @@ def plot_mc_spread(parts: dict, path: str | os.PathLike, title: str | None = Non
         ys = [v[k] for v in values if k < len(v)]
         ax.bar(xs, ys, width, label=f"BN layer {k + 1}", color=plt.get_cmap("viridis")(k / depth))
     ax.axhline(1.0, color="k", lw=1, ls="--")
-    ax.set_yscale("log")
     ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("moving variance / test-time input variance")
-    ax.set_title("BN: training-time vs test-time variance (median channel)")
+    ax.set_ylabel("ratio (median over channels)")
+    ax.set_title("BN's moving variance / its input's test-time variance")
     ax.grid(alpha=0.3, axis="y")
     if depth:
         ax.legend(loc="upper left", fontsize=8)

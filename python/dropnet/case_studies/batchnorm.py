@@ -233,7 +233,7 @@ def train_part(
 
 
 def _print_part(part: str, results: dict[str, dict[str, Any]], epochs: int) -> None:
-    width = max(len(c) for c in results)
+    width = max(len(c) for c in [*results, "configuration"])
     print(f"\n{TITLES[part]}, {epochs} epochs")
     print(
         f"{'configuration':<{width}}  test accuracy  train  {REACHED:.0%} at  "
