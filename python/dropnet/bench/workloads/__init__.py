@@ -4,6 +4,7 @@ module with a Workload subclass (see base.py) and list an instance in REGISTRY b
 from __future__ import annotations
 
 from .base import Workload
+from .batchnorm import BatchNormWorkload
 from .circles import CirclesWorkload
 from .cnn import CnnWorkload
 from .dropout import DropoutWorkload
@@ -23,6 +24,7 @@ REGISTRY: dict[str, Workload] = {
         CnnWorkload(),
         LstmWorkload(),
         TextWorkload(),
+        BatchNormWorkload(),
         GemmWorkload(),
         DropoutWorkload(),
         OverheadWorkload(),
