@@ -133,6 +133,24 @@ def test_every_workload_plans_jobs_for_dropnet():
         assert jobs and all(j.framework == "dropnet" for j in jobs), name
 
 
+def test_batchnorm_workload_times_the_mlp_with_and_without_bn():
+    from dropnet.bench.run import summarize
+
+    workload = get_workload("batchnorm")
+    result = workload.run("dropnet", 1, {"samples": 512, "epochs": 2, "seed": 0})
+    cases = {r["case"]: r for r in result["records"]}
+    assert set(cases) == {"BN MLP", "plain MLP"}
+    assert all(r["seconds"] > 0 and 0 <= r["final_acc"] <= 1 for r in cases.values())
+    runs = [{**result, "framework": "dropnet", "threads": 1, "repeat": i} for i in range(3)]
+    summary = summarize(workload, runs)
+    text, details = workload.extra_report(summary, runs)
+    (row,) = workload.headlines(summary, details, runs)  # one row: the MLP with BN
+    assert row.unit == "samples/s" and row.higher_is_better and row.values["dropnet"] > 0
+    assert "time with BN over time without: dropnet" in row.note and "plain MLP" in text
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        workload.run("dropnet", 1, {"samples": 512, "epochs": 1})
+
+
 def test_dropnet_bench_runs_end_to_end_and_writes_the_report(tmp_path, capsys):
     code = cli_main(
         [

@@ -179,3 +179,136 @@ def plot_mc_uncertainty(
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_config_comparison(parts: dict, path: str | os.PathLike, title: str | None = None) -> str:
+    """One row per network ({network: {configuration: result}}, each result holding a mean
+    "history" and per-seed "test" accuracies, optionally "mc_acc" and "mc_std"): test
+    accuracy and training loss per epoch of every configuration, and each seed's final test
+    accuracy with mean ± std; where Monte-Carlo passes had a spread (the model has dropout),
+    the accuracy of their mean is marked beside it. Returns the path."""
+    import numpy as np
+
+    plt = _pyplot()
+    names = list(dict.fromkeys(c for results in parts.values() for c in results))
+    colors = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(names)}
+    rows = len(parts)
+    fig, axes = plt.subplots(rows, 3, figsize=(16.5, 4.1 * rows), squeeze=False)
+    for (network, results), (ax_acc, ax_loss, ax_final) in zip(parts.items(), axes):
+        for config, r in results.items():
+            h = r["history"]
+            epochs = range(1, len(h["val_accuracy"]) + 1)
+            ax_acc.plot(epochs, h["val_accuracy"], lw=1.2, color=colors[config], label=config)
+            ax_loss.plot(epochs, h["loss"], lw=1.2, color=colors[config], label=config)
+        ax_acc.set_title(f"{network}: test accuracy per epoch")
+        ax_acc.set_xlabel("epoch")
+        ax_acc.set_ylabel("accuracy")
+        low = min(
+            min(r["history"]["val_accuracy"][len(r["history"]["val_accuracy"]) // 4 :])
+            for r in results.values()
+        )
+        ax_acc.set_ylim(max(0.0, low - 0.02), None)
+        ax_loss.set_title(f"{network}: training loss per epoch")
+        ax_loss.set_xlabel("epoch")
+        ax_loss.set_yscale("log")
+        for ax in (ax_acc, ax_loss):
+            ax.grid(alpha=0.3)
+            ax.legend(loc="best", fontsize=8)
+        jitter = np.random.default_rng(0)
+        for i, (config, r) in enumerate(results.items()):
+            t = np.asarray(r["test"], dtype=float)
+            ax_final.plot(
+                i + jitter.uniform(-0.08, 0.08, t.size),
+                t,
+                "o",
+                ms=3.5,
+                alpha=0.5,
+                color=colors[config],
+            )
+            ax_final.errorbar([i], [t.mean()], yerr=[t.std()], fmt="_", ms=18, capsize=5, color="k")
+            if "mc_acc" in r and np.mean(r["mc_std"]) > 0:
+                ax_final.plot(
+                    [i + 0.25],
+                    [np.mean(r["mc_acc"])],
+                    "D",
+                    mfc="none",
+                    color=colors[config],
+                    label="MC-dropout mean" if i == len(results) - 1 else None,
+                )
+        ticks = [
+            f"{c}\n{np.mean(r['test']):.3f} ± {np.std(r['test']):.3f}" for c, r in results.items()
+        ]
+        ax_final.set_xticks(range(len(results)), ticks, fontsize=8)
+        ax_final.set_title(f"{network}: final test accuracy per seed (mean ± std)")
+        ax_final.grid(alpha=0.3, axis="y")
+        handles, _ = ax_final.get_legend_handles_labels()
+        if handles:
+            ax_final.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_mc_spread(parts: dict, path: str | os.PathLike, title: str | None = None) -> str:
+    """Monte-Carlo dropout per network ({network: {configuration: result}} with per-seed
+    "mc_std_correct", "mc_std_wrong" and, for models with BatchNormalization, a
+    "variance_ratio" array of seeds × BN layers): the mean spread on correctly and wrongly
+    classified test points per configuration, then BN's moving variance over its input's
+    test-time variance for each BN layer. Returns the path."""
+    import numpy as np
+
+    plt = _pyplot()
+    n = len(parts)
+    fig, axes = plt.subplots(
+        1,
+        n + 1,
+        figsize=(5.0 * (n + 1), 4.4),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1] * n + [1.3]},
+    )
+    for ax, (network, results) in zip(axes[0], parts.items()):
+        x = np.arange(len(results))
+        correct = [np.nanmean(r["mc_std_correct"]) for r in results.values()]
+        wrong = [np.nanmean(r["mc_std_wrong"]) for r in results.values()]
+        ax.bar(x - 0.2, correct, 0.4, label="correct", color="tab:blue")
+        ax.bar(x + 0.2, wrong, 0.4, label="misclassified", color="tab:red")
+        top = max([*correct, *wrong, 1e-3])
+        for xi, r in zip(x, results.values()):
+            ax.annotate(
+                f"MC acc\n{np.mean(r['mc_acc']):.3f}",
+                (xi, top * 1.08),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_ylim(0, top * 1.3)
+        ax.set_xticks(x, list(results), rotation=15, fontsize=8)
+        ax.set_ylabel("MC std of the predicted class's probability")
+        ax.set_title(f"{network}: spread of the passes")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(loc="center left", fontsize=8)
+    ax = axes[0][-1]
+    labels, values = [], []
+    for network, results in parts.items():
+        for config, r in results.items():
+            if r.get("variance_ratio") is not None:
+                labels.append(f"{network.split()[0]}: {config}")
+                values.append(np.mean(r["variance_ratio"], axis=0))
+    depth = max((len(v) for v in values), default=0)
+    width = 0.8 / max(depth, 1)
+    for k in range(depth):
+        xs = [i + (k - (depth - 1) / 2) * width for i, v in enumerate(values) if k < len(v)]
+        ys = [v[k] for v in values if k < len(v)]
+        ax.bar(xs, ys, width, label=f"BN layer {k + 1}", color=plt.get_cmap("viridis")(k / depth))
+    ax.axhline(1.0, color="k", lw=1, ls="--")
+    ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("ratio (median over channels)")
+    ax.set_title("BN's moving variance / its input's test-time variance")
+    ax.grid(alpha=0.3, axis="y")
+    if depth:
+        ax.legend(loc="upper left", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 _MODULES = (
+    "batchnorm",
     "circles",
     "circles_input_dropout",
     "circles_maxnorm",

@@ -4,6 +4,7 @@ module with a Workload subclass (see base.py) and list an instance in REGISTRY b
 from __future__ import annotations
 
 from .base import Workload
+from .batchnorm import BatchNormWorkload
 from .circles import CirclesWorkload
 from .cnn import CnnWorkload
 from .dropout import DropoutWorkload
@@ -25,6 +26,7 @@ REGISTRY: dict[str, Workload] = {
         LstmWorkload(),
         GruWorkload(),
         TextWorkload(),
+        BatchNormWorkload(),
         GemmWorkload(),
         DropoutWorkload(),
         OverheadWorkload(),
