@@ -171,3 +171,21 @@ def test_save_and_load_keep_stateful_and_the_batch_size(tmp_path):
     np.testing.assert_array_equal(back.predict(x, verbose=0), first)  # states start at zero
     with pytest.raises(ValueError, match="not a multiple"):
         back.predict(x[:1], verbose=0)
+
+
+@pytest.mark.parametrize("rnn", [L.LSTM, L.GRU, L.SimpleRNN])
+def test_steps_before_the_first_kept_one_output_zeros_whatever_the_carried_state(rnn):
+    layer = rnn(3, stateful=True, return_sequences=True)
+    model = dropnet.Sequential(
+        [L.Input(batch_shape=(2, 4)), L.Embedding(9, 2, mask_zero=True), layer]
+    )
+    ids = np.array([[0, 0, 5, 6], [0, 0, 0, 0]], np.float32)
+    model.predict(np.ones((2, 4), np.float32), verbose=0)  # carried states now non-zero
+    carried = layer.states
+    assert all(np.abs(s).max() > 0 for s in carried)
+    out = model.predict(ids, verbose=0)
+    assert not out[0, :2].any() and out[0, 2:].all()
+    assert not out[1].any()
+    # the all-masked row keeps its state; the other moved on
+    np.testing.assert_array_equal(layer.states[0][1], carried[0][1])
+    assert not np.array_equal(layer.states[0][0], carried[0][0])

@@ -129,6 +129,19 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
       std::copy(h, h + U, y + s * U);
     }
   }
+  // Outputs before a row's first kept step are zeros, whatever state it carries in (as in
+  // Keras); they reach no weight, so backward needs no change.
+  if (carry.step_mask && carry.h0)
+    for (index_t s = 0; s < n; ++s) {
+      index_t first = 0;
+      while (first < Tn &&
+             carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - first : first)] == T(0))
+        ++first;
+      if (g.return_sequences)
+        std::fill(y + s * Tn * U, y + (s * Tn + first) * U, T(0));
+      else if (first == Tn)
+        std::fill(y + s * U, y + (s + 1) * U, T(0));
+    }
   for (index_t s = 0; s < n; ++s) {
     const index_t o = (s * Tn + Tn - 1) * U;
     if (h_last) std::copy(v.h + o, v.h + o + U, h_last + s * U);
