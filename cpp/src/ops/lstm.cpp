@@ -8,9 +8,7 @@
 #include <algorithm>
 #include <string>
 
-#include "dropnet/kernels.hpp"
-#include "dropnet/names.hpp"
-#include "dropnet/op.hpp"
+#include "recurrent_op.hpp"  // with kernels.hpp, names.hpp and op.hpp
 
 DROPNET_ISA_BEGIN
 
@@ -132,20 +130,9 @@ class LstmOp final : public Op<T> {
   const T* in_mask() const { return run_.input_masks ? in_mask_.data() : nullptr; }
   const T* rec_mask() const { return run_.recurrent_masks ? rec_mask_.data() : nullptr; }
 
-  // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
-  // 1/(1 - rate)), drawn like any dropout mask so rows stay independent of the batch split.
   void draw_mask(const OpContext& c, std::uint32_t stream_layer, double rate, index_t groups,
-                 index_t width, std::vector<std::uint32_t>& bits, T* out) {
-    MaskGeometry g;
-    g.n = c.n;
-    g.row0 = c.row0;
-    g.rank = 2;
-    g.shape[0] = g.noise[0] = groups;
-    g.shape[1] = g.noise[1] = width;
-    if (bits.size() < sz(g.mask_size() / 32 + 1)) bits.resize(sz(g.mask_size() / 32 + 1));
-    dropout_mask(g, rate, this->seed_, stream_id(c.purpose, stream_layer, c.step), bits.data());
-    std::fill(out, out + c.n * groups * width, T(1));
-    dropout_apply<T>(g, bits.data(), T(1.0 - rate), T(0), out, out);
+                 index_t width, std::vector<std::uint32_t>& bits, T* out) const {
+    draw_variational_mask(c, this->seed_, stream_layer, rate, groups, width, bits, out);
   }
 
   LstmGeometry g_, run_;  // as configured; as run by the last forward (masks on or off)

@@ -1,7 +1,7 @@
-// What the GRU and SimpleRNN ops share: their attributes, parameters (kernel,
-// recurrent_kernel, optional bias, optional carried state), the optional step-mask input,
-// variational dropout masks drawn like the LSTM's, and the carried state of a stateful
-// layer. Included by the per-ISA op sources, inside their namespace.
+// What the recurrent ops share (the LSTM its variational masks; the GRU and SimpleRNN all): their
+// attributes, parameters (kernel, recurrent_kernel, optional bias, optional carried state), the
+// optional step-mask input, variational dropout masks drawn like the LSTM's, and the carried state
+// of a stateful layer. Included by the per-ISA op sources, inside their namespace.
 #pragma once
 #include <algorithm>
 #include <string>
@@ -13,6 +13,25 @@
 
 namespace dropnet {
 namespace DROPNET_ISA {
+
+// Pre-scaled variational masks of c.n samples, `groups` × `width` each (0 or 1/(1 - rate)),
+// drawn like any dropout mask (stream `stream_layer` of the pass) so rows stay independent
+// of the batch split: one per sequence, reused at every step by the recurrent kernels.
+template <class T>
+void draw_variational_mask(const OpContext& c, std::uint64_t seed, std::uint32_t stream_layer,
+                           double rate, index_t groups, index_t width,
+                           std::vector<std::uint32_t>& bits, T* out) {
+  MaskGeometry m;
+  m.n = c.n;
+  m.row0 = c.row0;
+  m.rank = 2;
+  m.shape[0] = m.noise[0] = groups;
+  m.shape[1] = m.noise[1] = width;
+  if (bits.size() < sz(m.mask_size() / 32 + 1)) bits.resize(sz(m.mask_size() / 32 + 1));
+  dropout_mask(m, rate, seed, stream_id(c.purpose, stream_layer, c.step), bits.data());
+  std::fill(out, out + c.n * groups * width, T(1));
+  dropout_apply<T>(m, bits.data(), T(1.0 - rate), T(0), out, out);
+}
 
 // Inputs: the sequence (steps, features) and optionally its step mask (steps), 0 or 1 per
 // step in input time order. Parameters: kernel (F, gates·U), recurrent_kernel (U, gates·U),
@@ -158,21 +177,9 @@ class RecurrentOp : public Op<T> {
     return a;
   }
 
-  // Pre-scaled variational masks of n samples, `groups` × `width` each (0 or
-  // 1/(1 - rate)), drawn as the LSTM draws its own, so rows stay independent of the batch
-  // split.
   void draw_mask(const OpContext& c, std::uint32_t stream_layer, double rate, index_t groups,
-                 index_t width, std::vector<std::uint32_t>& bits, T* out) {
-    MaskGeometry m;
-    m.n = c.n;
-    m.row0 = c.row0;
-    m.rank = 2;
-    m.shape[0] = m.noise[0] = groups;
-    m.shape[1] = m.noise[1] = width;
-    if (bits.size() < sz(m.mask_size() / 32 + 1)) bits.resize(sz(m.mask_size() / 32 + 1));
-    dropout_mask(m, rate, this->seed_, stream_id(c.purpose, stream_layer, c.step), bits.data());
-    std::fill(out, out + c.n * groups * width, T(1));
-    dropout_apply<T>(m, bits.data(), T(1.0 - rate), T(0), out, out);
+                 index_t width, std::vector<std::uint32_t>& bits, T* out) const {
+    draw_variational_mask(c, this->seed_, stream_layer, rate, groups, width, bits, out);
   }
 
   index_t bias_ = -1, state_ = -1;  // parameter positions, -1 when absent
