@@ -99,13 +99,13 @@ struct RnnCarry {
 // return_sequences (in processed order); h_last and c_last (n, U), when not null, receive
 // the final states. ws (lstm_workspace elements) keeps what backward needs; backward
 // overwrites it.
-index_t lstm_workspace(const LstmGeometry& g, index_t n);
+index_t lstm_workspace(const RnnGeometry& g, index_t n);
 template <class T>
-void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
+void lstm_forward(const RnnGeometry& g, const T* x, const T* W, const T* R, const T* b,
                   const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
                   T* c_last, T* ws, index_t n);
 template <class T>
-void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
+void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mask,
                    const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
                    T* db, T* dx, index_t n);
 

@@ -65,23 +65,13 @@ struct WindowGeometry {
   }
 };
 
-// An LSTM over (steps, features) samples with `units` cells. Variational dropout masks:
-// input_masks = 0 (none), 1 (one (n, features) mask for all four gates) or 4 (one per
-// gate); recurrent_masks = four (n, units) masks, one per gate.
-struct LstmGeometry {
-  index_t steps = 1, features = 1, units = 1;
-  Act act = Act::tanh, recurrent_act = Act::sigmoid;
-  bool return_sequences = false, go_backwards = false;
-  int input_masks = 0;
-  bool recurrent_masks = false;
-};
-
 // Layer ids (RNG streams) stay below 2^15: bit 15 marks a layer's second mask stream (an
 // LSTM's recurrent masks).
 constexpr std::uint32_t kSecondMask = 0x8000u;
 
-// A GRU (gates = 3, column blocks z, r, h) or a SimpleRNN (gates = 1) over (steps,
-// features) samples with `units` cells. recurrent_act and reset_after are the GRU's.
+// An LSTM (gates = 4, column blocks i, f, c, o), a GRU (gates = 3, blocks z, r, h) or a
+// SimpleRNN (gates = 1) over (steps, features) samples with `units` cells. recurrent_act is
+// the LSTM's and GRU's, reset_after the GRU's.
 // Variational dropout masks: input_masks = 0 (none), 1 (one (n, features) mask for every
 // gate) or `gates` (one per gate); recurrent_masks: `gates` (n, units) masks, one per gate.
 struct RnnGeometry {

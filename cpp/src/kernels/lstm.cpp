@@ -22,7 +22,7 @@ namespace {
 template <class T>
 struct Views {
   T *z, *c, *h, *xm;
-  Views(const LstmGeometry& g, T* ws, index_t n) {
+  Views(const RnnGeometry& g, T* ws, index_t n) {
     z = ws;
     c = z + n * g.steps * 4 * g.units;
     h = c + n * g.steps * g.units;
@@ -30,38 +30,20 @@ struct Views {
   }
 };
 
-inline index_t input_copies(const LstmGeometry& g) { return std::max(1, g.input_masks); }
-
 }  // namespace
 
-index_t lstm_workspace(const LstmGeometry& g, index_t n) {
-  return n * g.steps * (6 * g.units + input_copies(g) * g.features);
+index_t lstm_workspace(const RnnGeometry& g, index_t n) {
+  return n * g.steps * (6 * g.units + rnn_input_copies(g) * g.features);
 }
 
 template <class T>
-void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, const T* b,
+void lstm_forward(const RnnGeometry& g, const T* x, const T* W, const T* R, const T* b,
                   const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
                   T* c_last, T* ws, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
-  const index_t G = input_copies(g), rows = n * Tn;
+  const index_t G = rnn_input_copies(g), rows = n * Tn;
   Views<T> v(g, ws, n);
-  // Masked inputs in processed order: copy gi of sample s is x ⊙ mask (s, gi), the mask
-  // the same at every step.
-  parallel_for(n, use_threads(rows * D * G), [&](index_t s) {
-    for (index_t gi = 0; gi < G; ++gi) {
-      const T* m = in_mask ? in_mask + (s * g.input_masks + gi) * D : nullptr;
-      for (index_t t = 0; t < Tn; ++t) {
-        const T* src = x + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
-        T* dst = v.xm + ((gi * n + s) * Tn + t) * D;
-        if (m) {
-#pragma omp simd
-          for (index_t k = 0; k < D; ++k) dst[k] = src[k] * m[k];
-        } else {
-          std::copy(src, src + D, dst);
-        }
-      }
-    }
-  });
+  masked_inputs(g, x, in_mask, v.xm, n);  // x ⊙ each input mask, in processed order
   // Input projection of all steps (with the bias); per gate when each gate has its mask.
   if (G == 1) {
     gemm_bias<T>(rows, G4, D, v.xm, D, W, G4, b, false, v.z, G4);
@@ -102,8 +84,7 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
         T* c = v.c + o;
         T* h = v.h + o;
         const T* cp = t > 0 ? c - U : carry.c0 ? carry.c0 + s * U : nullptr;
-        if (carry.step_mask &&
-            carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - t : t)] == T(0)) {
+        if (!step_kept(g, carry.step_mask, s, t)) {
           // A masked step keeps the state (and outputs it).
           const T* hr = hp ? hp + r * ldh : nullptr;
           for (index_t k = 0; k < U; ++k) {
@@ -121,45 +102,21 @@ void lstm_forward(const LstmGeometry& g, const T* x, const T* W, const T* R, con
       }
     }
   });
-  if (g.return_sequences) {
-    std::copy(v.h, v.h + rows * U, y);
-  } else {
+  rnn_outputs(g, carry.step_mask, v.h, y, h_last, n);
+  if (c_last)
     for (index_t s = 0; s < n; ++s) {
-      const T* h = v.h + (s * Tn + Tn - 1) * U;
-      std::copy(h, h + U, y + s * U);
+      const T* c = v.c + (s * Tn + Tn - 1) * U;
+      std::copy(c, c + U, c_last + s * U);
     }
-  }
-  // Outputs before a row's first kept step are zeros, whatever state it carries in (as in
-  // Keras); they reach no weight, so backward needs no change.
-  if (carry.step_mask && carry.h0)
-    for (index_t s = 0; s < n; ++s) {
-      index_t first = 0;
-      while (first < Tn &&
-             carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - first : first)] == T(0))
-        ++first;
-      if (g.return_sequences)
-        std::fill(y + s * Tn * U, y + (s * Tn + first) * U, T(0));
-      else if (first == Tn)
-        std::fill(y + s * U, y + (s + 1) * U, T(0));
-    }
-  for (index_t s = 0; s < n; ++s) {
-    const index_t o = (s * Tn + Tn - 1) * U;
-    if (h_last) std::copy(v.h + o, v.h + o + U, h_last + s * U);
-    if (c_last) std::copy(v.c + o, v.c + o + U, c_last + s * U);
-  }
 }
 
 template <class T>
-void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_mask,
+void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mask,
                    const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
                    T* db, T* dx, index_t n) {
-  const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
-  const index_t G = input_copies(g), rows = n * Tn;
+  const index_t Tn = g.steps, U = g.units, G4 = 4 * U, rows = n * Tn;
   Views<T> v(g, ws, n);
-  // Rᵀ once (4U × U), so each step's recurrent gradient is a plain product.
-  std::vector<T> rt(sz(G4 * U));
-  for (index_t k = 0; k < U; ++k)
-    for (index_t j = 0; j < G4; ++j) rt[sz(j * U + k)] = R[k * G4 + j];
+  const std::vector<T> rt = transposed_recurrent(g, R);
 
   // BPTT, each block of samples on its own: z turns into the pre-activation gradients.
   for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
@@ -173,12 +130,12 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
         T* zr = v.z + (s * Tn + t) * G4;
         const T* c = v.c + o;
         const T* cp = t > 0 ? c - U : carry.c0 ? carry.c0 + s * U : nullptr;
-        const T* dyr = g.return_sequences ? dy + o : (t == Tn - 1 ? dy + s * U : nullptr);
+        const T* dyr = output_gradient(g, dy, s, t);
         T* dhr = dh.data() + r * U;
         T* dcr = dc.data() + r * U;
         if (carry.step_mask) {
           T* pr = passed.data() + r * U;
-          if (carry.step_mask[s * Tn + (g.go_backwards ? Tn - 1 - t : t)] == T(0)) {
+          if (!step_kept(g, carry.step_mask, s, t)) {
             // The state went through unchanged: so does its gradient; the gates had none.
             for (index_t k = 0; k < U; ++k) pr[k] = dhr[k] + (dyr ? dyr[k] : T(0));
             std::fill(zr, zr + G4, T(0));
@@ -233,77 +190,27 @@ void lstm_backward(const LstmGeometry& g, const T* W, const T* R, const T* in_ma
   });
 
   const T* dz = v.z;
-  if (db) {
-    // Columns split across threads; each sums its rows in order.
-    constexpr index_t kCols = 32;
-    parallel_for((G4 + kCols - 1) / kCols, use_threads(rows * G4), [&](index_t blk) {
-      const index_t j0 = blk * kCols, j1 = std::min(G4, j0 + kCols);
-      std::fill(db + j0, db + j1, T(0));
-      for (index_t r = 0; r < rows; ++r) {
-#pragma omp simd
-        for (index_t j = j0; j < j1; ++j) db[j] += dz[r * G4 + j];
-      }
-    });
-  }
-  // Kernel: masked inputs ᵀ · dz over every (sample, step) row.
-  if (dW) {
-    if (G == 1)
-      gemm<T>(true, false, D, G4, rows, v.xm, D, dz, G4, dW, G4, false);
-    else
-      for (index_t q = 0; q < 4; ++q)
-        gemm<T>(true, false, D, U, rows, v.xm + q * rows * D, D, dz + q * U, G4, dW + q * U, G4,
-                false);
-  }
+  if (db) column_sums(rows, G4, dz, G4, db);
+  if (dW) rnn_kernel_gradient(g, v.xm, dz, dW, n);  // masked inputs ᵀ · dz
   // Recurrent kernel: the previous step's (masked) h ᵀ · dz; h_{-1} is the initial state.
   if (dR) {
     std::vector<T> hp(sz(rows * U));
     const index_t passes = rec_mask ? 4 : 1;
     for (index_t q = 0; q < passes; ++q) {
-      parallel_for(n, use_threads(rows * U), [&](index_t s) {
-        const T* m = rec_mask ? rec_mask + (s * 4 + q) * U : nullptr;
-        T* dst = hp.data() + s * Tn * U;
-        for (index_t t = 0; t < Tn; ++t) {
-          const T* h = t > 0 ? v.h + (s * Tn + t - 1) * U : carry.h0 ? carry.h0 + s * U : nullptr;
-          for (index_t k = 0; k < U; ++k) dst[t * U + k] = h ? (m ? h[k] * m[k] : h[k]) : T(0);
-        }
-      });
+      previous_states(g, carry.h0, v.h, rec_mask, q, hp.data(), n);
       if (rec_mask)
         gemm<T>(true, false, U, U, rows, hp.data(), U, dz + q * U, G4, dR + q * U, G4, false);
       else
         gemm<T>(true, false, U, G4, rows, hp.data(), U, dz, G4, dR, G4, false);
     }
   }
-  // Input: dz · Wᵀ (per gate when each gate has its mask), masked, back in input time order.
-  if (dx) {
-    const index_t passes = G == 1 ? 1 : 4, width = G == 1 ? G4 : U;
-    std::vector<T> wt(sz(G4 * D)), part(sz(passes * rows * D));
-    for (index_t k = 0; k < D; ++k)
-      for (index_t j = 0; j < G4; ++j) wt[sz(j * D + k)] = W[k * G4 + j];
-    for (index_t q = 0; q < passes; ++q)
-      gemm<T>(false, false, rows, D, width, dz + q * width, G4, wt.data() + q * width * D, D,
-              part.data() + q * rows * D, D, false);
-    parallel_for(n, use_threads(rows * D * passes), [&](index_t s) {
-      for (index_t t = 0; t < Tn; ++t) {
-        const index_t row = s * Tn + t;
-        T* dst = dx + (s * Tn + (g.go_backwards ? Tn - 1 - t : t)) * D;
-        for (index_t k = 0; k < D; ++k) {
-          T acc = T(0);
-          for (index_t q = 0; q < passes; ++q) {
-            const T v = part[sz((q * rows + row) * D + k)];
-            const T* m = in_mask ? in_mask + (s * g.input_masks + (G == 1 ? 0 : q)) * D : nullptr;
-            acc += m ? v * m[k] : v;
-          }
-          dst[k] = acc;
-        }
-      }
-    });
-  }
+  if (dx) rnn_input_gradient(g, W, in_mask, dz, dx, n);
 }
 
 #define DROPNET_INSTANTIATE_LSTM(T)                                                               \
-  template void lstm_forward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,      \
+  template void lstm_forward<T>(const RnnGeometry&, const T*, const T*, const T*, const T*,       \
                                 const T*, const T*, const RnnCarry<T>&, T*, T*, T*, T*, index_t); \
-  template void lstm_backward<T>(const LstmGeometry&, const T*, const T*, const T*, const T*,     \
+  template void lstm_backward<T>(const RnnGeometry&, const T*, const T*, const T*, const T*,      \
                                  const RnnCarry<T>&, T*, const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_LSTM(float)
 DROPNET_INSTANTIATE_LSTM(double)

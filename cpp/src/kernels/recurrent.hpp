@@ -120,7 +120,7 @@ void column_sums(index_t rows, index_t cols, const T* src, index_t ld, T* out) {
   });
 }
 
-// ---- sequences of the GRU and SimpleRNN (RnnGeometry): samples batch-major, steps in
+// ---- sequences of the recurrent kernels (RnnGeometry): samples batch-major, steps in
 // processed order (reversed with go_backwards).
 
 // Step t (processed order) of sample s takes part: its step mask, read in input order.
@@ -184,8 +184,9 @@ inline const T* output_gradient(const RnnGeometry& g, const T* dy, index_t s, in
   return t == g.steps - 1 ? dy + s * g.units : nullptr;
 }
 
-// hp (n·T, U): each row's state before step t (h0 at t = 0), times recurrent mask q (or
-// unmasked with rec_mask null): the left operand of the recurrent kernel's gradient.
+// hp (n·T, U): each row's state before step t (h0 at t = 0; zeros with h0 null), times
+// recurrent mask q (or unmasked with rec_mask null): the left operand of the recurrent
+// kernel's gradient.
 template <class T>
 void previous_states(const RnnGeometry& g, const T* h0, const T* h, const T* rec_mask, index_t q,
                      T* hp, index_t n) {
@@ -193,9 +194,11 @@ void previous_states(const RnnGeometry& g, const T* h0, const T* h, const T* rec
   parallel_for(n, use_threads(n * Tn * U), [&](index_t s) {
     const T* m = rec_mask ? rec_mask + (s * g.gates + q) * U : nullptr;
     for (index_t t = 0; t < Tn; ++t) {
-      const T* src = t == 0 ? h0 + s * U : h + (s * Tn + t - 1) * U;
+      const T* src = t > 0 ? h + (s * Tn + t - 1) * U : h0 ? h0 + s * U : nullptr;
       T* dst = hp + (s * Tn + t) * U;
-      if (m) {
+      if (!src) {
+        std::fill(dst, dst + U, T(0));
+      } else if (m) {
 #pragma omp simd
         for (index_t k = 0; k < U; ++k) dst[k] = src[k] * m[k];
       } else {

@@ -25,7 +25,8 @@ class LstmOp final : public Op<T> {
       throw std::invalid_argument("lstm: expected a sequence and an optional step mask");
     read_roles();
     this->read_seed(at);
-    LstmGeometry& g = g_;
+    RnnGeometry& g = g_;
+    g.gates = 4;
     g.units = at.integer("units");
     g.act = parse_name(activation_names(), at.text("act"), "activation");
     g.recurrent_act = parse_name(activation_names(), at.text("recurrent_act"), "activation");
@@ -135,7 +136,7 @@ class LstmOp final : public Op<T> {
     draw_variational_mask(c, this->seed_, stream_layer, rate, groups, width, bits, out);
   }
 
-  LstmGeometry g_, run_;  // as configured; as run by the last forward (masks on or off)
+  RnnGeometry g_, run_;  // as configured; as run by the last forward (masks on or off)
   double rate_ = 0.0, recurrent_rate_ = 0.0;
   bool has_bias_ = false, stateful_ = false;
   std::size_t state_ = 2;  // index of state_h among the parameters
