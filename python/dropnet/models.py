@@ -1368,8 +1368,9 @@ class Model:
                 if len(validation_data) == 3 and validation_data[2] is not None:
                     wv = self._weights_array(validation_data[2], None, yv, nv)
                 val = [xv, yv, wv, nv, False, val_check, "fit: validation_data[0]", 0]
-                if self._stateful_rows(None, nv, "fit (validation_data)") is not None:
-                    val[3] = self._stateful_batch()
+                stateful_val = self._stateful_rows(None, nv, "fit (validation_data)")
+                if stateful_val is not None:
+                    val[3] = stateful_val
         keys = self.metrics_names
         history = callbacks_module.History()
         user_cbs = _callback_list(callbacks, "fit")

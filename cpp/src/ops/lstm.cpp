@@ -86,10 +86,7 @@ class LstmOp final : public Op<T> {
     if (in_shapes_.size() == 2) carry_.step_mask = x[1];
     T *h_last = nullptr, *c_last = nullptr;
     if (stateful_) {
-      if (c.batch_rows != batch_ || c.batch_row + c.n > batch_)
-        throw std::invalid_argument(
-            "lstm: a stateful layer runs batches of exactly " + std::to_string(batch_) +
-            " rows (its batch size), received a batch of " + std::to_string(c.batch_rows));
+      check_carried_batch(c, batch_, "lstm");
       // This pass's rows of the carried states, copied: backward needs them after they move.
       const index_t at = c.batch_row * g_.units, count = c.n * g_.units;
       h_last = this->param(state_).value + at;

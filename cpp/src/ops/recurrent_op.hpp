@@ -33,6 +33,15 @@ void draw_variational_mask(const OpContext& c, std::uint64_t seed, std::uint32_t
   dropout_apply<T>(m, bits.data(), T(1.0 - rate), T(0), out, out);
 }
 
+// A stateful layer's carried states have one row per sample of a batch of `batch` rows:
+// every pass must lie inside such a batch.
+inline void check_carried_batch(const OpContext& c, index_t batch, const std::string& kind) {
+  if (c.batch_rows != batch || c.batch_row < 0 || c.batch_row + c.n > batch)
+    throw std::invalid_argument(kind + ": a stateful layer runs batches of exactly " +
+                                std::to_string(batch) + " rows, received " +
+                                std::to_string(c.batch_rows));
+}
+
 // Inputs: the sequence (steps, features) and optionally its step mask (steps), 0 or 1 per
 // step in input time order. Parameters: kernel (F, gates·U), recurrent_kernel (U, gates·U),
 // bias? (the subclass's shape), state_h? (B, U): the carried states of a stateful layer,
@@ -67,11 +76,7 @@ class RecurrentOp : public Op<T> {
     carry.step_mask = in_shapes_.size() > 1 ? x[1] : nullptr;
     T* state = nullptr;
     if (state_ >= 0) {
-      const index_t B = this->param(sz(state_)).shape[0];
-      if (c.batch_rows != B || c.batch_row < 0 || c.batch_row + c.n > B)
-        throw std::invalid_argument(kind_ + ": a stateful layer runs batches of exactly " +
-                                    std::to_string(B) + " rows, received " +
-                                    std::to_string(c.batch_rows));
+      check_carried_batch(c, this->param(sz(state_)).shape[0], kind_);
       state = this->param(sz(state_)).value + c.batch_row * g_.units;
       carry.h0 = state;  // the kernel copies it before writing the final states there
     }
