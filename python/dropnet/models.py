@@ -712,23 +712,29 @@ class Model:
         nodes: list[dict] = []
         step_masks: dict[tuple[int, float], int] = {}
 
+        def add_node(op, attrs, inputs, shape, params=(), roles=()) -> int:
+            """Appends an op node and its output tensor; returns the tensor's index."""
+            tensors.append(list(shape))
+            nodes.append(
+                {
+                    "op": op,
+                    "inputs": list(inputs),
+                    "output": len(tensors) - 1,
+                    "params": list(params),
+                    "roles": list(roles),
+                    "layer_id": len(nodes) + 1,
+                    "attrs": attrs,
+                }
+            )
+            return len(tensors) - 1
+
         def step_mask(mask) -> int:
             """The tensor holding a mask's step values, computed once per mask."""
             source, value = mask
             key = (id(source), value)
             if key not in step_masks:
-                tensors.append([source.shape[0]])
-                step_masks[key] = len(tensors) - 1
-                nodes.append(
-                    {
-                        "op": "step_mask",
-                        "inputs": [tensor_index[id(source)]],
-                        "output": len(tensors) - 1,
-                        "params": [],
-                        "roles": [],
-                        "layer_id": len(nodes) + 1,
-                        "attrs": {"value": value},
-                    }
+                step_masks[key] = add_node(
+                    "step_mask", {"value": value}, [tensor_index[id(source)]], [source.shape[0]]
                 )
             return step_masks[key]
 
@@ -747,18 +753,15 @@ class Model:
                         else inner[r]
                         for r in refs
                     ]
-                    tensors.append(list(shape))
-                    inner.append(len(tensors) - 1)
-                    nodes.append(
-                        {
-                            "op": op,
-                            "inputs": inputs,
-                            "output": inner[-1],
-                            "params": [index[id(w)] for w in ws],
-                            "roles": [w.role for w in ws],
-                            "layer_id": len(nodes) + 1,
-                            "attrs": attrs,
-                        }
+                    inner.append(
+                        add_node(
+                            op,
+                            attrs,
+                            inputs,
+                            shape,
+                            [index[id(w)] for w in ws],
+                            [w.role for w in ws],
+                        )
                     )
                 tensor_index[id(node.output)] = inner[-1]
                 continue
@@ -784,34 +787,11 @@ class Model:
                             "regularizer": None,
                         }
                     )
-            tensor_index[id(node.output)] = len(tensors)
-            tensors.append(list(node.output.shape))
-            nodes.append(
-                {
-                    "op": op,
-                    "inputs": inputs,
-                    "output": tensor_index[id(node.output)],
-                    "params": params,
-                    "roles": roles,
-                    "layer_id": len(nodes) + 1,
-                    "attrs": attrs,
-                }
-            )
+            out = add_node(op, attrs, inputs, node.output.shape, params, roles)
             reg = node.layer.activity_regularizer
             if reg is not None:  # its own op after the layer; later calls read its output
-                tensor_index[id(node.output)] = len(tensors)
-                tensors.append(list(node.output.shape))
-                nodes.append(
-                    {
-                        "op": "activity_regularization",
-                        "inputs": [len(tensors) - 2],
-                        "output": len(tensors) - 1,
-                        "params": [],
-                        "roles": [],
-                        "layer_id": len(nodes) + 1,
-                        "attrs": reg._spec(),
-                    }
-                )
+                out = add_node("activity_regularization", reg._spec(), [out], node.output.shape)
+            tensor_index[id(node.output)] = out
         heads = []
         masked = [self.output_names[k] for k, t in enumerate(self._outputs) if t._mask is not None]
         if use_opt and masked:
