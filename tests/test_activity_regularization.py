@@ -10,7 +10,16 @@ import reference as ref
 
 import dropnet
 from dropnet import optimizers, regularizers
-from dropnet.layers import LSTM, ActivityRegularization, Conv1D, Dense, Flatten, Input
+from dropnet.layers import (
+    LSTM,
+    ActivityRegularization,
+    Bidirectional,
+    Conv1D,
+    Dense,
+    Flatten,
+    Input,
+    TimeDistributed,
+)
 from dropnet.models import Sequential, load_model
 
 
@@ -19,7 +28,9 @@ def _penalty(a, l1, l2):
 
 
 @pytest.mark.usefixtures("float64")
-@pytest.mark.parametrize("where", ["dense", "layer", "conv", "lstm"])
+@pytest.mark.parametrize(
+    "where", ["dense", "layer", "conv", "lstm", "bidirectional", "time_distributed"]
+)
 def test_the_loss_includes_the_penalty_over_the_batch_size(where):
     dropnet.set_random_seed(0)
     reg = regularizers.L1L2(0.05, 0.2)
@@ -30,8 +41,12 @@ def test_the_loss_includes_the_penalty_over_the_batch_size(where):
         body, shape = [Dense(4), ActivityRegularization(0.05, 0.2)], (3,)
     elif where == "conv":
         body, shape = [Conv1D(2, 3, activity_regularizer=reg), Flatten()], (6, 2)
-    else:
+    elif where == "lstm":
         body, shape = [LSTM(3, activity_regularizer=reg)], (5, 2)
+    elif where == "bidirectional":  # on the wrapper's merged output
+        body, shape = [Bidirectional(LSTM(3), activity_regularizer=reg)], (5, 2)
+    else:
+        body, shape = [TimeDistributed(Dense(2), activity_regularizer=reg), Flatten()], (5, 2)
     m = Sequential([Input(shape), *body, Dense(1)])
     m.compile(optimizers.SGD(0.0), "mse")
     x = rng.standard_normal((12, *shape))

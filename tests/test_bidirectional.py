@@ -81,6 +81,6 @@ def test_trains_with_dropout_saves_and_loads(tmp_path):
 
 def test_bad_arguments_name_the_problem():
     with pytest.raises(ValueError, match="merge_mode"):
-        Bidirectional(LSTM(2), merge_mode=None)
+        Bidirectional(LSTM(2), merge_mode="max")
     with pytest.raises(TypeError, match="recurrent layer"):
         Bidirectional(Dense(2))

@@ -230,7 +230,7 @@ def test_summary_shows_connections(capsys):
     a, b = Input((2,), name="a"), Input((2,), name="b")
     Model([a, b], add([Dense(2, name="da")(a), b], name="sum")).summary()
     out = capsys.readouterr().out
-    assert "Connected to" in out and "da[0], b[0]" in out and "(None, 2)" in out
+    assert "Connected to" in out and "da[0][0], b[0][0]" in out and "(None, 2)" in out
 
 
 def test_graph_model_save_load_pickle_and_clone(tmp_path, rng):

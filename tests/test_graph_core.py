@@ -260,7 +260,6 @@ def _description(**changes):
             r"expected parameters \(kernel, bias\?\), received \(bias\)",
         ),
         ({"tensors": [[2], [4]]}, "does not match the declared"),
-        ({"outputs": [0], "nodes": GOOD["nodes"]}, "used by nothing"),
         ({"heads": [{**head(), "wieght": 1.0}]}, "wieght"),
         ({"heads": [head(loss="mean_squared_eror")]}, "mean_squared_eror"),
     ],

@@ -281,7 +281,6 @@ def test_bidirectional_gradients(rng):
         ({"dropout": -0.1}, "dropout"),
         ({"recurrent_dropout": 1.0}, "recurrent_dropout"),
         ({"recurrent_dropout": float("nan")}, "recurrent_dropout"),
-        ({"return_state": True}, "return_state"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -436,7 +435,7 @@ def test_core_refuses_bad_descriptions(rng):
     W, R, b = _weights(rng, True)
     with pytest.raises(ValueError, match="bias\\?, state_h\\?"):
         ref.rnn_core_network("gru", _attrs(), T, D, (U,), [W, b, R], ["kernel", "bias", "x"])
-    with pytest.raises(ValueError, match="state_h must have shape"):
+    with pytest.raises(ValueError, match="carried states must have shape"):
         ref.rnn_core_network(
             "gru",
             _attrs(),

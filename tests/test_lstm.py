@@ -311,7 +311,6 @@ def test_weights_and_summary_match_keras():
         ({"dropout": -0.1}, "dropout"),
         ({"recurrent_dropout": 1.0}, "recurrent_dropout"),
         ({"recurrent_dropout": float("nan")}, "recurrent_dropout"),
-        ({"return_state": True}, "return_state"),
         ({"activation": "softmax"}, "activation"),
         ({"units": 0}, "units"),
     ],

@@ -100,8 +100,6 @@ def test_a_stateful_model_needs_a_static_batch_size():
     inp = L.Input((5, 3), batch_size=4)
     model = dropnet.Model(inp, L.LSTM(2, stateful=True)(inp))
     assert model.predict(np.zeros((8, 5, 3), np.float32), verbose=0).shape == (8, 2)
-    with pytest.raises(ValueError, match="Bidirectional"):
-        L.Bidirectional(L.LSTM(2, stateful=True))
     with pytest.raises(ValueError, match="batch size"):
         L.LSTM(2, batch_input_shape=(0, 5, 3))
 

@@ -129,13 +129,8 @@ class GraphNetwork final : public Network<T> {
         throw std::invalid_argument("a loss refers to a missing model output");
       ++heads_on_[sz(s_.outputs[sz(h.output)])];
     }
-    for (std::size_t i = 0; i < s_.nodes.size(); ++i) {
-      const int t = s_.nodes[i].output;
-      if (consumers_[sz(t)].empty() &&
-          std::find(s_.outputs.begin(), s_.outputs.end(), t) == s_.outputs.end())
-        throw std::invalid_argument("layer " + std::to_string(s_.nodes[i].layer_id) +
-                                    ": its output is used by nothing");
-    }
+    // A node whose output nothing reads still runs forward (one output of a layer call that
+    // returns several, unused by the model); no gradient reaches it.
     rewrite();
     plans_[0] = plan(false);
     plans_[1] = plan(true);
@@ -548,8 +543,15 @@ class GraphNetwork final : public Network<T> {
 
   index_t input_size(std::size_t k) const { return size_[sz(s_.inputs[k])]; }
   index_t head_width(std::size_t h) const { return size_[sz(s_.outputs[sz(s_.heads[h].output)])]; }
+  // The size of the head's last axis (the classes of a categorical head).
+  index_t head_classes(std::size_t h) const {
+    const auto& shape = s_.tensors[sz(s_.outputs[sz(s_.heads[h].output)])];
+    return shape.empty() ? 1 : shape.back();
+  }
   index_t label_width(std::size_t h) const {
-    return s_.heads[h].loss == LossKind::sparse_categorical_ce ? 1 : head_width(h);
+    return s_.heads[h].loss == LossKind::sparse_categorical_ce
+               ? sparse_labels(head_width(h), head_classes(h))
+               : head_width(h);
   }
 
   // Rows per inference pass: rows are independent, so the split never changes results;
@@ -776,7 +778,8 @@ class GraphNetwork final : public Network<T> {
       T* g = grad ? (pl.head_accumulate[h] ? acc_[0].data() : slots_[sz(pl.slot[sz(t)])].data())
                   : head_grad_.data();
       loss_forward_backward<T>(hs.loss, head_fused_[h] || hs.from_logits, head, y[h], w, n,
-                               head_width(h), sample_loss_.data(), g, hs.weight * grad_scale);
+                               head_width(h), head_classes(h), sample_loss_.data(), g,
+                               hs.weight * grad_scale);
       if (grad && pl.head_accumulate[h])
         add(slots_[sz(pl.slot[sz(t)])].data(), g, n * size_[sz(t)]);
       double sum = 0.0;
@@ -790,7 +793,8 @@ class GraphNetwork final : public Network<T> {
       const T* p = ptr_[sz(s_.outputs[sz(hs.output)])];
       for (std::size_t m = 0; m < hs.metrics.size(); ++m, ++m0) {
         double ws = 0.0;
-        sums.msum[m0] += metric_sum<T>(hs.metrics[m], p, y[h], w, n, head_width(h), &ws);
+        sums.msum[m0] +=
+            metric_sum<T>(hs.metrics[m], p, y[h], w, n, head_width(h), head_classes(h), &ws);
         sums.wsum[m0] += ws;
       }
     }

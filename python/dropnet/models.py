@@ -27,6 +27,7 @@ from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from ._data import check_int, check_name, first_nonfinite, shape_str, to_float_array
 from .layers.base import (
+    CoreCall,
     KerasTensor,
     Layer,
     Node,
@@ -36,7 +37,6 @@ from .layers.base import (
     weight_budget,
 )
 from .layers.core import InputLayer
-from .layers.recurrent import BaseRNN
 from .utils import next_seed
 
 
@@ -346,7 +346,7 @@ class Model:
                 f"{MAX_LAYER_CALLS} (the core numbers each call's random streams in 15 bits)"
             )
         self._inputs, self._outputs, self._nodes = ins, outs, order
-        if any(isinstance(n.layer, BaseRNN) and n.layer.stateful for n in order):
+        if any(n.layer._is_stateful for n in order):
             self._stateful_batch()  # refuses a stateful model without one static batch size
         self._in_shapes = [t.shape for t in ins]
         self._out_shapes = [t.shape for t in outs]
@@ -379,7 +379,7 @@ class Model:
         """The batch size of a model with stateful recurrent layers (None without any):
         declared by Input(batch_shape=...)/Input(..., batch_size=B), or Keras 2's
         batch_input_shape=/batch_size= on the first layer."""
-        if not any(isinstance(x, BaseRNN) and x.stateful for x in self._weight_layers()):
+        if not any(x._is_stateful for x in self._weight_layers()):
             return None
         sizes = self._declared_batch_sizes()
         if len(sizes) != 1:
@@ -420,8 +420,8 @@ class Model:
         """Zero the carried states of every stateful recurrent layer (Keras 2)."""
         with self._holding("reset_states"):
             for layer in self._weight_layers():
-                if isinstance(layer, BaseRNN) and layer.stateful:
-                    layer.reset_states()
+                if layer._is_stateful:
+                    layer.reset_states()  # type: ignore[attr-defined]
 
     def get_layer(self, name=None, index=None) -> Layer:
         """The layer called ``name``, or at position ``index`` of ``layers``."""
@@ -466,8 +466,12 @@ class Model:
     def output_names(self) -> list[str]:
         if self._output_keys is not None:
             return list(self._output_keys)
+        # A layer's name, with the output's position for the later outputs of a layer
+        # returning several (an LSTM's final states: lstm, lstm_1, lstm_2).
         return [
-            t.layer.name if t.layer is not None else f"output_{i}"
+            (t.layer.name + (f"_{t._index}" if t._index else ""))
+            if t.layer is not None
+            else f"output_{i}"
             for i, t in enumerate(self._outputs)
         ]
 
@@ -738,60 +742,66 @@ class Model:
                 )
             return step_masks[key]
 
+        # Tensors some later call or the model's outputs read: a call's unused outputs get
+        # no core node (a recurrent layer's unread final states are not even returned).
+        used = {id(t) for node in self._nodes for t in node.inputs}
+        used.update(id(t) for t in self._outputs)
+        batch = self._stateful_batch()
+
+        def param(w: Weight) -> int:
+            """The core parameter of a weight; a stateful layer's carried states (not model
+            weights) become parameters the core reads and writes, never trained."""
+            if id(w) not in index:
+                index[id(w)] = len(params_desc)
+                params_desc.append(
+                    {
+                        "value": w.value,
+                        "slots": [],
+                        "trainable": False,
+                        "constraint": None,
+                        "regularizer": None,
+                    }
+                )
+            return index[id(w)]
+
         for node in self._nodes:
-            assert node.output is not None
-            mask = node.inputs[0]._mask if node.layer.reads_mask and node.inputs else None
-            graph = getattr(node.layer, "_core_graph", None)
-            if graph is not None:  # a layer run by several ops (Bidirectional)
-                inner: list[int] = []
-                for op, attrs, refs, ws, shape in graph(masked=mask is not None):
-                    inputs = [
-                        step_mask(mask)
-                        if r == "mask"
-                        else tensor_index[id(node.inputs[-1 - r])]
-                        if r < 0
-                        else inner[r]
-                        for r in refs
-                    ]
-                    inner.append(
-                        add_node(
-                            op,
-                            attrs,
-                            inputs,
-                            shape,
-                            [index[id(w)] for w in ws],
-                            [w.role for w in ws],
-                        )
+            layer = node.layer
+            mask = node.inputs[0]._mask if layer.reads_mask and node.inputs else None
+            call = CoreCall(node, mask is not None, [id(t) in used for t in node.outputs], batch)
+            entries, outs = layer._core_graph(call)
+            inner: list[int] = []
+            for op, attrs, refs, ws, shape in entries:
+                inputs = [
+                    step_mask(mask)
+                    if r == "mask"
+                    else tensor_index[id(node.inputs[-1 - r])]
+                    if r < 0
+                    else inner[r]
+                    for r in refs
+                ]
+                params = [param(w) for w in ws]
+                inner.append(add_node(op, attrs, inputs, shape, params, [w.role for w in ws]))
+            reg = layer.activity_regularizer
+            if reg is not None and not layer.applies_activity_regularizer:
+                if len(node.outputs) > 1:
+                    raise ValueError(
+                        f"{layer.name} ({type(layer).__name__}): an activity_regularizer on a "
+                        "layer returning several tensors is not supported"
                     )
-                tensor_index[id(node.output)] = inner[-1]
-                continue
-            op, attrs = node.layer._core_op() if mask is None else node.layer._mask_op()
-            inputs = [tensor_index[id(t)] for t in node.inputs]
-            if mask is not None:
-                inputs.append(step_mask(mask))
-            params = [index[id(w)] for w in node.layer.weights]
-            roles = [w.role for w in node.layer.weights]
-            if isinstance(node.layer, BaseRNN) and node.layer.stateful:
-                # Carried states: parameters the core reads and writes, never trained.
-                batch = self._stateful_batch()
-                assert batch is not None
-                for role, value in zip(node.layer._state_names, node.layer._carried_states(batch)):
-                    params.append(len(params_desc))
-                    roles.append(role)
-                    params_desc.append(
-                        {
-                            "value": value,
-                            "slots": [],
-                            "trainable": False,
-                            "constraint": None,
-                            "regularizer": None,
-                        }
+                # Its own op after the layer; later calls read its output.
+                assert outs[0] is not None
+                inner.append(
+                    add_node(
+                        "activity_regularization",
+                        reg._spec(),
+                        [inner[outs[0]]],
+                        node.outputs[0].shape,
                     )
-            out = add_node(op, attrs, inputs, node.output.shape, params, roles)
-            reg = node.layer.activity_regularizer
-            if reg is not None:  # its own op after the layer; later calls read its output
-                out = add_node("activity_regularization", reg._spec(), [out], node.output.shape)
-            tensor_index[id(node.output)] = out
+                )
+                outs = [len(inner) - 1]
+            for t, o in zip(node.outputs, outs):
+                if o is not None:
+                    tensor_index[id(t)] = inner[o]
         heads = []
         masked = [self.output_names[k] for k, t in enumerate(self._outputs) if t._mask is not None]
         if use_opt and masked:
@@ -974,12 +984,20 @@ class Model:
             )
         out_shape = out_shapes[head.output]
         if head.loss == "sparse_categorical_crossentropy":
-            if arr.size != n:
+            # One class id per row of the output's last axis: per sample, or per step of a
+            # sequence output (labels (n, steps) or (n, steps, 1)).
+            ids = int(np.prod(out_shape[:-1], dtype=np.int64))
+            if arr.size != n * ids or arr.shape[1 : 1 + len(out_shape) - 1] != out_shape[:-1]:
+                expected = (
+                    "one class id per sample"
+                    if ids == 1
+                    else (f"one class id per step, shape {shape_str(out_shape[:-1])}")
+                )
                 raise ValueError(
-                    f"{self.name}.{what}: sparse_categorical_crossentropy expects one class id per sample, "
+                    f"{self.name}.{what}: sparse_categorical_crossentropy expects {expected}, "
                     f"received shape {arr.shape}"
                 )
-            arr = arr.reshape(n, 1)
+            arr = arr.reshape(n, ids)
             classes = out_shape[-1]
             if np.any(arr != np.round(arr)) or np.any(arr < 0) or np.any(arr >= classes):
                 raise ValueError(
@@ -1020,6 +1038,11 @@ class Model:
                     f"{self.name}.class_weight: only models with one output take class weights"
                 )
             y = ys[0]
+            if self._output_shapes()[self._heads[0].output][:-1]:
+                raise ValueError(
+                    f"{self.name}.class_weight: not supported for targets of more than 2 "
+                    "dimensions (a sequence output); give sample_weight instead"
+                )
             if y.shape[1] > 1 and self._heads[0].loss != "sparse_categorical_crossentropy":
                 ids = np.argmax(y, axis=1)
             else:
@@ -1739,9 +1762,10 @@ class Model:
             for u in node.inputs:
                 src = u.layer
                 assert src is not None
-                sources.append(f"{src.name}[{self._call_index(u.node)}]")
-            assert node.output is not None
-            rows.append((node.layer, shape_str(node.output.shape), ", ".join(sources)))
+                sources.append(f"{src.name}[{self._call_index(u.node)}][{u._index}]")
+            shapes = [shape_str(t.shape) for t in node.outputs]
+            shape = shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
+            rows.append((node.layer, shape, ", ".join(sources)))
         return rows
 
     def _call_index(self, node: Node | None) -> int:
@@ -1797,8 +1821,10 @@ class Model:
         position = {id(layer): i for i, layer in enumerate(layers)}
 
         def ref(t: KerasTensor) -> list[int]:
+            """[layer, call of it] (and which output of the call, when not the first)."""
             assert t.layer is not None
-            return [position[id(t.layer)], self._call_index(t.node)]
+            out = [position[id(t.layer)], self._call_index(t.node)]
+            return out + [t._index] if t._index else out
 
         return {
             "name": self.name,
@@ -1829,13 +1855,18 @@ class Model:
             if not isinstance(config.get(key), list):
                 raise bad(f"functional model config needs a list {key!r}")
         layers = [saving.layer_from_entry(spec) for spec in config["layers"]]
-        calls = [[layer.output] if isinstance(layer, InputLayer) else [] for layer in layers]
+        # Per layer, the outputs of each of its calls so far.
+        calls: list[list[list[KerasTensor]]] = [
+            [[layer.output]] if isinstance(layer, InputLayer) else [] for layer in layers
+        ]
 
         def tensor(ref, what):
-            li, ci = saving.index_pair(ref, what)
+            li, ci, k = saving.tensor_ref(ref, what)
             if li >= len(layers) or ci >= len(calls[li]):
                 raise bad(f"{what}: {ref!r} refers to a call that has not happened yet")
-            return calls[li][ci]
+            if k >= len(calls[li][ci]):
+                raise bad(f"{what}: {ref!r} refers to an output the call does not have")
+            return calls[li][ci][k]
 
         try:
             with weight_budget(max_weight_elements):
@@ -1851,7 +1882,8 @@ class Model:
                     ins = [tensor(r, f"node {k} input") for r in node["inputs"]]
                     if not ins:
                         raise bad(f"node {k}: a call needs at least one input")
-                    calls[li].append(layer(ins if layer.multiple_inputs else ins[0]))
+                    layer._call_node_inputs(ins)
+                    calls[li].append(list(layer._inbound_nodes[-1].outputs))
         except (TypeError, ValueError, OverflowError) as exc:
             if str(exc).startswith(saving.BAD_FILE):
                 raise
@@ -1956,6 +1988,7 @@ class Sequential(Model):
                 f"{self.name}.add: {type(layer).__name__} merges several tensors; use the "
                 "functional API (Model(inputs, outputs))"
             )
+        self._check_single_output(layer, f"{self.name}.add")
         if id(layer) in self._layer_ids():
             raise ValueError(f"{self.name}.add: layer {layer.name!r} is already in the model")
         if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
@@ -1974,6 +2007,15 @@ class Sequential(Model):
                 self._ids.discard(id(layer))
                 self._changed()
                 raise
+
+    @staticmethod
+    def _check_single_output(layer: Layer, what: str) -> None:
+        if layer._output_count() > 1:
+            raise ValueError(
+                f"{what}: {layer.name} ({type(layer).__name__}) returns several tensors "
+                "(return_state=True, or Bidirectional(merge_mode=None)); every layer of a "
+                "Sequential model must have a single output: use the functional API"
+            )
 
     def _layer_ids(self) -> set[int]:
         """ids of the layers, kept with the list (a set: adding many layers stays linear)."""
@@ -2033,6 +2075,7 @@ class Sequential(Model):
     def _build_layers(self, input_shape) -> tuple[int, ...]:
         shape = tuple(input_shape)
         for layer in self._layers:
+            self._check_single_output(layer, self.name)
             try:
                 shape = layer._build(shape, self.dtype)
             except (ValueError, TypeError) as exc:

@@ -548,15 +548,18 @@ def layer_from_entry(spec):
         raise bad_file(f"layer {spec.get('class_name')}: {exc}") from None
 
 
-def index_pair(ref, what: str) -> tuple[int, int]:
-    """A functional config's [layer index, call index] reference, checked."""
+def tensor_ref(ref, what: str) -> tuple[int, int, int]:
+    """A functional config's [layer index, call index] or [layer index, call index, output
+    index] reference to a tensor, checked; (layer, call, output)."""
     if (
         not isinstance(ref, list)
-        or len(ref) != 2
+        or len(ref) not in (2, 3)
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ref)
     ):
-        raise bad_file(f"{what}: expected [layer index, call index], received {ref!r}")
-    return ref[0], ref[1]
+        raise bad_file(
+            f"{what}: expected [layer index, call index(, output index)], received {ref!r}"
+        )
+    return ref[0], ref[1], ref[2] if len(ref) == 3 else 0
 
 
 def architecture_size(config) -> int:

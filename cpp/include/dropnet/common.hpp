@@ -70,6 +70,10 @@ inline void parallel_for(index_t n, bool parallel, F&& f) {
 #endif
   for (index_t i = 0; i < n; ++i) f(i);
 }
+
+// The class ids a sparse categorical head reads per sample of C values whose last axis
+// holds K classes: one per row of K (a sequence's steps).
+inline index_t sparse_labels(index_t C, index_t K) { return K > 0 ? C / K : C; }
 }  // namespace dropnet
 
 // Per-ISA code lives in dropnet::<isa> (base, v3, v4): the same sources are compiled once

@@ -85,40 +85,23 @@ void pool_backward(PoolKind kind, const WindowGeometry& g, const T* x, const T* 
 
 // What a recurrent kernel may start from and skip (each null when absent): the step mask
 // (n, steps) in input time order, a step with 0 leaving the state as it was and outputting
-// it; the initial states (n, U) (zeros when null).
+// it; the initial states (n, U) (zeros when null). Backward also reads the gradients
+// reaching the final states from outside (n, U each: a returned state read by later layers)
+// and, when asked, writes the gradients of the initial states (n, U each: a state given as
+// an input); null pointers skip them.
 template <class T>
 struct RnnCarry {
   const T* step_mask = nullptr;
   const T* h0 = nullptr;
   const T* c0 = nullptr;  // LSTM's cell state
+  const T* dh_last = nullptr;
+  const T* dc_last = nullptr;
+  T* dh0 = nullptr;
+  T* dc0 = nullptr;
 };
 
-// ---- LSTM (lstm.cpp). x (n, steps, features); W (features, 4U), R (U, 4U), b (4U) or
-// null, gate blocks i, f, c, o; masks pre-scaled (0 or 1/(1-rate)): in_mask (n,
-// input_masks, features), rec_mask (n, 4, U), or null. y is (n, U), or (n, steps, U) with
-// return_sequences (in processed order); h_last and c_last (n, U), when not null, receive
-// the final states. ws (lstm_workspace elements) keeps what backward needs; backward
-// overwrites it.
-index_t lstm_workspace(const RnnGeometry& g, index_t n);
-template <class T>
-void lstm_forward(const RnnGeometry& g, const T* x, const T* W, const T* R, const T* b,
-                  const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
-                  T* c_last, T* ws, index_t n);
-template <class T>
-void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mask,
-                   const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
-                   T* db, T* dx, index_t n);
-
-// ---- GRU (gru.cpp) and SimpleRNN (simple_rnn.cpp), Keras's semantics. x (n, steps,
-// features); W (features, gates·U), R (U, gates·U); b (gates·U), the GRU's with
-// reset_after (2, 3U) (input bias, then recurrent bias), or null. Masks pre-scaled as the
-// LSTM's: in_mask (n, input_masks, features), rec_mask (n, gates, U), or null. carry: the
-// step mask (a masked step keeps the state and adds no gradient) and the initial states
-// (copied first, so carry.h0 may alias h_last); h_last (n, U) or null receives each row's
-// final state. y is (n, U), or (n, steps, U) with return_sequences (processed order): a
-// masked step repeats the previous output, zero before a row's first kept step (Keras's
-// rule, whatever the initial state). ws (*_workspace elements) keeps what backward needs;
-// backward overwrites it.
+// The weights of a recurrent kernel and its pre-scaled variational masks (0 or
+// 1/(1 - rate)): in_mask (n, input_masks, features), rec_mask (n, gates, U), or null.
 template <class T>
 struct RnnArgs {
   const T* W = nullptr;
@@ -127,6 +110,29 @@ struct RnnArgs {
   const T* in_mask = nullptr;
   const T* rec_mask = nullptr;
 };
+
+// ---- LSTM (lstm.cpp). x (n, steps, features); W (features, 4U), R (U, 4U), b (4U) or
+// null, gate blocks i, f, c, o. y is (n, U), or (n, steps, U) with return_sequences (in
+// processed order); h_last and c_last (n, U), when not null, receive the final states.
+// The initial states must stay unchanged until backward. ws (lstm_workspace elements)
+// keeps what backward needs; backward overwrites it.
+index_t lstm_workspace(const RnnGeometry& g, index_t n);
+template <class T>
+void lstm_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, const T* x,
+                  T* y, T* h_last, T* c_last, T* ws, index_t n);
+template <class T>
+void lstm_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, T* ws,
+                   const T* dy, T* dW, T* dR, T* db, T* dx, index_t n);
+
+// ---- GRU (gru.cpp) and SimpleRNN (simple_rnn.cpp), Keras's semantics. x (n, steps,
+// features); W (features, gates·U), R (U, gates·U); b (gates·U), the GRU's with
+// reset_after (2, 3U) (input bias, then recurrent bias), or null. carry: the step mask (a
+// masked step keeps the state and adds no gradient) and the initial states (copied first,
+// so carry.h0 may alias h_last); h_last (n, U) or null receives each row's final state.
+// y is (n, U), or (n, steps, U) with return_sequences (processed order): a masked step
+// repeats the previous output, zero before a row's first kept step (Keras's rule, whatever
+// the initial state). ws (*_workspace elements) keeps what backward needs; backward
+// overwrites it.
 index_t gru_workspace(const RnnGeometry& g, index_t n);
 template <class T>
 void gru_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, const T* x,
@@ -180,17 +186,21 @@ template <class T>
 void normal_noise(index_t count, index_t first, double mean, double std, std::uint64_t seed,
                   std::uint64_t stream, T* eps);
 
-// ---- losses. y_true is (N×C) or, for sparse, (N) class ids stored as T; weights (N) or null.
-// Writes per-sample losses (N) and the gradient with respect to the head input (logits
-// when from_logits, else the probabilities) scaled by w_i·grad_scale.
+// ---- losses. head and y_true are (N×C) or, for sparse, y_true is (N × C/K) class ids
+// stored as T; weights (N) or null. K is the size of the output's last axis: the
+// categorical losses and accuracies apply to each of a sample's C/K rows of K (a sequence's
+// steps) and average over them, as Keras's reduce over the last axis; the other losses
+// average over all C values, which is the same. Writes per-sample losses (N) and the
+// gradient with respect to the head input (logits when from_logits, else the
+// probabilities) scaled by w_i·grad_scale.
 template <class T>
 void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const T* y_true,
-                           const T* w, index_t N, index_t C, double* sample_loss, T* grad,
-                           double grad_scale);
-// Weighted metric sums over N rows: returns Σ w_i m_i (sum of weights written to wsum).
+                           const T* w, index_t N, index_t C, index_t K, double* sample_loss,
+                           T* grad, double grad_scale);
+// Weighted metric sums over N samples: returns Σ w_i m_i (sum of weights written to wsum).
 template <class T>
 double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, index_t N, index_t C,
-                  double* wsum);
+                  index_t K, double* wsum);
 
 // ---- optimizers and constraints (element-wise over one parameter).
 template <class T>

@@ -138,7 +138,7 @@ struct Typed {
     T* gp = grad.mutable_data();
     {
       py::gil_scoped_release nogil;
-      DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, pp, gp, 1.0);
+      DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, C, pp, gp, 1.0);
     }
     return py::make_tuple(per, grad);
   }

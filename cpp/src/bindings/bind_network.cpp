@@ -360,9 +360,11 @@ class NetBindingT final : public NetBinding {
         h.metrics.push_back(parse_name(metric_names(), m, "metric"));
       if (h.output < 0 || std::size_t(h.output) >= s.outputs.size())
         throw py::value_error("loss head refers to a missing output");
+      const auto& shape = out_shapes_[sz(h.output)];
+      const index_t width = checked_size(shape, "output shape");
       label_widths_.push_back(h.loss == LossKind::sparse_categorical_ce
-                                  ? 1
-                                  : checked_size(out_shapes_[sz(h.output)], "output shape"));
+                                  ? sparse_labels(width, shape.empty() ? 1 : shape.back())
+                                  : width);
       s.heads.push_back(std::move(h));
     }
     s.optimizer = parse_optimizer(d["optimizer"]);

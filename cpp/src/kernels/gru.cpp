@@ -169,8 +169,10 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& 
   const std::vector<T> rt = transposed_recurrent(g, p.R);
   for_blocks(n, rows * U * G3 / 4, [&](index_t s0, index_t s1) {
     const index_t nb = s1 - s0;
-    std::vector<T> dh(sz(nb * U), T(0)), tmp(sz(nb * U)), w(sz(3 * U));
+    std::vector<T> dh(sz(nb * U)), tmp(sz(nb * U)), w(sz(3 * U));
     std::vector<char> kept(sz(nb));
+    std::vector<index_t> first;
+    start_state_gradients(g, carry.step_mask, carry.dh_last, s0, nb, first, dh);
     for (index_t t = Tn - 1; t >= 0; --t) {
       const T* hp = t == 0 ? v.h0 + s0 * U : v.h + (s0 * Tn + t - 1) * U;
       const index_t ldh = t == 0 ? U : Tn * U;
@@ -179,7 +181,7 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& 
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r;
         T* dhr = dh.data() + r * U;
-        if (const T* dyr = output_gradient(g, dy, s, t)) {
+        if (const T* dyr = output_gradient(g, dy, s, t, first[sz(r)])) {
 #pragma omp simd
           for (index_t k = 0; k < U; ++k) dhr[k] += dyr[k];
         }
@@ -235,7 +237,7 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& 
           }
         }
       }
-      if (t == 0) break;  // the initial state is a constant
+      if (t == 0 && !carry.dh0) break;  // the initial state is a constant
       // h_prev's gradient through the products of the previous state itself.
       const index_t direct = g.reset_after ? 3 : 2;
       auto block = [&](index_t q) -> std::pair<const T*, index_t> {
@@ -259,6 +261,7 @@ void gru_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& 
         }
       }
     }
+    if (carry.dh0) std::copy(dh.begin(), dh.end(), carry.dh0 + s0 * U);
   });
 
   const T* dz = v.a;

@@ -95,53 +95,72 @@ double row_loss(LossKind loss, bool from_logits, const T* h, const T* y, index_t
 }
 }  // namespace
 
+// The categorical kinds work per row of K (the output's last axis); the others over the
+// whole sample at once (the same mean).
+inline bool per_row(LossKind loss) {
+  return loss == LossKind::categorical_ce || loss == LossKind::sparse_categorical_ce;
+}
+inline bool per_row(MetricKind m) {
+  return m == MetricKind::categorical_accuracy || m == MetricKind::sparse_accuracy;
+}
+
 template <class T>
 void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const T* y_true,
-                           const T* w, index_t N, index_t C, double* sample_loss, T* grad,
-                           double grad_scale) {
+                           const T* w, index_t N, index_t C, index_t K, double* sample_loss,
+                           T* grad, double grad_scale) {
   const bool sparse = loss == LossKind::sparse_categorical_ce;
+  const index_t rows = per_row(loss) ? sparse_labels(C, K) : 1, width = C / rows;
   for (index_t i = 0; i < N; ++i) {
     const double wi = w ? double(w[i]) : 1.0;
-    const T* y = sparse ? nullptr : y_true + i * C;
-    const index_t cls = sparse ? index_t(y_true[i]) : 0;
-    sample_loss[i] =
-        wi * row_loss(loss, from_logits, head + i * C, y, cls, C, grad + i * C, grad_scale * wi);
+    double sum = 0.0;
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t at = i * C + r * width;
+      const T* y = sparse ? nullptr : y_true + at;
+      const index_t cls = sparse ? index_t(y_true[i * rows + r]) : 0;
+      sum += row_loss(loss, from_logits, head + at, y, cls, width, grad + at,
+                      grad_scale * wi / double(rows));
+    }
+    sample_loss[i] = wi * (sum / double(rows));
   }
 }
 
 template <class T>
-double metric_sum(MetricKind m, const T* p, const T* y, const T* w, index_t N, index_t C,
+double metric_sum(MetricKind m, const T* p, const T* y, const T* w, index_t N, index_t C, index_t K,
                   double* wsum) {
+  const index_t rows = per_row(m) ? sparse_labels(C, K) : 1, width = C / rows;
   double total = 0.0, ws = 0.0;
   for (index_t i = 0; i < N; ++i) {
     const double wi = w ? double(w[i]) : 1.0;
-    const T* pr = p + i * C;
     double v = 0.0;
-    switch (m) {
-      case MetricKind::binary_accuracy:
-        for (index_t j = 0; j < C; ++j)
-          v += ((pr[j] > T(0.5) ? 1.0 : 0.0) == double(y[i * C + j])) ? 1.0 : 0.0;
-        v /= double(C);
-        break;
-      case MetricKind::categorical_accuracy:
-        v = argmax_row(pr, C) == argmax_row(y + i * C, C) ? 1.0 : 0.0;
-        break;
-      case MetricKind::sparse_accuracy:
-        v = argmax_row(pr, C) == index_t(y[i]) ? 1.0 : 0.0;
-        break;
-      case MetricKind::mse:
-        for (index_t j = 0; j < C; ++j) {
-          const double d = double(pr[j]) - double(y[i * C + j]);
-          v += d * d;
-        }
-        v /= double(C);
-        break;
-      case MetricKind::mae:
-        for (index_t j = 0; j < C; ++j) v += std::fabs(double(pr[j]) - double(y[i * C + j]));
-        v /= double(C);
-        break;
+    for (index_t r = 0; r < rows; ++r) {
+      const T* pr = p + i * C + r * width;
+      const T* yr = y + i * C + r * width;
+      switch (m) {
+        case MetricKind::binary_accuracy:
+          for (index_t j = 0; j < width; ++j)
+            v += ((pr[j] > T(0.5) ? 1.0 : 0.0) == double(yr[j])) ? 1.0 : 0.0;
+          v /= double(width);
+          break;
+        case MetricKind::categorical_accuracy:
+          v += argmax_row(pr, width) == argmax_row(yr, width) ? 1.0 : 0.0;
+          break;
+        case MetricKind::sparse_accuracy:
+          v += argmax_row(pr, width) == index_t(y[i * rows + r]) ? 1.0 : 0.0;
+          break;
+        case MetricKind::mse:
+          for (index_t j = 0; j < width; ++j) {
+            const double d = double(pr[j]) - double(yr[j]);
+            v += d * d;
+          }
+          v /= double(width);
+          break;
+        case MetricKind::mae:
+          for (index_t j = 0; j < width; ++j) v += std::fabs(double(pr[j]) - double(yr[j]));
+          v /= double(width);
+          break;
+      }
     }
-    total += wi * v;
+    total += wi * (v / double(rows));
     ws += wi;
   }
   *wsum = ws;
@@ -150,9 +169,9 @@ double metric_sum(MetricKind m, const T* p, const T* y, const T* w, index_t N, i
 
 #define DROPNET_INSTANTIATE_LOSS(T)                                                             \
   template void loss_forward_backward<T>(LossKind, bool, const T*, const T*, const T*, index_t, \
-                                         index_t, double*, T*, double);                         \
+                                         index_t, index_t, double*, T*, double);                \
   template double metric_sum<T>(MetricKind, const T*, const T*, const T*, index_t, index_t,     \
-                                double*);
+                                index_t, double*);
 DROPNET_INSTANTIATE_LOSS(float)
 DROPNET_INSTANTIATE_LOSS(double)
 

@@ -37,10 +37,10 @@ index_t lstm_workspace(const RnnGeometry& g, index_t n) {
 }
 
 template <class T>
-void lstm_forward(const RnnGeometry& g, const T* x, const T* W, const T* R, const T* b,
-                  const T* in_mask, const T* rec_mask, const RnnCarry<T>& carry, T* y, T* h_last,
-                  T* c_last, T* ws, index_t n) {
+void lstm_forward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry, const T* x,
+                  T* y, T* h_last, T* c_last, T* ws, index_t n) {
   const index_t Tn = g.steps, D = g.features, U = g.units, G4 = 4 * U;
+  const T *W = p.W, *R = p.R, *b = p.b, *in_mask = p.in_mask, *rec_mask = p.rec_mask;
   const index_t G = rnn_input_copies(g), rows = n * Tn;
   Views<T> v(g, ws, n);
   masked_inputs(g, x, in_mask, v.xm, n);  // x ⊙ each input mask, in processed order
@@ -111,18 +111,21 @@ void lstm_forward(const RnnGeometry& g, const T* x, const T* W, const T* R, cons
 }
 
 template <class T>
-void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mask,
-                   const T* rec_mask, const RnnCarry<T>& carry, T* ws, const T* dy, T* dW, T* dR,
-                   T* db, T* dx, index_t n) {
+void lstm_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCarry<T>& carry, T* ws,
+                   const T* dy, T* dW, T* dR, T* db, T* dx, index_t n) {
   const index_t Tn = g.steps, U = g.units, G4 = 4 * U, rows = n * Tn;
+  const T *W = p.W, *R = p.R, *in_mask = p.in_mask, *rec_mask = p.rec_mask;
   Views<T> v(g, ws, n);
   const std::vector<T> rt = transposed_recurrent(g, R);
 
   // BPTT, each block of samples on its own: z turns into the pre-activation gradients.
   for_blocks(n, rows * U * G4 / 4, [&](index_t s0, index_t s1) {
     const index_t nb = s1 - s0;
-    std::vector<T> dh(sz(nb * U), T(0)), dc(sz(nb * U), T(0)), tmp(rec_mask ? sz(nb * U) : 0);
+    std::vector<T> dh(sz(nb * U)), dc(sz(nb * U)), tmp(rec_mask ? sz(nb * U) : 0);
     std::vector<T> w(sz(6 * U)), passed(carry.step_mask ? sz(nb * U) : 0);
+    std::vector<index_t> first;
+    start_state_gradients(g, carry.step_mask, carry.dh_last, s0, nb, first, dh);
+    start_state_gradients(g, carry.step_mask, carry.dc_last, s0, nb, first, dc);
     for (index_t t = Tn - 1; t >= 0; --t) {
       bool any_masked = false;
       for (index_t r = 0; r < nb; ++r) {
@@ -130,7 +133,7 @@ void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mas
         T* zr = v.z + (s * Tn + t) * G4;
         const T* c = v.c + o;
         const T* cp = t > 0 ? c - U : carry.c0 ? carry.c0 + s * U : nullptr;
-        const T* dyr = output_gradient(g, dy, s, t);
+        const T* dyr = output_gradient(g, dy, s, t, first[sz(r)]);
         T* dhr = dh.data() + r * U;
         T* dcr = dc.data() + r * U;
         if (carry.step_mask) {
@@ -166,7 +169,7 @@ void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mas
           dcr[k] = dck * f;
         }
       }
-      if (t == 0) break;
+      if (t == 0 && !carry.dh0) break;  // the initial state is a constant
       // Gradient reaching h_{t-1} through this step's recurrent products (plus, for masked
       // rows, what passed straight through).
       const T* dz = v.z + (s0 * Tn + t) * G4;
@@ -187,6 +190,8 @@ void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mas
       if (any_masked)
         for (std::size_t k = 0; k < dh.size(); ++k) dh[k] += passed[k];
     }
+    if (carry.dh0) std::copy(dh.begin(), dh.end(), carry.dh0 + s0 * U);
+    if (carry.dc0) std::copy(dc.begin(), dc.end(), carry.dc0 + s0 * U);
   });
 
   const T* dz = v.z;
@@ -207,11 +212,11 @@ void lstm_backward(const RnnGeometry& g, const T* W, const T* R, const T* in_mas
   if (dx) rnn_input_gradient(g, W, in_mask, dz, dx, n);
 }
 
-#define DROPNET_INSTANTIATE_LSTM(T)                                                               \
-  template void lstm_forward<T>(const RnnGeometry&, const T*, const T*, const T*, const T*,       \
-                                const T*, const T*, const RnnCarry<T>&, T*, T*, T*, T*, index_t); \
-  template void lstm_backward<T>(const RnnGeometry&, const T*, const T*, const T*, const T*,      \
-                                 const RnnCarry<T>&, T*, const T*, T*, T*, T*, T*, index_t);
+#define DROPNET_INSTANTIATE_LSTM(T)                                                             \
+  template void lstm_forward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&,      \
+                                const T*, T*, T*, T*, T*, index_t);                             \
+  template void lstm_backward<T>(const RnnGeometry&, const RnnArgs<T>&, const RnnCarry<T>&, T*, \
+                                 const T*, T*, T*, T*, T*, index_t);
 DROPNET_INSTANTIATE_LSTM(float)
 DROPNET_INSTANTIATE_LSTM(double)
 

@@ -153,6 +153,15 @@ void masked_inputs(const RnnGeometry& g, const T* x, const T* in_mask, T* xm, in
   });
 }
 
+// Row s's first kept step in processed order (g.steps when none): its output is zero
+// before that step.
+template <class T>
+index_t first_kept(const RnnGeometry& g, const T* step_mask, index_t s) {
+  index_t first = 0;
+  while (first < g.steps && !step_kept(g, step_mask, s, first)) ++first;
+  return first;
+}
+
 // The layer's output from the states h (n, T, U) of every processed step: the sequence or
 // the last step, zero where no step of the row has been taken yet; h_last (or null) gets
 // each row's final state.
@@ -162,8 +171,7 @@ void rnn_outputs(const RnnGeometry& g, const T* step_mask, const T* h, T* y, T* 
   for (index_t s = 0; s < n; ++s) {
     const T* hs = h + s * Tn * U;
     if (h_last) std::copy(hs + (Tn - 1) * U, hs + Tn * U, h_last + s * U);
-    index_t first = 0;  // the row's first kept step (Tn: none)
-    while (first < Tn && !step_kept(g, step_mask, s, first)) ++first;
+    const index_t first = first_kept(g, step_mask, s);
     if (g.return_sequences) {
       T* ys = y + s * Tn * U;
       std::fill(ys, ys + first * U, T(0));
@@ -176,12 +184,28 @@ void rnn_outputs(const RnnGeometry& g, const T* step_mask, const T* h, T* y, T* 
   }
 }
 
-// The gradient reaching a step's state from the output, or null: dy of that step (the
-// last one only without return_sequences).
+// The gradient reaching step t's state of row s from the output, or null: dy of that step
+// (the last one only without return_sequences), none before the row's first kept step
+// `first` (the output is zero there, whatever the state).
 template <class T>
-inline const T* output_gradient(const RnnGeometry& g, const T* dy, index_t s, index_t t) {
+inline const T* output_gradient(const RnnGeometry& g, const T* dy, index_t s, index_t t,
+                                index_t first) {
+  if (t < first) return nullptr;
   if (g.return_sequences) return dy + (s * g.steps + t) * g.units;
   return t == g.steps - 1 ? dy + s * g.units : nullptr;
+}
+
+// Backward's bookkeeping for rows [s0, s0 + nb) of a block: each row's first kept step, and
+// the state gradients started from those reaching the final states (zeros without).
+template <class T>
+void start_state_gradients(const RnnGeometry& g, const T* step_mask, const T* d_last, index_t s0,
+                           index_t nb, std::vector<index_t>& first, std::vector<T>& dstate) {
+  first.resize(sz(nb));
+  for (index_t r = 0; r < nb; ++r) first[sz(r)] = first_kept(g, step_mask, s0 + r);
+  if (d_last)
+    std::copy(d_last + s0 * g.units, d_last + (s0 + nb) * g.units, dstate.begin());
+  else
+    std::fill(dstate.begin(), dstate.end(), T(0));
 }
 
 // hp (n·T, U): each row's state before step t (h0 at t = 0; zeros with h0 null), times

@@ -92,14 +92,16 @@ void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCar
   const std::vector<T> rt = transposed_recurrent(g, p.R);
   for_blocks(n, rows * U * U / 4, [&](index_t s0, index_t s1) {
     const index_t nb = s1 - s0;
-    std::vector<T> dh(sz(nb * U), T(0)), tmp(p.rec_mask ? sz(nb * U) : 0), w(sz(U));
+    std::vector<T> dh(sz(nb * U)), tmp(p.rec_mask ? sz(nb * U) : 0), w(sz(U));
+    std::vector<index_t> first;
+    start_state_gradients(g, carry.step_mask, carry.dh_last, s0, nb, first, dh);
     for (index_t t = Tn - 1; t >= 0; --t) {
       T* at = v.a + (s0 * Tn + t) * U;
       for (index_t r = 0; r < nb; ++r) {
         const index_t s = s0 + r;
         T* dhr = dh.data() + r * U;
         T* ar = at + r * Tn * U;
-        if (const T* dyr = output_gradient(g, dy, s, t)) {
+        if (const T* dyr = output_gradient(g, dy, s, t, first[sz(r)])) {
 #pragma omp simd
           for (index_t k = 0; k < U; ++k) dhr[k] += dyr[k];
         }
@@ -114,7 +116,7 @@ void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCar
           dhr[k] = T(0);  // the kept step's state reaches h_prev only through R
         }
       }
-      if (t == 0) break;  // the initial state is a constant
+      if (t == 0 && !carry.dh0) break;  // the initial state is a constant
       if (!p.rec_mask) {
         gemm<T>(false, false, nb, U, U, at, Tn * U, rt.data(), U, dh.data(), U, true);
       } else {
@@ -126,6 +128,7 @@ void simple_rnn_backward(const RnnGeometry& g, const RnnArgs<T>& p, const RnnCar
         }
       }
     }
+    if (carry.dh0) std::copy(dh.begin(), dh.end(), carry.dh0 + s0 * U);
   });
 
   const T* da = v.a;

@@ -1,8 +1,10 @@
 // Op "simple_rnn": Keras's SimpleRNN over (steps, features) samples with variational
-// dropout (one input and one recurrent mask), an optional step mask and an optional carried
-// state (see recurrent_op.hpp). Parameters kernel (F, U), recurrent kernel (U, U), optional
+// dropout (one input and one recurrent mask), an optional step mask, initial states given as
+// inputs or carried by a stateful layer, and the final state returned beside the output (see
+// recurrent_op.hpp). Parameters kernel (F, U), recurrent kernel (U, U), optional
 // bias (U), optional state_h (B, U). Attributes: units, act, return_sequences,
-// go_backwards, dropout, recurrent_dropout, seed (optional).
+// go_backwards, dropout, recurrent_dropout, seed, return_state, initial_state (the last three
+// optional).
 #include "recurrent_op.hpp"
 
 DROPNET_ISA_BEGIN
@@ -12,7 +14,7 @@ namespace {
 template <class T>
 class SimpleRnnOp final : public RecurrentOp<T> {
  public:
-  explicit SimpleRnnOp(const OpArgs<T>& a) : RecurrentOp<T>(a, "simple_rnn") {
+  explicit SimpleRnnOp(const OpArgs<T>& a) : RecurrentOp<T>(a, "simple_rnn", 1) {
     this->g_.gates = 1;
     this->g_.recurrent_act = this->g_.act;  // one activation; keeps the shared check simple
     this->finish(a.node.attrs, this->g_.units);
@@ -21,7 +23,7 @@ class SimpleRnnOp final : public RecurrentOp<T> {
  private:
   index_t workspace(index_t rows) const override { return simple_rnn_workspace(this->g_, rows); }
   void run_forward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, const T* x,
-                   T* y, T* h_last, T* ws, index_t n) override {
+                   T* y, T* h_last, T*, T* ws, index_t n) override {
     simple_rnn_forward<T>(g, a, carry, x, y, h_last, ws, n);
   }
   void run_backward(const RnnGeometry& g, const RnnArgs<T>& a, const RnnCarry<T>& carry, T* ws,

@@ -111,11 +111,19 @@ class KerasTensor:
     """A symbolic tensor of the functional API: the per-sample ``shape`` of a layer's output
     (or of an ``Input``), and the node that produced it. It holds no values."""
 
-    def __init__(self, shape, dtype: str, node: Node | None = None, name: str | None = None):
+    def __init__(
+        self,
+        shape,
+        dtype: str,
+        node: Node | None = None,
+        name: str | None = None,
+        index: int = 0,
+    ):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = dtype
         self.node = node
         self.name = name
+        self._index = index  # which output of its node (a layer call may have several)
         # The mask carried with the tensor (Embedding(mask_zero=True), Masking): None, or
         # (tensor, value) — step t is kept where some element of tensor[t] differs from value.
         self._mask: tuple[KerasTensor, float] | None = None
@@ -130,12 +138,34 @@ class KerasTensor:
 
 
 class Node:
-    """One call of a layer on symbolic tensors: what it read and what it produced."""
+    """One call of a layer on symbolic tensors: what it read (the layer's input, then any
+    initial states) and what it produced (one tensor, or several: a recurrent layer's
+    output and its final states)."""
 
     def __init__(self, layer: Layer, inputs: list[KerasTensor]):
         self.layer = layer
         self.inputs = list(inputs)
-        self.output: KerasTensor | None = None
+        self.outputs: list[KerasTensor] = []
+
+    @property
+    def output(self) -> KerasTensor:
+        return self.outputs[0]
+
+
+class CoreCall:
+    """What the graph tells a layer about one of its calls when it asks for the core ops
+    that run it: the call, whether its input carries a mask the layer reads, which of its
+    outputs the model uses, and a stateful model's batch size (None otherwise)."""
+
+    def __init__(self, node: Node, masked: bool, used: list[bool], batch: int | None):
+        self.node = node
+        self.masked = masked
+        self.used = used
+        self.batch = batch
+
+    def input_refs(self) -> list:
+        """The references of the call's inputs in a core graph (see Layer._core_graph)."""
+        return [-1 - k for k in range(len(self.node.inputs))] + (["mask"] if self.masked else [])
 
 
 def as_tensor_list(inputs, what: str) -> list[KerasTensor] | None:
@@ -235,14 +265,25 @@ class Layer:
     def __call__(self, inputs, training=None, mask=None, **kwargs):
         if kwargs:
             raise TypeError(f"{self.name}: unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        return self._call(inputs, [], training, mask)
+
+    def _call(self, inputs, extra: list, training=None, mask=None):
+        """A call on ``inputs`` and ``extra`` inputs that are not the layer's input proper (a
+        recurrent layer's initial states): symbolic, or on arrays. One output tensor, or a
+        list for a layer of several outputs."""
         if mask is not None:
             raise ValueError(
                 f"{self.name}: an explicit mask= is not supported; masks come from "
                 "Embedding(mask_zero=True) or a Masking layer"
             )
         tensors = as_tensor_list(inputs, self.name)
-        if tensors is None:
-            return self._call_on_arrays(inputs, training)
+        others = as_tensor_list(extra, self.name) if extra else []
+        if extra and (tensors is None) != (others is None):
+            raise TypeError(
+                f"{self.name}: expected symbolic tensors only or arrays only, received a mix"
+            )
+        if tensors is None or others is None:
+            return self._call_on_arrays(inputs, list(extra), training)
         if self.multiple_inputs != isinstance(inputs, (list, tuple)):
             raise TypeError(
                 f"{self.name} ({type(self).__name__}): expected "
@@ -251,18 +292,43 @@ class Layer:
             )
         dtype = tensors[0].dtype
         shape = tuple(t.shape for t in tensors) if self.multiple_inputs else tensors[0].shape
-        if self.built and self.input_shape != shape:
+        if self.built and not self._weights_fit(shape):
             raise ValueError(
                 f"{self.name} ({type(self).__name__}) was built for input shape "
                 f"{self.input_shape} and cannot be called on shape {shape}: its weights "
                 "have that shape"
             )
-        out_shape = self._build(shape, dtype)
-        node = Node(self, tensors)
-        node.output = KerasTensor(out_shape, dtype, node, name=self.name)
-        node.output._mask = self._output_mask(tensors)
+        self._build(shape, dtype)
+        self._check_extra_inputs(others)
+        node = Node(self, tensors + others)
+        node.outputs = [
+            KerasTensor(s, dtype, node, name=self.name, index=k)
+            for k, s in enumerate(self._call_output_shapes(shape))
+        ]
+        for t, m in zip(node.outputs, self._output_masks(tensors)):
+            t._mask = m
         self._inbound_nodes.append(node)
-        return node.output
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    def _check_extra_inputs(self, extra: list[KerasTensor]) -> None:
+        """Refuses inputs beyond the layer's own (layers that take initial states accept them)."""
+        if extra:
+            raise TypeError(f"{self.name} ({type(self).__name__}) takes no initial states")
+
+    def _call_node_inputs(self, inputs: list[KerasTensor]):
+        """Calls the layer on the inputs a stored call lists (its input, then any extra)."""
+        if self.multiple_inputs:
+            return self._call(inputs, [])
+        return self._call(inputs[0], inputs[1:])
+
+    def _call_output_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        """The per-sample shapes of the outputs of a call on ``input_shape`` (one, unless
+        the layer returns several)."""
+        return [tuple(self.compute_output_shape(input_shape))]
+
+    def _output_count(self) -> int:
+        """How many tensors a call returns."""
+        return 1
 
     # ---- masks
     def _output_mask(self, inputs: list[KerasTensor]):
@@ -288,20 +354,26 @@ class Layer:
         )
         return None
 
+    def _output_masks(self, inputs: list[KerasTensor]) -> list:
+        """The mask of each output of a call (the first output's from _output_mask)."""
+        return [self._output_mask(inputs)] + [None] * (self._output_count() - 1)
+
     def _mask_op(self) -> tuple[str, dict]:
         """The core op of a call whose input carries a mask (layers with reads_mask): the
         op reads the step mask as its last input."""
         return self._core_op()
 
-    def _call_on_arrays(self, x, training):
+    def _call_on_arrays(self, x, extra: list, training):
         """``layer(array)``: the layer alone as a one-layer model, run on the values."""
         from ..models import Model
         from .core import Input
 
-        arrays = list(x) if self.multiple_inputs else [x]
+        arrays = (list(x) if self.multiple_inputs else [x]) + list(extra)
         inputs = [Input(np.shape(a)[1:]) for a in arrays]
-        model = Model(inputs, self(inputs if self.multiple_inputs else inputs[0]))
-        return model.predict(arrays if self.multiple_inputs else arrays[0], training=bool(training))
+        own = len(arrays) - len(extra)
+        outputs = self._call(inputs[:own] if self.multiple_inputs else inputs[0], inputs[own:])
+        model = Model(inputs, outputs)
+        return model.predict(arrays if len(arrays) > 1 else arrays[0], training=bool(training))
 
     def _first_node(self, what: str) -> Node:
         if not self._inbound_nodes:
@@ -318,11 +390,10 @@ class Layer:
         return list(node.inputs) if self.multiple_inputs else node.inputs[0]
 
     @property
-    def output(self) -> KerasTensor:
-        """The symbolic output of the layer's first call."""
-        out = self._first_node("output").output
-        assert out is not None
-        return out
+    def output(self):
+        """The symbolic output of the layer's first call (a list for a layer of several)."""
+        outs = self._first_node("output").outputs
+        return outs[0] if len(outs) == 1 else list(outs)
 
     # ---- building
     def build(self, input_shape) -> None:
@@ -331,18 +402,24 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def _weights_fit(self, input_shape) -> bool:
+        """The built layer's weights serve a call on ``input_shape``: its own shape (layers
+        whose weights see only the feature axis accept others, as Keras's do)."""
+        return self.input_shape == tuple(input_shape)
+
     def _build(self, input_shape, dtype: str) -> tuple[int, ...]:
         if self.multiple_inputs:
             input_shape = tuple(tuple(int(d) for d in s) for s in input_shape)
         else:
             input_shape = tuple(int(d) for d in input_shape)
-        if self.built and (self.input_shape != input_shape or self.dtype != dtype):
+        if self.built and (not self._weights_fit(input_shape) or self.dtype != dtype):
             # Rebuilding would replace the weights another model (or this one) still uses.
-            was = self.input_shape if self.input_shape != input_shape else self.dtype
-            now = input_shape if self.input_shape != input_shape else dtype
+            fits = self._weights_fit(input_shape)
+            was = self.dtype if fits else self.input_shape
+            now = dtype if fits else input_shape
             raise ValueError(
                 f"{self.name} ({type(self).__name__}) was built for "
-                f"{'input shape' if self.input_shape != input_shape else 'dtype'} {was} and "
+                f"{'dtype' if fits else 'input shape'} {was} and "
                 f"cannot be used with {now}: its weights are made for it (a layer can be "
                 "shared only where its input is the same; make a new layer instead)"
             )
@@ -437,6 +514,24 @@ class Layer:
         raise NotImplementedError(
             f"{type(self).__name__} does not name the core op that runs it (define _core_op)"
         )
+
+    def _core_graph(self, call: CoreCall) -> tuple[list[tuple], list[int | None]]:
+        """The core nodes that run one call, and which of them holds each output (None for
+        an output the model does not use). A node is (op kind, attributes, input refs,
+        parameters, per-sample output shape); a ref is an earlier node of the list (>= 0),
+        the call's input k (-1 - k), or "mask" (the step mask of the input's mask). Most
+        layers are one op (_core_op, or _mask_op on masked input) on all their inputs."""
+        op, attrs = self._mask_op() if call.masked else self._core_op()
+        return [(op, attrs, call.input_refs(), self.weights, call.node.outputs[0].shape)], [0]
+
+    @property
+    def _is_stateful(self) -> bool:
+        """A stateful recurrent layer (or a wrapper of one): its states carry across batches."""
+        return False
+
+    # The layer adds its activity_regularizer's op in its own _core_graph (else the graph
+    # adds it after the call's one output).
+    applies_activity_regularizer = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"

@@ -52,7 +52,7 @@ class InputLayer(Layer):
         self.built = True
         self.input_shape = self.output_shape = self.shape
         node = Node(self, [])
-        node.output = KerasTensor(self.shape, self.dtype, node, name=self.name)
+        node.outputs = [KerasTensor(self.shape, self.dtype, node, name=self.name)]
         self._inbound_nodes.append(node)
 
     def get_config(self):
@@ -156,6 +156,11 @@ class Dense(KernelLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
+
+    def _weights_fit(self, input_shape) -> bool:
+        # Any leading axes: the kernel sees the last one (a decoder's Dense on 1 step).
+        assert self.input_shape is not None
+        return len(input_shape) >= 1 and input_shape[-1] == self.input_shape[-1]
 
     def _core_op(self):
         return "dense", self._activation_attrs()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from .base import Layer
+from .base import CoreCall, KerasTensor, Layer, Node, Weight
 from .core import positive_int
 from .dropout import _rate, _seed
 
@@ -76,21 +76,24 @@ class BaseRNN(Layer, abstract=True):
         self.go_backwards = bool(go_backwards)
         # Accepted for compatibility: the core's time loop is always compiled.
         self.unroll = bool(unroll)
-        if return_state:
-            raise ValueError(
-                f"{cls}: return_state=True returns several tensors, which a Sequential model cannot "
-                "pass to its next layer; use return_sequences=True or the final output"
-            )
+        # return_state=True: a call returns [output, *final states] (h; for an LSTM h, c).
+        self.return_state = bool(return_state)
         # stateful=True: each batch starts from the states the previous batch ended with
         # (sample i continuing sample i), kept in _states (batch size, units) beside the
         # weights, never saved with them, zeroed by reset_states().
         self.stateful = bool(stateful)
         self._states: list[np.ndarray] = []
+        self._state_weights: list[Weight] = []
 
     _state_names: tuple[str, ...] = ("state_h",)
 
-    def _carried_states(self, batch: int) -> list[np.ndarray]:
-        """The carried states for batches of ``batch`` rows (zeros when new)."""
+    @property
+    def _is_stateful(self) -> bool:
+        return self.stateful
+
+    def _carried_states(self, batch: int) -> list[Weight]:
+        """The carried states for batches of ``batch`` rows (zeros when new), as the
+        untrained parameters the core reads and writes (roles state_h[, state_c])."""
         shape = (batch, self.units)
         if (
             not self._states
@@ -98,7 +101,87 @@ class BaseRNN(Layer, abstract=True):
             or self._states[0].dtype != self.dtype
         ):
             self._states = [np.zeros(shape, self.dtype) for _ in self._state_names]
-        return self._states
+            self._state_weights = [
+                Weight(f"{self.name}/{role}", value, trainable=False, role=role)
+                for role, value in zip(self._state_names, self._states)
+            ]
+        return self._state_weights
+
+    # ---- calls: initial states in, final states out
+    def __call__(self, inputs, initial_state=None, training=None, mask=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        if initial_state is None:
+            return self._call(inputs, [], training, mask)
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
+        return self._call(inputs, states, training, mask)
+
+    def _check_extra_inputs(self, extra) -> None:
+        self._check_initial_states(extra, len(self._state_names))
+
+    def _check_initial_states(self, extra, count: int) -> None:
+        """initial_state: ``count`` tensors of shape (batch, units), or none."""
+        if not extra:
+            return
+        if self.stateful:
+            raise ValueError(
+                f"{self.name}: a stateful layer starts from the states it carries; "
+                "initial_state is not supported with stateful=True"
+            )
+        if len(extra) != count:
+            raise ValueError(
+                f"{self.name} ({type(self).__name__}): initial_state expects {count} tensor(s) "
+                f"of shape (batch, {self.units}), received {len(extra)}"
+            )
+        for t in extra:
+            if tuple(t.shape) != (self.units,):
+                raise ValueError(
+                    f"{self.name} ({type(self).__name__}): each initial state must have shape "
+                    f"(batch, {self.units}), received (None, {', '.join(map(str, t.shape))})"
+                )
+
+    def _output_count(self) -> int:
+        return 1 + len(self._state_names) if self.return_state else 1
+
+    def _call_output_shapes(self, input_shape):
+        main = tuple(self.compute_output_shape(input_shape))
+        return [main] + [(self.units,)] * (self._output_count() - 1)
+
+    applies_activity_regularizer = True
+
+    def _core_graph(self, call):
+        """The layer's op on its input (and initial states, and step mask). With
+        return_state, when the model reads a final state (or an activity_regularizer counts
+        them), the op returns the output and the final states side by side and slices take
+        them apart; the activity penalty then covers all of them, as Keras's does."""
+        node = call.node
+        main = node.outputs[0].shape
+        op, attrs = self._core_op()
+        pack = self.return_state and (any(call.used[1:]) or self.activity_regularizer is not None)
+        attrs = {**attrs, "return_state": pack, "initial_state": len(node.inputs) > 1}
+        weights = list(self.weights)
+        if self.stateful:
+            assert call.batch is not None
+            weights += self._carried_states(call.batch)
+        width = int(np.prod(main)) + (len(self._state_names) * self.units if pack else 0)
+        shape = (width,) if pack else main
+        entries: list[tuple] = [(op, attrs, call.input_refs(), weights, shape)]
+        reg = self.activity_regularizer
+        if reg is not None:
+            entries.append(("activity_regularization", reg._spec(), [0], [], shape))
+        if not pack:
+            return entries, [len(entries) - 1] + [None] * (len(node.outputs) - 1)
+        source, outs = len(entries) - 1, []
+        for k, t in enumerate(node.outputs):
+            if not call.used[k]:
+                outs.append(None)
+                continue
+            start = 0 if k == 0 else int(np.prod(main)) + (k - 1) * self.units
+            entries.append(("slice", {"start": start}, [source], [], t.shape))
+            outs.append(len(entries) - 1)
+        return entries, outs
 
     def reset_states(self, states=None) -> None:
         """Zero the carried states of a stateful layer (Keras 2's name), or set them to
@@ -192,6 +275,11 @@ class BaseRNN(Layer, abstract=True):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def _weights_fit(self, input_shape) -> bool:
+        # Any number of steps: the weights see the features (a decoder run one step at a time).
+        assert self.input_shape is not None
+        return len(input_shape) == 2 and input_shape[-1] == self.input_shape[-1]
+
     def _output_mask(self, inputs):
         return inputs[0]._mask if self.return_sequences else None
 
@@ -235,6 +323,7 @@ class BaseRNN(Layer, abstract=True):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "unroll": self.unroll,
@@ -347,14 +436,18 @@ class SimpleRNN(BaseRNN):
         self._check_activations()
 
 
-_MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
+_MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average", None: None}
 
 
 class Bidirectional(Layer):
     """Runs an RNN over the sequence forwards and a copy of it backwards, and merges their
-    outputs (``merge_mode``: 'concat', 'sum', 'mul' or 'ave'). Weights: the forward layer's,
-    then the backward one's, as in Keras. With ``return_sequences`` the backward layer's
-    sequence is put back in time order before the merge."""
+    outputs (``merge_mode``: 'concat', 'sum', 'mul' or 'ave'; None returns both). Weights:
+    the forward layer's, then the backward one's, as in Keras. With ``return_sequences`` the
+    backward layer's sequence is put back in time order before the merge. With
+    ``return_state`` a call returns [output(s), *forward states, *backward states], and
+    ``initial_state`` takes the forward layer's states, then the backward layer's."""
+
+    reads_mask = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
@@ -365,17 +458,8 @@ class Bidirectional(Layer):
             )
         if merge_mode not in _MERGES:
             raise ValueError(
-                "Bidirectional(merge_mode): expected one of 'concat', 'sum', 'mul', 'ave', "
+                "Bidirectional(merge_mode): expected one of 'concat', 'sum', 'mul', 'ave', None, "
                 f"received {merge_mode!r}"
-                + (
-                    " (None returns two tensors, which a single layer output cannot)"
-                    if merge_mode is None
-                    else ""
-                )
-            )
-        if layer.stateful:
-            raise ValueError(
-                "Bidirectional: a stateful recurrent layer is not supported inside Bidirectional"
             )
         self.merge_mode = merge_mode
         config = layer.get_config()
@@ -399,13 +483,61 @@ class Bidirectional(Layer):
                     "Bidirectional(backward_layer): expected a recurrent layer reading the other "
                     "way (go_backwards differing from the forward layer's)"
                 )
-            if backward_layer.return_sequences != layer.return_sequences:
+            for what in ("return_sequences", "return_state", "stateful"):
+                if getattr(backward_layer, what) != getattr(layer, what):
+                    raise ValueError(
+                        f"Bidirectional: the forward and backward layers must agree on {what}"
+                    )
+            if type(backward_layer) is not type(layer) or backward_layer.units != layer.units:
                 raise ValueError(
-                    "Bidirectional: the forward and backward layers must agree on return_sequences"
+                    "Bidirectional(backward_layer): expected a layer of the same kind and units "
+                    f"as the forward one ({type(layer).__name__}({layer.units})), received "
+                    f"{type(backward_layer).__name__}({backward_layer.units})"
                 )
             self.backward_layer = backward_layer
         self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
         self._initial = None if weights is None else list(weights)
+
+    # ---- states
+    @property
+    def _is_stateful(self) -> bool:
+        return self.forward_layer.stateful
+
+    def reset_states(self, states=None) -> None:
+        """Zero (or set) the carried states of both directions: ``states`` lists the forward
+        layer's, then the backward layer's."""
+        if states is None:
+            self.forward_layer.reset_states()
+            self.backward_layer.reset_states()
+            return
+        values = list(states)
+        half = len(values) // 2
+        if len(values) != 2 * len(self.forward_layer._state_names):
+            raise ValueError(
+                f"{self.name}: expected {2 * len(self.forward_layer._state_names)} state "
+                f"arrays (forward, then backward), received {len(values)}"
+            )
+        self.forward_layer.reset_states(values[:half])
+        self.backward_layer.reset_states(values[half:])
+
+    def reset_state(self, states=None) -> None:
+        """Keras 3's name of reset_states()."""
+        self.reset_states(states)
+
+    @property
+    def states(self) -> list[np.ndarray]:
+        return self.forward_layer.states + self.backward_layer.states
+
+    # ---- calls
+    def __call__(self, inputs, initial_state=None, training=None, mask=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{self.name}: unexpected call argument(s) {', '.join(sorted(kwargs))}")
+        states = [] if initial_state is None else list(initial_state)
+        return self._call(inputs, states, training, mask)
+
+    def _check_extra_inputs(self, extra) -> None:
+        self.forward_layer._check_initial_states(extra, 2 * len(self.forward_layer._state_names))
 
     def build(self, input_shape):
         self.forward_layer._build(input_shape, self.dtype)
@@ -415,35 +547,76 @@ class Bidirectional(Layer):
             self.set_weights(self._initial)
             self._initial = None
 
+    def _weights_fit(self, input_shape) -> bool:
+        return self.forward_layer._weights_fit(input_shape)
+
     def compute_output_shape(self, input_shape):
+        """The merged output's shape (with merge_mode=None, each direction's)."""
         shape = tuple(self.forward_layer.compute_output_shape(input_shape))
         if self.merge_mode == "concat":
             shape = shape[:-1] + (2 * shape[-1],)
         return shape
 
-    reads_mask = True
+    def _main_outputs(self) -> int:
+        return 2 if self.merge_mode is None else 1
 
-    def _output_mask(self, inputs):
-        return inputs[0]._mask if self.return_sequences else None
+    def _output_count(self) -> int:
+        states = 2 * len(self.forward_layer._state_names) if self.return_state else 0
+        return self._main_outputs() + states
 
-    def _core_graph(self, masked=False):
-        """The nodes that run this layer: both RNNs on the input (-1) and its step mask
-        when it has one, the backward sequence reversed, the merge."""
-        fwd_shape = tuple(self.forward_layer.compute_output_shape(self.input_shape))
-        refs: list = [-1, "mask"] if masked else [-1]
-        nodes = [
-            (*self.forward_layer._core_op(), refs, self.forward_layer.weights, fwd_shape),
-            (*self.backward_layer._core_op(), refs, self.backward_layer.weights, fwd_shape),
-        ]
-        backward = 1
+    def _call_output_shapes(self, input_shape):
+        main = tuple(self.compute_output_shape(input_shape))
+        count = self._output_count() - self._main_outputs()
+        return [main] * self._main_outputs() + [(self.forward_layer.units,)] * count
+
+    def _output_masks(self, inputs):
+        mask = inputs[0]._mask if self.return_sequences else None
+        count = self._main_outputs()
+        return [mask] * count + [None] * (self._output_count() - count)
+
+    def _core_graph(self, call):
+        """The nodes that run one call: each direction's RNN on the input (its initial
+        states, the step mask), the backward sequence put back in time order, the merge
+        (none with merge_mode None); then the final states when the model reads them."""
+        node, entries = call.node, []
+        count = len(self.forward_layer._state_names)
+        given = len(node.inputs) > 1
+        mains = self._main_outputs()
+
+        def run(layer: BaseRNN, first_state: int, used_states: list[bool]) -> list:
+            """Appends the entries of one direction's call; its outputs' entry indices."""
+            states = list(range(first_state, first_state + count)) if given else []
+            sub = Node(layer, [node.inputs[0]] + [node.inputs[k] for k in states])
+            sub.outputs = [
+                KerasTensor(shape, self.dtype, sub, index=k)
+                for k, shape in enumerate(layer._call_output_shapes(node.inputs[0].shape))
+            ]
+            sub_entries, sub_outs = layer._core_graph(
+                CoreCall(sub, call.masked, [True, *used_states], call.batch)
+            )
+            outer = [-1] + [-1 - k for k in states]  # the sub-call's input k in this call
+            base = len(entries)
+            for op, attrs, refs, ws, shape in sub_entries:
+                refs = [r if r == "mask" else outer[-1 - r] if r < 0 else base + r for r in refs]
+                entries.append((op, attrs, refs, ws, shape))
+            return [None if o is None else base + o for o in sub_outs]
+
+        used = call.used[mains:]
+        fwd = run(self.forward_layer, 1, used[:count] if self.return_state else [])
+        bwd = run(self.backward_layer, 1 + count, used[count:] if self.return_state else [])
+        direction = tuple(self.forward_layer.compute_output_shape(node.inputs[0].shape))
+        back = bwd[0]
         if self.return_sequences:
-            nodes.append(("reverse_steps", {}, [1], [], fwd_shape))
-            backward = 2
-        op = _MERGES[self.merge_mode]
-        attrs = {"axis": len(fwd_shape) - 1} if op == "concatenate" else {}
-        assert self.output_shape is not None
-        nodes.append((op, attrs, [0, backward], [], tuple(self.output_shape)))
-        return nodes
+            entries.append(("reverse_steps", {}, [back], [], direction))
+            back = len(entries) - 1
+        if self.merge_mode is None:
+            outs = [fwd[0], back]
+        else:
+            op = _MERGES[self.merge_mode]
+            attrs = {"axis": len(direction) - 1} if op == "concatenate" else {}
+            entries.append((op, attrs, [fwd[0], back], [], node.outputs[0].shape))
+            outs = [len(entries) - 1]
+        return entries, outs + fwd[1:] + bwd[1:]
 
     def get_config(self):
         config = {
@@ -527,12 +700,14 @@ class TimeDistributed(Layer):
         if (
             not isinstance(layer, Layer)
             or layer.multiple_inputs
-            or hasattr(layer, "_core_graph")
+            or isinstance(layer, (Bidirectional, TimeDistributed))
             or type(layer).__name__ == "InputLayer"
+            or layer._output_count() > 1
         ):
             raise TypeError(
-                "TimeDistributed: expected a layer of one input (not a merge layer, Input, "
-                f"Bidirectional or TimeDistributed), received {type(layer).__name__}"
+                "TimeDistributed: expected a layer of one input and one output (not a merge "
+                "layer, Input, Bidirectional, TimeDistributed or return_state=True), received "
+                f"{type(layer).__name__}"
             )
         if isinstance(layer, BaseRNN) and layer.stateful:
             raise ValueError("TimeDistributed: a stateful recurrent layer cannot be wrapped")
@@ -555,7 +730,7 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
 
-    def _core_graph(self, masked=False):
+    def _core_graph(self, call):
         """The wrapped layer's op over all steps at once when it acts on each step's values
         alone, else inside a time_distributed op (a mask passes by)."""
         inner = self.layer
@@ -563,14 +738,16 @@ class TimeDistributed(Layer):
         if not _time_distributable(inner):
             op, attrs = inner._core_op()
             nested = {"op": op, **{f"inner.{k}": v for k, v in attrs.items()}}
-            return [("time_distributed", nested, [-1], inner.weights, tuple(self.output_shape))]
+            return [("time_distributed", nested, [-1], inner.weights, tuple(self.output_shape))], [
+                0
+            ]
         own = inner.input_shape
         inner.input_shape = self.input_shape  # the op sees (steps, ...)
         try:
             op, attrs = inner._core_op()
         finally:
             inner.input_shape = own
-        return [(op, attrs, [-1], inner.weights, tuple(self.output_shape))]
+        return [(op, attrs, [-1], inner.weights, tuple(self.output_shape))], [0]
 
     def get_config(self):
         return {
