@@ -316,6 +316,13 @@ def test_stateful_bidirectional_carries_both_directions(rng):
     model.reset_states()
     assert not any(s.any() for s in bi.states)
     np.testing.assert_array_equal(model.predict(x, verbose=0), first)
+    given = [np.full((4, 3), 0.5, np.float32), np.full((4, 3), -0.5, np.float32)]
+    bi.reset_states(given)  # the forward layer's states, then the backward layer's
+    np.testing.assert_array_equal(bi.forward_layer.states[0], given[0])
+    np.testing.assert_array_equal(bi.backward_layer.states[0], given[1])
+    with pytest.raises(ValueError, match="expected 2 state arrays"):
+        bi.reset_states(given[:1])
+    bi.reset_states()
     model.compile("adam", "mse")
     model.fit(x, rng.standard_normal((4, 6)), batch_size=4, epochs=2, verbose=0, shuffle=False)
     with pytest.raises(ValueError, match="batch size 4"):
