@@ -22,6 +22,7 @@ from . import (
     callbacks,
     constraints,
     initializers,
+    keras2,
     layers,
     losses,
     metrics,
@@ -35,6 +36,8 @@ from .backend import get_num_threads, set_num_threads, show_config
 from .layers import Input
 from .models import Model, Sequential, clone_model, load_model
 from .utils import set_random_seed
+
+keras2.install()
 
 __version__ = _core.__version__
 

@@ -120,11 +120,14 @@ class NonNeg(Constraint):
         return w * (w >= 0)
 
 
+# Keras's lower-case names, Keras 2's spellings among them (kernel_constraint=maxnorm(3)).
 max_norm, unit_norm, min_max_norm, non_neg = MaxNorm, UnitNorm, MinMaxNorm, NonNeg
+maxnorm, unitnorm, nonneg = MaxNorm, UnitNorm, NonNeg
 _BY_NAME = {
     "max_norm": MaxNorm,
     "maxnorm": MaxNorm,
     "unit_norm": UnitNorm,
+    "unitnorm": UnitNorm,
     "min_max_norm": MinMaxNorm,
     "non_neg": NonNeg,
     "nonneg": NonNeg,

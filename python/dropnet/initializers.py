@@ -163,6 +163,23 @@ class RandomNormal(_Seeded):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+class TruncatedNormal(_Seeded):
+    """Normal(mean, stddev) with the values beyond two standard deviations redrawn."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype="float32"):
+        out = _truncated_normal(self._rng(), shape, self.stddev, dtype)
+        if self.mean:
+            out += np.asarray(self.mean, dtype=out.dtype)
+        return out
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
 class Orthogonal(_Seeded):
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
@@ -220,16 +237,21 @@ _BY_NAME = {
     "lecun_normal": LecunNormal,
     "orthogonal": Orthogonal,
     "zeros": Zeros,
+    "zero": Zeros,  # Keras 2
     "ones": Ones,
+    "one": Ones,  # Keras 2
     "uniform": RandomUniform,
     "random_uniform": RandomUniform,
     "normal": RandomNormal,
     "random_normal": RandomNormal,
+    "truncated_normal": TruncatedNormal,
     "constant": Constant,
     "variance_scaling": VarianceScaling,
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
 
+zeros = zero = Zeros
+ones = one = Ones
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_uniform, he_normal = HeUniform, HeNormal
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal

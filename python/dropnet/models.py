@@ -13,7 +13,9 @@ import contextlib
 import functools
 import io
 import itertools
+import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -1652,6 +1654,29 @@ class Model:
 
     predict_generator = _keras2_generator_call("predict")
 
+    def predict_classes(self, x, batch_size=32, verbose=0):
+        """Keras 2's class predictions: the argmax of each row for several output units,
+        else (probability > 0.5) as int32 of shape (samples, 1)."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if isinstance(proba, (list, dict)):
+            raise TypeError(f"{self.name}.predict_classes: needs a model with one output")
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
+    def predict_proba(self, x, batch_size=32, verbose=0):
+        """Keras 2's name for ``predict``, warning when the outputs are not probabilities."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        for out in proba if isinstance(proba, list) else [proba]:
+            if out.size and (out.min() < 0.0 or out.max() > 1.0):
+                warnings.warn(
+                    f"{self.name}.predict_proba: the network returns values outside [0, 1] "
+                    "(is its last activation a softmax or a sigmoid?)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return proba
+
     def _structure_outputs(self, out, n: int):
         shapes = self._output_shapes()
         if len(shapes) == 1 and self._output_keys is None:
@@ -1697,9 +1722,11 @@ class Model:
                 "predict_mc: a stateful model's passes would each move its carried states; "
                 "call predict(x, training=True) once per pass instead"
             )
+        # Masks depend on each row alone, so batch_size only bounds each call's rows.
+        batch = rows if batch_size is None else check_int(batch_size, "predict_mc(batch_size)", 1)
         first = self._next_mc_calls(n)
         outs, _, stop, s_batch, error, finite = net.predict(
-            (xs, None, None, rows, False, check, "predict_mc: x", 0), -1, first, n, None
+            (xs, None, None, batch, False, check, "predict_mc: x", 0), -1, first, n, None
         )
         self._stopped("predict_mc", stop, callbacks_module.PREDICT, 0, s_batch, error, x, None)
         k = len(outs) // 2
@@ -1751,22 +1778,33 @@ class Model:
         return int(sum(layer.count_params() for layer in self._weight_layers()))
 
     # ------------------------------------------------------------------ description
-    def _summary_rows(self) -> list[tuple[Layer, str, str]]:
-        """(layer, output shape, connected to) per row of summary()."""
-        rows = []
-        for t in self._inputs:
-            assert t.layer is not None
-            rows.append((t.layer, shape_str(t.shape), ""))
+    def _summary_rows(self) -> tuple[list[tuple[Layer, str, str]], bool]:
+        """(layer, output shape, connected to) per layer, as Keras lists them, and whether
+        the graph is a plain chain (then Keras leaves out the "Connected to" column)."""
+        calls: dict[int, list[Node]] = {}
         for node in self._nodes:
-            sources = []
-            for u in node.inputs:
-                src = u.layer
-                assert src is not None
-                sources.append(f"{src.name}[{self._call_index(u.node)}][{u._index}]")
-            shapes = [shape_str(t.shape) for t in node.outputs]
+            calls.setdefault(id(node.layer), []).append(node)
+        read = [id(t) for node in self._nodes for t in node.inputs]
+        chain = (
+            len(self._inputs) == 1
+            and all(len(node.inputs) == 1 for node in self._nodes)
+            and all(len(c) == 1 for c in calls.values())
+            and len(set(read)) == len(read)
+        )
+        rows = []
+        for layer in self.layers:
+            nodes = calls.get(id(layer), [])
+            outputs = nodes[-1].outputs if nodes else [t for t in self._inputs if t.layer is layer]
+            shapes = [shape_str(t.shape) for t in outputs]
             shape = shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]"
-            rows.append((node.layer, shape, ", ".join(sources)))
-        return rows
+            sources = [
+                f"{u.layer.name}[{self._call_index(u.node)}][{u._index}]"
+                for node in nodes
+                for u in node.inputs
+                if u.layer is not None
+            ]
+            rows.append((layer, shape, ", ".join(sources) or "-"))
+        return rows, chain
 
     def _call_index(self, node: Node | None) -> int:
         """The position of `node` among this model's calls of its layer."""
@@ -1775,44 +1813,76 @@ class Model:
         calls = [m for m in self._nodes if m.layer is node.layer]
         return next(i for i, m in enumerate(calls) if m is node)
 
-    def summary(self, print_fn=None, line_length=None, **kwargs):
-        """Print a Keras-style table of layers, output shapes, parameter counts and (for a
-        functional model) which layers each one reads."""
-        pf = print_fn or print
-        rows = self._summary_rows()
-        connected = any(c for _, _, c in rows)
-        names = [f"{layer.name} ({type(layer).__name__})" for layer, _, _ in rows]
-        first = max([len(n) + 2 for n in names] + [29])
-        last = max([len(c) + 2 for _, _, c in rows] + [14]) if connected else 0
-        width = max(line_length or 65, first + 36 + last)
-        cols = (first, 26)
-        rule = "─" * width
-        count_w = width - cols[0] - cols[1] - last
-
-        def row(a, b, c, d=""):
-            line = f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{count_w}}"
-            return line + (f"  {d:<{last - 2}}" if connected else "")
-
-        pf(f'Model: "{self.name}"')
-        pf(rule)
-        pf(row("Layer (type)", "Output Shape", "Param #", "Connected to"))
-        pf("═" * width)
-        total = trainable = 0
-        seen: set[int] = set()
-        for (layer, shape, conn), name in zip(rows, names):
-            count = layer.count_params() if layer.built and id(layer) not in seen else 0
-            seen.add(id(layer))
-            total += count
-            if self.trainable and layer.trainable and count:
-                trainable += sum(int(w.value.size) for w in layer.trainable_weights)
-            pf(row(name, shape, f"{count:,}", conn))
-        pf(rule)
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ):
+        """Print Keras 3's table of the layers: name and class, output shape, parameter
+        count and (unless the graph is a chain) the layers each one reads; then the
+        parameter totals. ``line_length`` defaults to Keras's (88, or 108 with the
+        "Connected to" column) within the terminal's width; ``layer_range`` = [first name,
+        last name] prints part of the table."""
+        del expand_nested  # no layer nests a model
+        rows, chain = self._summary_rows()
+        if layer_range is not None:
+            names = [layer.name for layer, _, _ in rows]
+            if (
+                not isinstance(layer_range, (list, tuple))
+                or len(layer_range) != 2
+                or not set(layer_range) <= set(names)
+            ):
+                raise ValueError(
+                    f"{self.name}.summary(layer_range): expected [first name, last name] among "
+                    f"{names}, received {layer_range!r}"
+                )
+            first, last = (
+                names.index(layer_range[0]),
+                len(names) - names[::-1].index(layer_range[1]),
+            )
+            rows = rows[first:last]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        align = ["<", "<", ">"]
+        default, cuts = (88, [0.45, 0.80, 1.0]) if chain else (108, [0.3, 0.56, 0.74, 1.0])
+        if not chain:
+            header.append("Connected to")
+            align.append("<")
+        if show_trainable:
+            default += 12
+            cuts = [c * 0.90 for c in cuts] + [1.0]
+            header.append("Trainable")
+            align.append("^")
+        if positions is not None:
+            cuts = [float(p) for p in positions]
+        width = line_length or min(default, shutil.get_terminal_size().columns - 4)
+        table = []
+        for layer, shape, reads in rows:
+            count = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            cells = [f"{layer.name} ({type(layer).__name__})", shape, count]
+            if not chain:
+                cells.append(reads)
+            if show_trainable:
+                cells.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+            table.append(cells)
         itemsize = np.dtype(self.dtype).itemsize
-        pf(f" Total params: {total:,} ({_bytes(total * itemsize)})")
-        pf(f" Trainable params: {trainable:,} ({_bytes(trainable * itemsize)})")
-        pf(
-            f" Non-trainable params: {total - trainable:,} ({_bytes((total - trainable) * itemsize)})"
-        )
+        total = self.count_params()
+        trainable = sum(int(w.value.size) for w in self.trainable_weights)
+        lines = [f'Model: "{self.name}"', *_box_table(header, align, cuts, width, table)]
+        for what, count in (
+            ("Total", total),
+            ("Trainable", trainable),
+            ("Non-trainable", total - trainable),
+        ):
+            lines.append(f" {what} params: {count:,} ({_bytes(count * itemsize)})")
+        slots = sum(int(a.size) for arrays in self._slots.values() for a in arrays)
+        if slots:
+            lines.append(f" Optimizer params: {slots:,} ({_bytes(slots * itemsize)})")
+        for line in lines:
+            (print_fn or print)(line)
 
     def get_config(self) -> dict:
         """The graph: every layer's class and configuration, then each call of a layer as
@@ -1906,6 +1976,11 @@ class Model:
             return cls(structures[0], structures[1], name=name if isinstance(name, str) else None)
         except (TypeError, ValueError) as exc:
             raise bad(f"architecture does not connect: {exc}") from None
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as JSON (Keras's ``to_json``; ``kwargs`` go to json.dumps):
+        ``model_from_json`` rebuilds it with fresh weights."""
+        return json.dumps({"class_name": self.file_class, "config": self.get_config()}, **kwargs)
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs) -> None:
@@ -2165,11 +2240,12 @@ class Sequential(Model):
             return self.input_shape
         return (None,) + tuple(self._layers[-1].output_shape or ())
 
-    def _summary_rows(self) -> list[tuple[Layer, str, str]]:
-        return [
-            (layer, "?" if layer.output_shape is None else shape_str(layer.output_shape), "")
+    def _summary_rows(self) -> tuple[list[tuple[Layer, str, str]], bool]:
+        rows = [
+            (layer, "?" if layer.output_shape is None else shape_str(layer.output_shape), "-")
             for layer in self._layers
         ]
+        return rows, True
 
     def get_config(self) -> dict:
         return {
@@ -2213,11 +2289,64 @@ class Sequential(Model):
 
 
 def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.2f} {unit}" if unit != "B" else f"{n} B"
+    """A byte count as Keras's summary writes it: 196.00 B, 1.04 KB."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n / 1024 < 1 or unit == "TB":
+            return f"{n:.2f} {unit}"
         n /= 1024
-    return f"{n} B"
+    return f"{n:.2f} TB"
+
+
+def _box_table(header, align, cuts, width: int, rows) -> list[str]:
+    """The lines of a table in Keras 3's summary style: heavy header box, a rule between
+    rows, columns at fractions ``cuts`` of ``width`` (narrowed together to fit the
+    borders), cells wrapped at spaces and a word too long for its cell cut with "…"."""
+    widths, at = [], 0
+    for cut in cuts:
+        w = int(cut * width) - at
+        if w < 4:
+            raise ValueError("summary: the line is too narrow to print the table")
+        widths.append(w)
+        at += w
+    excess, share = sum(widths) + len(widths) + 1 - width, len(widths)
+    for k in range(len(widths)):  # the excess taken evenly, rounding as Python does
+        if excess <= 0:
+            break
+        cut = min(widths[k], round(excess / share))
+        widths[k] -= cut
+        excess -= cut
+        share -= 1
+    inner = [w - 2 for w in widths]
+
+    def wrap(text: str, w: int) -> list[str]:
+        lines: list[str] = []
+        for word in text.split(" "):
+            if lines and len(lines[-1]) + 1 + len(word) <= w:
+                lines[-1] += " " + word
+            else:
+                lines.append(word)
+        return [line if len(line) <= w else line[: w - 1] + "…" for line in lines]
+
+    def row(cells, left, mid, right) -> list[str]:
+        parts = [wrap(str(c), w) for c, w in zip(cells, inner)]
+        out = []
+        for k in range(max(len(p) for p in parts)):
+            texts = [
+                f" {(p[k] if k < len(p) else ''):{a}{w}} " for p, a, w in zip(parts, align, inner)
+            ]
+            out.append(left + mid.join(texts) + right)
+        return out
+
+    def rule(left, mid, right, line) -> str:
+        return left + mid.join(line * w for w in widths) + right
+
+    lines = [rule("┏", "┳", "┓", "━"), *row(header, "┃", "┃", "┃"), rule("┡", "╇", "┩", "━")]
+    for k, cells in enumerate(rows):
+        if k:
+            lines.append(rule("├", "┼", "┤", "─"))
+        lines += row(cells, "│", "│", "│")
+    lines.append(rule("└", "┴", "┘", "─"))
+    return lines
 
 
 def load_model(filepath, compile=True) -> Model:
@@ -2225,6 +2354,28 @@ def load_model(filepath, compile=True) -> Model:
     return saving.load_model(
         filepath, {"Sequential": Sequential, "Functional": Model}, compile=compile
     )
+
+
+def model_from_json(json_string, custom_objects=None) -> Model:
+    """The model a ``to_json()`` string describes, with freshly initialized weights
+    (Keras's ``model_from_json``; load weights with ``load_weights``). Keras's own JSON
+    describes Keras layer configurations and is not read."""
+    if custom_objects:
+        raise ValueError(
+            "model_from_json: custom_objects are not supported (dropnet builds only its own "
+            "layer classes from a description)"
+        )
+    try:
+        spec = json.loads(json_string)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model_from_json: expected the JSON of Model.to_json(): {exc}") from None
+    classes = {"Sequential": Sequential, "Functional": Model, "Model": Model}
+    if not isinstance(spec, dict) or spec.get("class_name") not in classes:
+        raise ValueError(
+            "model_from_json: expected an object with class_name 'Sequential' or 'Functional' "
+            "and a config, as Model.to_json() writes"
+        )
+    return saving.model_from_config(classes[spec["class_name"]], spec.get("config"))
 
 
 def clone_model(model: Model) -> Model:

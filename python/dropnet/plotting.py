@@ -312,3 +312,133 @@ def plot_mc_spread(parts: dict, path: str | os.PathLike, title: str | None = Non
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_model(
+    model,
+    to_file: str | os.PathLike = "model.png",
+    show_shapes: bool = False,
+    show_dtype: bool = False,
+    show_layer_names: bool = True,
+    rankdir: str = "TB",
+    expand_nested: bool = False,
+    dpi: int = 200,
+    show_layer_activations: bool = False,
+    show_trainable: bool = False,
+    **kwargs,
+):
+    """Keras's ``plot_model``, drawn with matplotlib (no graphviz): one box per layer in
+    graph order, levels by depth from the inputs (top to bottom, or left to right with
+    ``rankdir='LR'``), arrows where a layer reads another. Writes ``to_file`` (its
+    extension picks the format) and returns an IPython image in a notebook, else the
+    path."""
+    from .layers.core import InputLayer
+    from .models import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"plot_model: expected a dropnet model, received {type(model).__name__}")
+    if kwargs:
+        raise TypeError(f"plot_model: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"plot_model(rankdir): expected 'TB' or 'LR', received {rankdir!r}")
+    if not model.built:
+        raise ValueError("plot_model: the model has no input shape yet (build it first)")
+    del expand_nested  # nothing nests: a model's layers are all leaves
+    # Layers in graph order; each one's sources and its level (longest path from an input).
+    layers: list = []
+    sources: dict[int, list] = {}
+    level: dict[int, int] = {}
+    for t in model.inputs:
+        layers.append(t.layer)
+        sources[id(t.layer)], level[id(t.layer)] = [], 0
+    for node in model._nodes:
+        layer = node.layer
+        if id(layer) not in level:
+            layers.append(layer)
+            sources[id(layer)], level[id(layer)] = [], 0
+        for t in node.inputs:
+            if t.layer not in sources[id(layer)]:
+                sources[id(layer)].append(t.layer)
+            level[id(layer)] = max(level[id(layer)], level[id(t.layer)] + 1)
+    shapes: dict[int, tuple[list, list]] = {id(x): ([], []) for x in layers}
+    for node in model._nodes:
+        shapes[id(node.layer)][0].extend(t.shape for t in node.inputs)
+        shapes[id(node.layer)][1].extend(t.shape for t in node.outputs)
+    for t in model.inputs:
+        shapes[id(t.layer)][1].append(t.shape)
+
+    def label(layer) -> str:
+        kind = type(layer).__name__
+        lines = [f"{layer.name} ({kind})" if show_layer_names else kind]
+        act = getattr(layer, "activation", None)
+        if show_layer_activations and isinstance(act, str) and not isinstance(layer, InputLayer):
+            lines.append(f"activation: {act}")
+        if show_dtype:
+            lines.append(f"dtype: {layer.dtype}")
+        if show_shapes:
+            ins, outs = shapes[id(layer)]
+
+            def text(s):
+                s = list(dict.fromkeys(s)) or ["?"]
+                out = [str((None, *x)) if x != "?" else "?" for x in s]
+                return out[0] if len(out) == 1 else "[" + ", ".join(out) + "]"
+
+            if not isinstance(layer, InputLayer):
+                lines.append(f"input: {text(ins)}")
+            lines.append(f"output: {text(outs)}")
+        if show_trainable:
+            lines.append(f"trainable: {layer.trainable}")
+        return "\n".join(lines)
+
+    # Positions: level along the rank direction, order within a level across it.
+    rows: dict[int, list] = {}
+    for layer in layers:
+        rows.setdefault(level[id(layer)], []).append(layer)
+    depth, breadth = len(rows), max(len(r) for r in rows.values())
+    pos = {}
+    for lv, members in rows.items():
+        for k, layer in enumerate(members):
+            across = k - (len(members) - 1) / 2
+            pos[id(layer)] = (across * 3.2, -lv * 1.2) if rankdir == "TB" else (lv * 3.6, -across)
+    plt = _pyplot()
+    size = (
+        (max(4.0, 3.3 * breadth), max(2.0, 1.25 * depth))
+        if rankdir == "TB"
+        else (
+            max(4.0, 3.7 * depth),
+            max(2.0, 1.4 * breadth),
+        )
+    )
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_axis_off()
+    box = {"boxstyle": "round,pad=0.4", "facecolor": "#eef3fb", "edgecolor": "#4a6fa5"}
+    boxes = {}
+    for layer in layers:
+        x, y = pos[id(layer)]
+        text = ax.text(x, y, label(layer), ha="center", va="center", fontsize=8, bbox=box)
+        boxes[id(layer)] = text.get_bbox_patch()
+    # Arrows from edge to edge of the boxes (their sizes are known once drawn).
+    head, tail = ((0.5, 1.0), (0.5, 0.0)) if rankdir == "TB" else ((0.0, 0.5), (1.0, 0.5))
+    for layer in layers:
+        for src in sources[id(layer)]:
+            ax.annotate(
+                "",
+                xy=head,
+                xycoords=boxes[id(layer)],
+                xytext=tail,
+                textcoords=boxes[id(src)],
+                arrowprops={"arrowstyle": "->", "color": "#555555", "shrinkA": 1, "shrinkB": 1},
+            )
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 1.8, max(xs) + 1.8)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    path = os.fspath(to_file)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image
+    except ImportError:
+        return path
+    return Image(filename=path) if get_ipython() is not None else path

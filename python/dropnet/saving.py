@@ -570,7 +570,7 @@ def architecture_size(config) -> int:
     return max((len(v) for v in lists if isinstance(v, list)), default=0)
 
 
-def _build(cls, config, budget: int):
+def _build(cls, config, budget: int | None):
     """The model a config describes, its graph made (a Sequential calls its layers on a
     symbolic input here rather than at the first predict)."""
     n = architecture_size(config)
@@ -589,6 +589,12 @@ def _build(cls, config, budget: int):
             f"recursion limit ({sys.getrecursionlimit()})"
         ) from None
     return model
+
+
+def model_from_config(cls, config):
+    """The model of a ``{"class_name", "config"}`` architecture alone (to_json), built as a
+    model file's is: malformed configurations raise ValueError."""
+    return _build(cls, config, None)
 
 
 def _roles(model, table: list[_Entry], use_slots: bool) -> list[tuple[str, int, int] | None]:

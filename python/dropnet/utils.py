@@ -74,6 +74,23 @@ def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") ->
     return out.reshape(y.shape + (n,)) if y.ndim > 1 and y.shape[-1] != 1 else out
 
 
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    """``x`` scaled to unit ``order``-norm along ``axis`` (zero vectors stay zero), as Keras's
+    ``normalize``."""
+    x = np.asarray(x)
+    norms = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norms[norms == 0] = 1
+    return x / np.expand_dims(norms, axis)
+
+
+def plot_model(model, to_file="model.png", **kwargs):
+    """Keras's ``plot_model`` (see dropnet.plotting.plot_model): a drawing of the layer graph,
+    made with matplotlib."""
+    from .plotting import plot_model as draw
+
+    return draw(model, to_file, **kwargs)
+
+
 class PyDataset:
     """Batches by index, for data that is not one array in memory (files, augmentation):
     subclasses define ``__len__`` (batches per epoch) and ``__getitem__(index)`` returning

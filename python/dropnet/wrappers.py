@@ -33,6 +33,9 @@ from . import optimizers
 from .models import Model
 from .utils import seed_scope
 
+# Lets ``dropnet.wrappers.scikit_learn`` (Keras 2's path) import as this module: see keras2.py.
+__path__: list[str] = []
+
 _ROUTES = ("model", "fit", "compile", "optimizer", "predict", "score")
 # Sequential.fit arguments the estimator sets itself from its own parameters.
 _FIT_PARAMS = (
@@ -44,6 +47,18 @@ _FIT_PARAMS = (
     "shuffle",
     "class_weight",
 )
+
+
+def _one_hot(y) -> bool:
+    """Rows of one 1 and 0s elsewhere (to_categorical's output), at least two columns."""
+    y = np.asarray(y)
+    if y.ndim != 2 or y.shape[1] < 2 or y.shape[0] == 0:
+        return False
+    return bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
+
+
+def _one_hot_target(target_type) -> bool:
+    return target_type == "multilabel-indicator"
 
 
 def _prefixed(params: dict, prefix: str) -> dict:
@@ -111,7 +126,13 @@ class _SequentialEstimator(BaseEstimator):
         for key, value in params.items():
             if key in names:
                 setattr(self, key, value)
-            elif ("__" in key and key.split("__", 1)[0] in _ROUTES) or key in self._extra:
+            elif (
+                ("__" in key and key.split("__", 1)[0] in _ROUTES)
+                or key in self._extra
+                or self._bare_route(key) is not None
+            ):
+                # Keras 2's wrapper took build-function (and fit) arguments bare, so grids
+                # such as dict(dropout_rate=[...], neurons=[...]) search them.
                 self._extra[key] = value
             else:
                 raise ValueError(
@@ -133,6 +154,37 @@ class _SequentialEstimator(BaseEstimator):
     def _extra_params(self) -> dict:
         """Parameters given beyond the signature: routed (prefix__name) or bare."""
         return dict(self._extra)
+
+    def _bare_route(self, name: str) -> str | None:
+        """Where a bare parameter goes, as in Keras 2's wrapper: "model" when the build
+        function takes it, else "fit" or "predict" when Model.fit or Model.predict does;
+        None when nothing takes it."""
+        target = self.model if self.model is not None else self.build_fn
+        if callable(target) and not isinstance(target, Model):
+            try:
+                params = dict(inspect.signature(target).parameters)
+            except (TypeError, ValueError):
+                params = {}
+            if name in params and name not in ("meta", "compile_kwargs"):
+                return "model"
+            if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                return "model"
+        for route, method in (("fit", Model.fit), ("predict", Model.predict)):
+            if name in inspect.signature(method).parameters and name not in ("self", "x", "y"):
+                return route
+        return None
+
+    def _bare(self, route: str) -> dict:
+        """The bare parameters bound for ``route``; ValueError naming any that nothing takes
+        (a misspelt or outdated name is never silently dropped)."""
+        bare = {k: v for k, v in self._extra.items() if "__" not in k}
+        unknown = sorted(k for k in bare if self._bare_route(k) is None)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: {', '.join(unknown)} is not a parameter of the build "
+                "function, of Model.fit or of Model.predict"
+            )
+        return {k: v for k, v in bare.items() if self._bare_route(k) == route}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -186,7 +238,7 @@ class _SequentialEstimator(BaseEstimator):
         params = self.get_params(deep=False)
         extra = self._extra_params()
         routed = _prefixed(extra, "model")
-        bare = {k: v for k, v in extra.items() if "__" not in k}
+        bare = self._bare("model")
         sig = inspect.signature(fn)
         takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
         kwargs = {}
@@ -269,6 +321,7 @@ class _SequentialEstimator(BaseEstimator):
             "shuffle": self.shuffle,
             "class_weight": self._class_weight(y),
         }
+        run_kwargs.update(self._bare("fit"))
         run_kwargs.update(_prefixed(self._extra_params(), "fit"))
         run_kwargs.update(fit_kwargs)
         if run_kwargs.get("callbacks") is not None:
@@ -332,7 +385,15 @@ class _SequentialEstimator(BaseEstimator):
         shape = model.output_shape
         return int(np.prod(shape[1:])) if shape and len(shape) > 1 else 1
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def _predict_kwargs(self) -> dict:
+        kwargs = {"verbose": 0, **self._bare("predict")}
+        kwargs.update(_prefixed(self._extra_params(), "predict"))
+        return kwargs
+
+    def _predict_raw(self, X, mc_samples=None, spread=False):
+        """The model's outputs (n, units) in float64; with ``mc_samples``, the mean (and with
+        ``spread`` the standard deviation) over that many Monte-Carlo dropout passes, of
+        probabilities when the model outputs logits."""
         check_is_fitted(self)
         X, _ = self._validate(X, reset=False)
         expected = tuple(self.X_shape_[1:])
@@ -340,8 +401,42 @@ class _SequentialEstimator(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__}: expected samples of shape {expected}, received {X.shape[1:]}"
             )
-        out = self.model_.predict(X, verbose=0)
-        return np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1)
+        kwargs = self._predict_kwargs()
+        if mc_samples is None:
+            if spread:
+                raise ValueError(f"{type(self).__name__}: the spread needs mc_samples")
+            out = self.model_.predict(X, **kwargs)
+            return self._as_output(np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1))
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, (int, np.integer)):
+            raise TypeError(
+                f"{type(self).__name__}: expected mc_samples to be an int >= 1, received "
+                f"{mc_samples!r}"
+            )
+        if mc_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__}: expected mc_samples >= 1, received {mc_samples}"
+            )
+        if not getattr(self.model_, "_from_logits", False):
+            mean, std = self.model_.predict_mc(
+                X, n=int(mc_samples), batch_size=kwargs.get("batch_size")
+            )
+            mean = np.asarray(mean, dtype=np.float64).reshape(X.shape[0], -1)
+            std = np.asarray(std, dtype=np.float64).reshape(X.shape[0], -1)
+        else:  # the mean of probabilities, not of logits: one converted pass at a time
+            total = np.zeros((X.shape[0], self._output_units(self.model_)))
+            squares = np.zeros_like(total)
+            for _ in range(int(mc_samples)):
+                out = self.model_.predict(X, training=True, **kwargs)
+                p = self._as_output(np.asarray(out, dtype=np.float64).reshape(X.shape[0], -1))
+                total += p
+                squares += p * p
+            mean = total / mc_samples
+            std = np.sqrt(np.maximum(squares / mc_samples - mean * mean, 0.0))
+        return (mean, std) if spread else mean
+
+    def _as_output(self, raw: np.ndarray) -> np.ndarray:
+        """The model's raw outputs as the estimator's (probabilities for a classifier)."""
+        return raw
 
 
 class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
@@ -362,10 +457,27 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
     def _encode_targets(self, y, reset: bool) -> np.ndarray:
         check_classification_targets(y)
         target_type = type_of_target(y)
+        if _one_hot(y):
+            # One-hot rows (to_categorical output, as Keras 2's multi-class tutorials give
+            # them): classes 0..K-1, and predict answers in the same form.
+            if reset:
+                self.classes_ = np.arange(y.shape[1])
+                self.n_classes_ = y.shape[1]
+                self.target_type_ = target_type
+                self.n_outputs_expected_ = self.n_classes_
+            elif (
+                getattr(self, "target_type_", None) != target_type or y.shape[1] != self.n_classes_
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: expected targets like those of the first fit, "
+                    f"received one-hot rows of {y.shape[1]} columns"
+                )
+            return np.argmax(y, axis=1)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"{type(self).__name__}: expected one label per sample (binary or multiclass "
-                f"targets), received {target_type} targets of shape {np.shape(y)}"
+                f"targets, or one-hot rows), received {target_type} targets of shape "
+                f"{np.shape(y)}"
             )
         if reset:
             classes = getattr(self, "_partial_classes", None)
@@ -388,6 +500,8 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
         cw = self.class_weight
         if cw is None:
             return None
+        if _one_hot(y):
+            y = np.argmax(y, axis=1)
         if isinstance(cw, str):
             if cw != "balanced":
                 raise ValueError(
@@ -456,15 +570,30 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
         kwargs["epochs"] = 1
         return self._fit(X, y, sample_weight, kwargs, warm=True)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, one column per class of ``classes_``."""
-        raw = self._predict_raw(X)
+    def predict_proba(self, X, mc_samples=None) -> np.ndarray:
+        """Class probabilities, one column per class of ``classes_``; with ``mc_samples``,
+        their mean over that many Monte-Carlo dropout passes (dropout kept on)."""
+        return self._probabilities(self._predict_raw(X, mc_samples))
+
+    def predict_uncertainty(self, X, mc_samples=100) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo dropout: the mean and the standard deviation of each class's
+        probability over ``mc_samples`` passes with dropout kept on."""
+        mean, std = self._predict_raw(X, mc_samples, spread=True)
+        if mean.shape[1] == 1 and self.n_classes_ == 2:  # one sigmoid unit: both columns
+            return self._probabilities(mean), np.column_stack([std[:, 0], std[:, 0]])
+        return self._probabilities(mean), std[:, : self.n_classes_]
+
+    def _as_output(self, raw):
         if getattr(self.model_, "_from_logits", False):
             if raw.shape[1] == 1:
                 raw = 1.0 / (1.0 + np.exp(-raw))
             else:
                 raw = np.exp(raw - raw.max(axis=1, keepdims=True))
                 raw /= raw.sum(axis=1, keepdims=True)
+        return raw
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """One column per class (two for a single sigmoid unit)."""
         if raw.shape[1] == 1:
             p = np.clip(raw[:, 0], 0.0, 1.0)
             if self.n_classes_ == 1:
@@ -472,10 +601,22 @@ class SequentialClassifier(ClassifierMixin, _SequentialEstimator):
             return np.column_stack([1.0 - p, p])
         return raw[:, : self.n_classes_]
 
-    def predict(self, X) -> np.ndarray:
-        """The most probable class of each sample, as a label of ``classes_``."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def predict(self, X, mc_samples=None) -> np.ndarray:
+        """The most probable class of each sample, as a label of ``classes_`` (one-hot
+        rows when fitted on one-hot rows); with ``mc_samples``, by the Monte-Carlo mean."""
+        ids = np.argmax(self.predict_proba(X, mc_samples), axis=1)
+        if _one_hot_target(self.target_type_):
+            out = np.zeros((ids.size, self.n_classes_), dtype=np.int64)
+            out[np.arange(ids.size), ids] = 1
+            return out
+        return self.classes_[ids]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (``score__`` parameters reach scikit-learn's accuracy_score)."""
+        from sklearn.metrics import accuracy_score
+
+        kwargs = _prefixed(self._extra_params(), "score")
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight, **kwargs))
 
 
 class SequentialRegressor(RegressorMixin, _SequentialEstimator):
@@ -508,10 +649,26 @@ class SequentialRegressor(RegressorMixin, _SequentialEstimator):
     def _default_loss(self, model, meta) -> str:
         return "mean_squared_error"
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions; one value per sample for single-output targets."""
-        raw = self._predict_raw(X)
+    def predict(self, X, mc_samples=None) -> np.ndarray:
+        """Predictions, one value per sample for single-output targets; with
+        ``mc_samples``, their mean over that many Monte-Carlo dropout passes."""
+        return self._shaped(self._predict_raw(X, mc_samples))
+
+    def predict_uncertainty(self, X, mc_samples=100) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo dropout: the mean and standard deviation of the predictions over
+        ``mc_samples`` passes with dropout kept on."""
+        mean, std = self._predict_raw(X, mc_samples, spread=True)
+        return self._shaped(mean), self._shaped(std)
+
+    def _shaped(self, raw: np.ndarray) -> np.ndarray:
         return raw[:, 0] if self._y_ndim == 1 else raw
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² (``score__`` parameters reach scikit-learn's r2_score)."""
+        from sklearn.metrics import r2_score
+
+        kwargs = _prefixed(self._extra_params(), "score")
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight, **kwargs))
 
 
 # SciKeras's names, so the tutorial's pipeline runs with only its import changed.
