@@ -344,3 +344,22 @@ def test_predict_and_score_parameters_are_used(rng):
         est.predict(x)
     est.set_params(predict__batch_size=7, score__normalize=False)
     assert est.score(x, y) == float((est.predict(x) == y).sum())
+
+
+def test_save_takes_keras_2_arguments_and_refuses_the_rest(tmp_path, rng):
+    from dropnet.models import load_model
+
+    m = _classifier()
+    x = rng.standard_normal((8, 4)).astype(np.float32)
+    m.fit(x, to_categorical(rng.integers(0, 3, 8), 3), verbose=0)
+    m.save(tmp_path / "with.h5")
+    m.save(tmp_path / "without.h5", include_optimizer=False)
+    assert load_model(tmp_path / "with.h5").optimizer._slot_kinds()
+    back = load_model(tmp_path / "without.h5")
+    assert back.compiled and not back._slots  # compile settings kept, no optimizer state
+    np.testing.assert_array_equal(back.predict(x, verbose=0), m.predict(x, verbose=0))
+    assert (tmp_path / "without.h5").stat().st_size < (tmp_path / "with.h5").stat().st_size
+    with pytest.raises(ValueError, match="own format"):
+        m.save(tmp_path / "m.h5", save_format="h5")
+    with pytest.raises(TypeError, match="signatures"):
+        m.save(tmp_path / "m", signatures=None)

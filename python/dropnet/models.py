@@ -1983,10 +1983,21 @@ class Model:
         return json.dumps({"class_name": self.file_class, "config": self.get_config()}, **kwargs)
 
     # ------------------------------------------------------------------ saving
-    def save(self, filepath, overwrite=True, **kwargs) -> None:
-        """Save architecture, weights and compile state to one file (docs/model-format.md)."""
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None, **kwargs):
+        """Save architecture, weights and compile state to one file (docs/model-format.md),
+        whatever the file's extension (``model.h5`` too). ``include_optimizer=False``
+        (Keras 2) leaves the optimizer's state out."""
+        if kwargs:
+            raise TypeError(f"save: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
+        if save_format not in (None, "dropnet"):
+            raise ValueError(
+                f"save(save_format={save_format!r}): dropnet writes its own format only "
+                "(docs/model-format.md), read back by dropnet.models.load_model"
+            )
         with self._holding("save"):
-            saving.save_model(self, filepath, overwrite=overwrite)
+            saving.save_model(
+                self, filepath, overwrite=overwrite, include_optimizer=bool(include_optimizer)
+            )
 
     def save_weights(self, filepath, overwrite=True) -> None:
         with self._holding("save_weights"):

@@ -91,7 +91,7 @@ def _compile_config(model):
     return config
 
 
-def save_model(model, target, overwrite=True, weights_only=False) -> None:
+def save_model(model, target, overwrite=True, weights_only=False, include_optimizer=True) -> None:
     config = model.get_config()
     size = architecture_size(config)
     if size > MAX_LAYERS:
@@ -102,7 +102,7 @@ def save_model(model, target, overwrite=True, weights_only=False) -> None:
     tensors = []
     for i, w in enumerate(model.weights):
         tensors.append((f"weights/{i}", w.value))
-    if not weights_only and model.compiled and model._slots:
+    if not weights_only and include_optimizer and model.compiled and model._slots:
         for i, w in enumerate(model.weights):
             for j, slot in enumerate(model._slots.get(w, [])):
                 tensors.append((f"optimizer/{i}/{j}", slot))
