@@ -22,6 +22,14 @@ ACTIVATIONS = (
     "selu",
     "leaky_relu",
     "softplus",
+    "hard_sigmoid",
+    "softsign",
+    "silu",
+    "gelu",
+    "exponential",
+    "relu6",
+    "mish",
+    "hard_silu",
 )
 
 
@@ -66,7 +74,29 @@ def activation_forward(name: str, z, alpha: float | None = None) -> np.ndarray:
         return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
     if name == "softplus":
         return np.logaddexp(0.0, z)
+    if name == "hard_sigmoid":
+        return np.clip(z + 3.0, 0.0, 6.0) / 6.0
+    if name == "softsign":
+        return z / (np.abs(z) + 1.0)
+    if name == "silu":
+        return z * _sigmoid(z)
+    if name == "gelu":
+        return z * _normal_cdf(z)
+    if name == "exponential":
+        return np.exp(z)
+    if name == "relu6":
+        return np.clip(z, 0.0, 6.0)
+    if name == "mish":
+        return z * np.tanh(np.logaddexp(0.0, z))
+    if name == "hard_silu":
+        return z * np.clip(z + 3.0, 0.0, 6.0) / 6.0
     raise ValueError(name)
+
+
+def _normal_cdf(z):
+    from math import erf
+
+    return 0.5 * (1.0 + np.vectorize(erf)(z / np.sqrt(2.0)))
 
 
 def activation_backward(name: str, z, dy, alpha: float | None = None) -> np.ndarray:
@@ -94,6 +124,24 @@ def activation_backward(name: str, z, dy, alpha: float | None = None) -> np.ndar
         return SELU_SCALE * np.where(z > 0, dy, dy * SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
     if name == "softplus":
         return dy * _sigmoid(z)
+    if name == "hard_sigmoid":
+        return np.where(np.abs(z) < 3.0, dy / 6.0, 0.0)
+    if name == "softsign":
+        return dy / (1.0 + np.abs(z)) ** 2
+    if name == "silu":
+        s = _sigmoid(z)
+        return dy * (s + z * s * (1.0 - s))
+    if name == "gelu":
+        return dy * (_normal_cdf(z) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi))
+    if name == "exponential":
+        return dy * np.exp(z)
+    if name == "relu6":
+        return np.where((z > 0) & (z < 6), dy, 0.0)
+    if name == "mish":
+        t = np.tanh(np.logaddexp(0.0, z))
+        return dy * (t + z * (1.0 - t * t) * _sigmoid(z))
+    if name == "hard_silu":
+        return dy * (np.clip(z + 3.0, 0.0, 6.0) / 6.0 + np.where(np.abs(z) < 3.0, z / 6.0, 0.0))
     raise ValueError(name)
 
 

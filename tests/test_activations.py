@@ -13,13 +13,22 @@ from dropnet import _core
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: {"rtol": 2e-6, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
-KINKED = {"relu", "leaky_relu", "elu", "selu"}
+# Where each activation has a kink (one-sided derivatives differ there).
+KINKS = {
+    "relu": (0.0,),
+    "leaky_relu": (0.0,),
+    "elu": (0.0,),
+    "selu": (0.0,),
+    "hard_sigmoid": (-3.0, 3.0),
+    "hard_silu": (-3.0, 3.0),
+    "relu6": (0.0, 6.0),
+}
 
 
 def inputs(rng, shape, name, dtype, scale=2.0):
     z = rng.standard_normal(shape) * scale
-    if name in KINKED:  # stay away from the kink, where one-sided derivatives differ
-        z = np.where(np.abs(z) < 1e-2, 0.5, z)
+    for kink in KINKS.get(name, ()):  # stay away from the kinks
+        z = np.where(np.abs(z - kink) < 1e-2, kink + 0.5, z)
     return z.astype(dtype)
 
 

@@ -6,7 +6,14 @@ from . import _core
 
 # The core's table (its names.hpp), the one place activation names are written.
 ACTIVATIONS = tuple(_core.names["activations"])
-_ALIASES = {None: "linear", "": "linear", "linear": "linear"}
+# Keras's other names for the same functions.
+_ALIASES = {
+    None: "linear",
+    "": "linear",
+    "linear": "linear",
+    "swish": "silu",
+    "hard_swish": "hard_silu",
+}
 
 
 def get(identifier) -> str:
@@ -14,6 +21,8 @@ def get(identifier) -> str:
     if identifier in _ALIASES:
         return _ALIASES[identifier]
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
+    if isinstance(name, str) and name.lower() in _ALIASES:
+        return _ALIASES[name.lower()]
     if isinstance(name, str) and name.lower() in ACTIVATIONS:
         return name.lower()
     raise ValueError(

@@ -40,10 +40,13 @@ void activation_backward_span(Act act, double alpha, const T* z, const T* y, con
                               index_t n);
 template <class T>
 void activation_forward(Act act, double alpha, const T* z, T* y, index_t rows, index_t cols);
-// dz = dy ⊙ act'(z) (softmax: the row Jacobian-vector product). Every activation but
-// softplus reads only y (y > 0 iff z > 0 for the ReLU family), so forward passes can
-// run in place; softplus reads z.
-inline bool activation_needs_input(Act act) { return act == Act::softplus; }
+// dz = dy ⊙ act'(z) (softmax: the row Jacobian-vector product). Most activations read
+// only y (y > 0 iff z > 0 for the ReLU family), so forward passes can run in place; the
+// ones whose derivative is not a function of y read z.
+inline bool activation_needs_input(Act act) {
+  return act == Act::softplus || act == Act::silu || act == Act::gelu || act == Act::mish ||
+         act == Act::hard_silu;
+}
 template <class T>
 void activation_backward(Act act, double alpha, const T* z, const T* y, const T* dy, T* dz,
                          index_t rows, index_t cols);

@@ -15,11 +15,16 @@ template <class E>
 using NameTable = std::vector<std::pair<std::string, E>>;
 
 inline const NameTable<Act>& activation_names() {
-  static const NameTable<Act> t = {{"linear", Act::linear},    {"relu", Act::relu},
-                                   {"sigmoid", Act::sigmoid},  {"tanh", Act::tanh},
-                                   {"softmax", Act::softmax},  {"elu", Act::elu},
-                                   {"selu", Act::selu},        {"leaky_relu", Act::leaky_relu},
-                                   {"softplus", Act::softplus}};
+  static const NameTable<Act> t = {
+      {"linear", Act::linear},      {"relu", Act::relu},
+      {"sigmoid", Act::sigmoid},    {"tanh", Act::tanh},
+      {"softmax", Act::softmax},    {"elu", Act::elu},
+      {"selu", Act::selu},          {"leaky_relu", Act::leaky_relu},
+      {"softplus", Act::softplus},  {"hard_sigmoid", Act::hard_sigmoid},
+      {"softsign", Act::softsign},  {"silu", Act::silu},
+      {"gelu", Act::gelu},          {"exponential", Act::exponential},
+      {"relu6", Act::relu6},        {"mish", Act::mish},
+      {"hard_silu", Act::hard_silu}};
   return t;
 }
 

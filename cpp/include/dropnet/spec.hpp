@@ -15,7 +15,25 @@
 
 namespace dropnet {
 
-enum class Act : int { linear, relu, sigmoid, tanh, softmax, elu, selu, leaky_relu, softplus };
+enum class Act : int {
+  linear,
+  relu,
+  sigmoid,
+  tanh,
+  softmax,
+  elu,
+  selu,
+  leaky_relu,
+  softplus,
+  hard_sigmoid,
+  softsign,
+  silu,
+  gelu,
+  exponential,
+  relu6,
+  mish,
+  hard_silu
+};
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
 enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta };

@@ -20,6 +20,23 @@ inline T sigmoid(T z) {
 }
 
 template <class T>
+inline T softplus(T z) {
+  return std::log1p(std::exp(-std::fabs(z))) + std::max(z, T(0));
+}
+
+// Keras 3's hard sigmoid: relu6(z + 3) / 6.
+template <class T>
+inline T hard_sigmoid(T z) {
+  return std::min(std::max(z + T(3), T(0)), T(6)) / T(6);
+}
+
+// The standard normal distribution function, for the exact GELU.
+template <class T>
+inline T normal_cdf(T z) {
+  return T(0.5) * (T(1) + std::erf(z * T(0.70710678118654752440)));
+}
+
+template <class T>
 void softmax_row(const T* z, T* y, index_t n) {
   const T m = *std::max_element(z, z + n);
   T s = T(0);
@@ -73,11 +90,34 @@ void activation_forward_span(Act act, double alpha_d, const T* z, T* y, index_t 
         y[i] = z[i] > T(0) ? T(kSeluScale) * z[i] : T(kSeluScale * kSeluAlpha) * std::expm1(z[i]);
       return;
     case Act::softplus:
-      for (index_t i = 0; i < n; ++i)
-        y[i] = std::log1p(std::exp(-std::fabs(z[i]))) + std::max(z[i], T(0));
+      for (index_t i = 0; i < n; ++i) y[i] = softplus(z[i]);
       return;
     case Act::softmax:
       softmax_row(z, y, n);
+      return;
+    case Act::hard_sigmoid:
+      for (index_t i = 0; i < n; ++i) y[i] = hard_sigmoid(z[i]);
+      return;
+    case Act::softsign:
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] / (std::fabs(z[i]) + T(1));
+      return;
+    case Act::silu:
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] * sigmoid(z[i]);
+      return;
+    case Act::gelu:
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] * normal_cdf(z[i]);
+      return;
+    case Act::exponential:
+      for (index_t i = 0; i < n; ++i) y[i] = std::exp(z[i]);
+      return;
+    case Act::relu6:
+      for (index_t i = 0; i < n; ++i) y[i] = std::min(std::max(z[i], T(0)), T(6));
+      return;
+    case Act::mish:
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] * std::tanh(softplus(z[i]));
+      return;
+    case Act::hard_silu:
+      for (index_t i = 0; i < n; ++i) y[i] = z[i] * hard_sigmoid(z[i]);
       return;
   }
 }
@@ -120,6 +160,44 @@ void activation_backward_span(Act act, double alpha_d, const T* z, const T* y, c
       return;
     case Act::softmax:
       softmax_row_backward(y, dy, dz, n);
+      return;
+    case Act::hard_sigmoid:  // 1/6 between the kinks at ±3
+      for (index_t i = 0; i < n; ++i) dz[i] = y[i] > T(0) && y[i] < T(1) ? dy[i] / T(6) : T(0);
+      return;
+    case Act::softsign:  // 1 / (1 + |z|)² = (1 − |y|)²
+      for (index_t i = 0; i < n; ++i) {
+        const T d = T(1) - std::fabs(y[i]);
+        dz[i] = dy[i] * d * d;
+      }
+      return;
+    case Act::silu:  // σ(z)(1 + z(1 − σ(z)))
+      for (index_t i = 0; i < n; ++i) {
+        const T s = sigmoid(z[i]);
+        dz[i] = dy[i] * s * (T(1) + z[i] * (T(1) - s));
+      }
+      return;
+    case Act::gelu:  // Φ(z) + z·φ(z)
+      for (index_t i = 0; i < n; ++i)
+        dz[i] = dy[i] * (normal_cdf(z[i]) +
+                         z[i] * T(0.39894228040143267794) * std::exp(T(-0.5) * z[i] * z[i]));
+      return;
+    case Act::exponential:
+      for (index_t i = 0; i < n; ++i) dz[i] = dy[i] * y[i];
+      return;
+    case Act::relu6:
+      for (index_t i = 0; i < n; ++i) dz[i] = y[i] > T(0) && y[i] < T(6) ? dy[i] : T(0);
+      return;
+    case Act::mish:  // tanh(sp(z)) + z·(1 − tanh²(sp(z)))·σ(z)
+      for (index_t i = 0; i < n; ++i) {
+        const T t = std::tanh(softplus(z[i]));
+        dz[i] = dy[i] * (t + z[i] * (T(1) - t * t) * sigmoid(z[i]));
+      }
+      return;
+    case Act::hard_silu:  // hs(z) + z/6 between the kinks at ±3
+      for (index_t i = 0; i < n; ++i) {
+        const T inside = z[i] > T(-3) && z[i] < T(3) ? z[i] / T(6) : T(0);
+        dz[i] = dy[i] * (hard_sigmoid(z[i]) + inside);
+      }
       return;
   }
 }
