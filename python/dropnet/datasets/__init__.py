@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SONAR_FILE = os.path.join(DATA_DIR, "sonar.csv")
 TEMPERATURES_FILE = os.path.join(DATA_DIR, "seattle-daily-min-temperatures.csv")
 SENTIMENT_DIR = os.path.join(DATA_DIR, "sentiment-labelled-sentences")
