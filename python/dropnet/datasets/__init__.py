@@ -1,7 +1,13 @@
-"""Data sets of the case studies: the two-circles problem, the UCI Sonar table, a daily
-minimum temperatures series (or a synthetic stand-in for it) and the UCI sentiment-labelled
-review sentences. The last three ship with the package (``dropnet/data/``, sources and
-licences in its README.md); every loader also reads files of the same format from a path."""
+"""Data sets.
+
+Keras's ``keras.datasets``, read offline from the files Keras downloads (dropnet never
+downloads): ``mnist``, ``fashion_mnist``, ``cifar10``, ``imdb``, ``reuters`` and
+``boston_housing``, each a module whose ``load_data`` returns what Keras's returns.
+
+The case studies' data: the two-circles problem, the UCI Sonar table, a daily minimum
+temperatures series (or a synthetic stand-in for it) and the UCI sentiment-labelled review
+sentences. The last three ship with the package (``dropnet/data/``, sources and licences in
+its README.md); every loader also reads files of the same format from a path."""
 
 from __future__ import annotations
 
@@ -9,7 +15,31 @@ import os
 
 import numpy as np
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+from . import boston_housing, cifar10, fashion_mnist, imdb, mnist, reuters
+
+__all__ = [
+    "DATA_DIR",
+    "SENTIMENT_DIR",
+    "SENTIMENT_FILES",
+    "SENTIMENT_SOURCE",
+    "SONAR_FILE",
+    "SONAR_SOURCE",
+    "TEMPERATURES_FILE",
+    "TEMPERATURES_SOURCE",
+    "boston_housing",
+    "cifar10",
+    "fashion_mnist",
+    "imdb",
+    "load_circles",
+    "load_daily_min_temperatures",
+    "load_sentiment_sentences",
+    "load_sonar",
+    "mnist",
+    "reuters",
+    "synthetic_temperatures",
+]
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SONAR_FILE = os.path.join(DATA_DIR, "sonar.csv")
 TEMPERATURES_FILE = os.path.join(DATA_DIR, "seattle-daily-min-temperatures.csv")
 SENTIMENT_DIR = os.path.join(DATA_DIR, "sentiment-labelled-sentences")
