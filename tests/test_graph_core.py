@@ -36,6 +36,7 @@ def param(value):
         "trainable": True,
         "constraint": None,
         "regularizer": None,
+        "weight_decay": 0.0,
     }
 
 

@@ -689,10 +689,12 @@ class Model:
         params_desc: list[dict] = []
         index: dict[int, int] = {}
         weights = self._layer_weights()
+        decays = [0.0] * len(weights)
         if opt is not None and use_opt:
             present = {id(w) for _, w in weights}
             self._slots = {w: s for w, s in self._slots.items() if id(w) in present}
-        for layer, w in weights:
+            decays = opt._weight_decays([w for _, w in weights])
+        for (layer, w), decay in zip(weights, decays):
             index[id(w)] = len(params_desc)
             slots = []
             if opt is not None and use_opt:
@@ -708,6 +710,7 @@ class Model:
                     if w.constraint is None
                     else w.constraint._spec(w.value.ndim),
                     "regularizer": None if w.regularizer is None else w.regularizer._spec(),
+                    "weight_decay": decay,
                 }
             )
         # Tensors: the inputs, then each node's output in graph order.
@@ -760,6 +763,7 @@ class Model:
                         "trainable": False,
                         "constraint": None,
                         "regularizer": None,
+                        "weight_decay": 0.0,
                     }
                 )
             return index[id(w)]

@@ -206,6 +206,9 @@ double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, in
 template <class T>
 void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* value, const T* grad,
                       T* const* slots, index_t size);
+// Decoupled weight decay, before the update: value −= value·rate (rate = weight decay · lr).
+template <class T>
+void decay_weights(double rate, T* value, index_t size);
 template <class T>
 void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* value);
 

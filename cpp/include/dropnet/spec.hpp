@@ -18,7 +18,7 @@ namespace dropnet {
 enum class Act : int { linear, relu, sigmoid, tanh, softmax, elu, selu, leaky_relu, softplus };
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
-enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta };
+enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta, adamax, nadam, lion };
 enum class ConstraintKind : int { none, max_norm, unit_norm, min_max_norm, non_neg };
 enum class ScheduleKind : int { constant, exponential, inverse_time, keras2_decay };
 
@@ -41,6 +41,7 @@ struct ParamSpec {
   index_t size = 0;
   std::vector<T*> slots;
   bool trainable = true;
+  double weight_decay = 0.0;  // decoupled decay: value −= value·weight_decay·lr each step
   ConstraintSpec constraint;
   RegularizerSpec regularizer;
 };

@@ -123,6 +123,16 @@ OptimizerSpec parse_optimizer(const py::handle& obj) {
       o.rho = at.real("rho");
       o.epsilon = at.real("epsilon");
       break;
+    case OptKind::adamax:
+    case OptKind::nadam:
+      o.beta1 = at.real("beta_1");
+      o.beta2 = at.real("beta_2");
+      o.epsilon = at.real("epsilon");
+      break;
+    case OptKind::lion:
+      o.beta1 = at.real("beta_1");
+      o.beta2 = at.real("beta_2");
+      break;
   }
   at.finish("optimizer");
   o.lr = parse_schedule(py::reinterpret_borrow<py::dict>(obj)["lr"]);
@@ -306,7 +316,8 @@ class NetBindingT final : public NetBinding {
     }
     for (auto item : d["params"].cast<py::list>()) {
       const py::dict pd =
-          strict(item, "parameter", {"value", "slots", "trainable", "constraint", "regularizer"});
+          strict(item, "parameter",
+                 {"value", "slots", "trainable", "constraint", "regularizer", "weight_decay"});
       ParamSpec<T> p;
       const py::array value = pd["value"].cast<py::array>();
       p.value = data_of<T>(value, "parameter", true);
@@ -322,6 +333,9 @@ class NetBindingT final : public NetBinding {
       }
       while (p.slots.size() < 3) p.slots.push_back(nullptr);
       p.trainable = pd["trainable"].cast<bool>();
+      p.weight_decay = pd["weight_decay"].cast<double>();
+      if (!(p.weight_decay >= 0.0 && std::isfinite(p.weight_decay)))
+        throw py::value_error("parameter: weight_decay must be finite and >= 0");
       p.constraint = parse_constraint(pd["constraint"], int(p.shape.size()));
       if (!pd["regularizer"].is_none()) {
         const Attrs r = to_attrs(pd["regularizer"], "regularizer");
