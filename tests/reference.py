@@ -318,6 +318,14 @@ def weight_decay(w, rate, lr):
     return w - w * rate * lr
 
 
+def ema_update(w, state, t, momentum=0.99):
+    """The moving average after step t (from 1): μ = 0 at the first step."""
+    mu = 0.0 if t == 1 else momentum
+    average = state.setdefault("average", np.zeros_like(w))
+    average[...] = mu * average + (1.0 - mu) * np.asarray(w, np.float64)
+    return average
+
+
 # ----------------------------------------------------------------------------- constraints
 def _norms(w, axis):
     return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
@@ -539,6 +547,7 @@ def rnn_core_network(op, attrs, steps, features, out_shape, params, roles, step_
                 "global_clipnorm": 0.0,
                 "momentum": 0.0,
                 "nesterov": False,
+                "use_ema": False,
             },
         }
     )

@@ -25,6 +25,7 @@ SGD0 = {
     "global_clipnorm": 0.0,
     "momentum": 0.0,
     "nesterov": False,
+    "use_ema": False,
 }
 LINEAR = {"act": "linear", "alpha": 0.0}
 

@@ -1,6 +1,6 @@
 """Adamax, Nadam, AdamW and Lion against NumPy references of Keras's formulas; decoupled
-weight decay on every optimizer and its exclusions; changing the rate between steps;
-configs, model files and thread counts."""
+weight decay on every optimizer and its exclusions; the moving average of the weights
+(use_ema); changing the rate between steps; configs, model files and thread counts."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import io
 import numpy as np
 import pytest
 import reference as ref
-from test_optimizers import batch, linear_model, run_and_compare
+from test_optimizers import STEPS, batch, linear_model, run_and_compare
 
 import dropnet
-from dropnet import backend, optimizers
+from dropnet import backend, callbacks, constraints, optimizers
 from dropnet.layers import BatchNormalization, Dense
 from dropnet.models import Sequential, load_model
 
@@ -119,6 +119,8 @@ def test_new_optimizer_defaults_match_spec():
     assert (adamw.epsilon, adamw.amsgrad) == (1e-7, False)
     lion = optimizers.Lion()
     assert (lion.learning_rate, lion.beta_1, lion.beta_2) == (0.001, 0.9, 0.99)
+    base = optimizers.SGD()
+    assert (base.use_ema, base.ema_momentum, base.ema_overwrite_frequency) == (False, 0.99, None)
 
 
 @pytest.mark.parametrize(
@@ -362,6 +364,100 @@ def test_exclude_from_weight_decay_bad_arguments(kwargs, error, text):
         optimizers.AdamW().exclude_from_weight_decay(**kwargs)
 
 
+# ------------------------------------------------------------------ moving average
+@pytest.mark.parametrize("every", [None, 1, 2, 3])
+def test_ema_matches_reference(every, rng):
+    opt = optimizers.SGD(
+        0.1, momentum=0.5, use_ema=True, ema_momentum=0.7, ema_overwrite_frequency=every
+    )
+    model = linear_model(opt)
+    case = (None, "SGD", {"momentum": 0.5}, lambda it: 0.1, {})
+    run_and_compare(model, case, rng, np.float64, F64, ema=(0.7, every))
+
+
+def test_ema_with_weight_decay_and_adam_amsgrad(rng):
+    opt = optimizers.AdamW(0.05, 0.2, amsgrad=True, use_ema=True, ema_overwrite_frequency=3)
+    model = linear_model(opt)
+    model._network(training=True)
+    assert opt.n_slots == 4 and [len(s) for s in model._slots.values()] == [4, 4]
+    case = (None, "Adam", {"amsgrad": True}, lambda it: 0.05, {})
+    run_and_compare(model, case, rng, np.float64, F64, decays=[0.2, 0.2], ema=(0.99, 3))
+
+
+def test_ema_averages_the_weights_before_their_constraint(rng):
+    """Keras's order: update, moving average, then the constraint."""
+    opt = optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5)
+    model = linear_model(opt, kernel_constraint=constraints.NonNeg())
+    net = model._network(training=True)
+    state: dict = {}
+    for step in range(STEPS):
+        x, y = batch(rng)
+        _, grads, _ = net.gradients(x, y, None, step, True)
+        updated = model.weights[0].value - grads[0]
+        average = ref.ema_update(updated, state, step + 1, 0.5)
+        model.train_on_batch(x, y)
+        np.testing.assert_allclose(model.weights[0].value, ref.non_neg(updated), **F64)
+        np.testing.assert_allclose(model._slots[model.weights[0]][-1], average, **F64)
+    assert np.any(average < 0)  # the constraint did act on the weights
+
+
+def test_ema_fit_ends_with_the_averages_and_validates_on_raw_weights(rng):
+    """Full-batch epochs without shuffling are the same steps train_on_batch takes: fit ends
+    with each weight's moving average (what on_train_end sees), while the last epoch's
+    validation ran on the weights of the last step."""
+    x, y = batch(rng, n=12)
+    xv, yv = batch(rng, n=5)
+
+    def make():
+        return linear_model(optimizers.Adam(0.05, use_ema=True, ema_momentum=0.6))
+
+    fitted, stepped = make(), make()
+    seen: list = []
+    history = fitted.fit(
+        x,
+        y,
+        batch_size=12,
+        epochs=5,
+        shuffle=False,
+        validation_data=(xv, yv),
+        verbose=0,
+        callbacks=[
+            callbacks.LambdaCallback(on_train_end=lambda logs: seen.extend(fitted.get_weights()))
+        ],
+    )
+    states = [{} for _ in stepped.weights]
+    for t in range(1, 6):
+        stepped.train_on_batch(x, y)
+        averages = [ref.ema_update(w.value, s, t, 0.6) for w, s in zip(stepped.weights, states)]
+    for w, a, s in zip(fitted.get_weights(), averages, seen):
+        np.testing.assert_allclose(w, a, **F64)
+        np.testing.assert_array_equal(w, s)
+    assert history.history["val_loss"][-1] == stepped.evaluate(xv, yv, verbose=0)
+    assert stepped.evaluate(xv, yv, verbose=0) != fitted.evaluate(xv, yv, verbose=0)
+
+
+def test_ema_fit_leaves_frozen_weights_alone(rng):
+    dropnet.set_random_seed(3)
+    frozen = Dense(5, input_dim=4, dtype="float64", name="frozen")
+    frozen.trainable = False
+    model = Sequential([frozen, Dense(3)])
+    model.compile(optimizer=optimizers.Adam(0.05, use_ema=True), loss="mse")
+    before = model.get_weights()
+    model.fit(*batch(rng), epochs=2, verbose=0)
+    after = model.get_weights()
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+    assert not np.array_equal(after[2], before[2])
+
+
+def test_ema_fit_without_steps_leaves_the_weights(rng):
+    model = linear_model(optimizers.SGD(0.1, use_ema=True))
+    before = model.get_weights()
+    model.fit(*batch(rng), epochs=2, initial_epoch=2, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 # ------------------------------------------------------------------ bad arguments
 @pytest.mark.parametrize(
     ("make", "error", "text"),
@@ -378,6 +474,10 @@ def test_exclude_from_weight_decay_bad_arguments(kwargs, error, text):
         (lambda: optimizers.Nadam(beta_2=-0.1), ValueError, "Nadam: expected beta_2 >= 0"),
         (lambda: optimizers.Nadam(epsilon=0), ValueError, "epsilon > 0, received 0"),
         (lambda: optimizers.AdamW(beta_1=2), ValueError, "AdamW: expected 0 <= beta_1 < 1"),
+        (lambda: optimizers.SGD(use_ema="yes"), TypeError, "use_ema to be True or False.*'yes'"),
+        (lambda: optimizers.SGD(ema_momentum=1.5), ValueError, "ema_momentum <= 1, received 1.5"),
+        (lambda: optimizers.SGD(ema_overwrite_frequency=0), ValueError, "int >= 1, received 0"),
+        (lambda: optimizers.SGD(ema_overwrite_frequency=2.0), TypeError, "expected an int"),
     ],
 )
 def test_bad_arguments_name_expected_and_received(make, error, text):
@@ -390,7 +490,10 @@ CONFIGURED = {
     "adamax": lambda: optimizers.Adamax(0.02, beta_1=0.8, beta_2=0.9, epsilon=1e-5),
     "nadam": lambda: optimizers.Nadam(0.02, beta_1=0.8, clipvalue=0.5, weight_decay=0.01),
     "adamw": lambda: optimizers.AdamW(0.02, weight_decay=0.1, amsgrad=True),
-    "lion": lambda: optimizers.Lion(0.002, beta_1=0.95, beta_2=0.98),
+    "lion": lambda: optimizers.Lion(0.002, beta_1=0.95, beta_2=0.98, use_ema=True),
+    "sgd-ema": lambda: optimizers.SGD(
+        0.05, momentum=0.9, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=4
+    ),
     "rmsprop-decay": lambda: optimizers.RMSprop(0.01, weight_decay=0.05),
 }
 
@@ -399,7 +502,8 @@ CONFIGURED = {
 def test_config_round_trip(name):
     opt = CONFIGURED[name]()
     cfg = opt.get_config()
-    assert "weight_decay" in cfg
+    for key in ("weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency"):
+        assert key in cfg
     again = type(opt).from_config(cfg)
     assert again.get_config() == cfg
     assert optimizers.get(optimizers.serialize(opt)).get_config() == cfg
@@ -438,7 +542,9 @@ def test_save_mid_training_load_and_continue_bitwise(name, rng):
     if name == "adamw":
         for opt in (whole.optimizer, half.optimizer):
             opt.exclude_from_weight_decay(var_names=["bias", "batch_normalization"])
-    whole.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
+    # two fits each: a fit with use_ema ends by copying the averages over the weights
+    whole.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    whole.fit(x, y, batch_size=8, epochs=5, initial_epoch=2, shuffle=False, verbose=0)
     half.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     loaded = reloaded(half)
     assert type(loaded.optimizer) is type(half.optimizer)

@@ -248,6 +248,8 @@ SLOTS = [
     (lambda: optimizers.Adamax(0.01), 1, True),
     (lambda: optimizers.Nadam(0.01), 1, True),
     (lambda: optimizers.Lion(0.01), 0, False),
+    (lambda: optimizers.Adam(0.01, use_ema=True), 2, False),  # the moving average
+    (lambda: optimizers.Adagrad(0.1, use_ema=True), 1, False),
 ]
 
 

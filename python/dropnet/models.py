@@ -705,7 +705,7 @@ class Model:
                 {
                     "value": w.value,
                     "slots": slots,
-                    "trainable": bool(self.trainable and layer.trainable and w.trainable),
+                    "trainable": self._trains(layer, w),
                     "constraint": None
                     if w.constraint is None
                     else w.constraint._spec(w.value.ndim),
@@ -896,6 +896,10 @@ class Model:
 
     def _layer_weights(self) -> list[tuple[Layer, Weight]]:
         return [(layer, w) for layer in self._weight_layers() for w in layer.weights]
+
+    def _trains(self, layer: Layer, w: Weight) -> bool:
+        """Whether training updates the weight (the model, its layer and it are trainable)."""
+        return bool(self.trainable and layer.trainable and w.trainable)
 
     # ------------------------------------------------------------------ data
     def _structured(self, data, keys: list[str] | None, names, count: int, what: str):
@@ -1414,6 +1418,7 @@ class Model:
         self.stop_training = False
         cbl.call("on_train_begin", {})
         net.set_schedule(self.optimizer._lr_spec())
+        first_step = self.optimizer.iterations
         try:
             rows, iterations, stop, phase, s_epoch, s_batch, error = net.fit(
                 train,
@@ -1454,6 +1459,11 @@ class Model:
             x if phase == 0 else validation_data,
             steps_per_epoch if phase == 0 else validation_steps,
         )
+        if self.optimizer.use_ema and iterations > first_step:
+            # As Keras's fit ends: the trained weights become their moving averages.
+            for layer, w in self._layer_weights():
+                if self._trains(layer, w):
+                    np.copyto(w.value, self._slots[w][-1])
         cbl.call("on_train_end", {})
         return history
 

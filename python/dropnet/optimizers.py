@@ -118,13 +118,15 @@ class Optimizer:
 
     Each step, for every trainable weight: clip the gradients, decay the weight
     (``weight_decay``: θ ← θ − θ·weight_decay·lr, unless excluded by
-    ``exclude_from_weight_decay``), update it, then apply its constraint."""
+    ``exclude_from_weight_decay``), update it, update its moving average (``use_ema``), then
+    apply its constraint."""
 
     kind = "sgd"
-    n_slots = 0
-    # The slots in the core's order (cpp/src/kernels/optim.cpp): what each holds, and whether
-    # its update rule keeps it >= 0 (a running average or sum of squares: a negative value
-    # can only come from a damaged file). The first n_slots are the ones in use.
+    # Slots the update rule keeps per weight; with use_ema the moving average follows them.
+    _update_slots = 0
+    # The update rule's slots in the core's order (cpp/src/kernels/optim.cpp): what each
+    # holds, and whether the rule keeps it >= 0 (a running average or sum of squares: a
+    # negative value can only come from a damaged file). The first _update_slots are in use.
     _SLOTS: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     def __init__(
@@ -137,6 +139,9 @@ class Optimizer:
         lr=None,
         decay=None,
         weight_decay=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
         **kwargs,
     ):
         cls = type(self).__name__
@@ -144,6 +149,17 @@ class Optimizer:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
         self.weight_decay = (
             None if weight_decay is None else _positive(cls, "weight_decay", weight_decay)
+        )
+        if not isinstance(use_ema, (bool, np.bool_)):
+            raise TypeError(f"{cls}: expected use_ema to be True or False, received {use_ema!r}")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _positive(cls, "ema_momentum", ema_momentum)
+        if self.ema_momentum > 1:
+            raise ValueError(f"{cls}: expected 0 <= ema_momentum <= 1, received {ema_momentum}")
+        self.ema_overwrite_frequency = (
+            None
+            if ema_overwrite_frequency is None
+            else check_int(ema_overwrite_frequency, f"{cls}(ema_overwrite_frequency)", 1)
         )
         # Set when a model compiled with the optimizer first runs; fixes the exclusions.
         self.built = False
@@ -200,10 +216,16 @@ class Optimizer:
     def iterations(self, value) -> None:
         self._iterations = check_int(value, f"{type(self).__name__}.iterations", 0, MAX_INT)
 
+    @property
+    def n_slots(self) -> int:
+        """Slots kept per weight: the update rule's, then the moving average (use_ema)."""
+        return self._update_slots + self.use_ema
+
     def _slot_kinds(self) -> list[tuple[str, bool]]:
         """(what it holds, whether it is never negative) for each slot the optimizer keeps
         per weight, in the order of the model file's ``optimizer/i/j`` tensors."""
-        return list(self._SLOTS[: self.n_slots])
+        average = [("moving average of the weight (use_ema)", False)] if self.use_ema else []
+        return list(self._SLOTS[: self._update_slots]) + average
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
         """Leave weights out of ``weight_decay``: those in ``var_list`` (weights such as
@@ -278,6 +300,15 @@ class Optimizer:
             "clipvalue": self.clipvalue or 0.0,
             "global_clipnorm": self.global_clipnorm or 0.0,
             **self._core_hyper(),
+            "use_ema": self.use_ema,
+            **(
+                {
+                    "ema_momentum": self.ema_momentum,
+                    "ema_overwrite_frequency": self.ema_overwrite_frequency or 0,
+                }
+                if self.use_ema
+                else {}
+            ),
         }
 
     def _make_slots(self, value: np.ndarray) -> list[np.ndarray]:
@@ -294,6 +325,9 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
         }
         if self.decay:
             cfg["decay"] = self.decay
@@ -355,7 +389,7 @@ class SGD(Optimizer):
         if m > 1:
             raise ValueError(f"SGD: expected 0 <= momentum <= 1, received {momentum}")
         self.momentum, self.nesterov = m, bool(nesterov)
-        self.n_slots = 1 if m > 0 else 0
+        self._update_slots = 1 if m > 0 else 0
 
     def _hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -364,7 +398,7 @@ class SGD(Optimizer):
 class _Moments(Optimizer):
     """The β1, β2 and ε of Adam and its variants, each decay rate in [0, 1)."""
 
-    n_slots = 2
+    _update_slots = 2
 
     def __init__(self, learning_rate, beta_1, beta_2, epsilon, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -390,7 +424,7 @@ class Adam(_Moments):
     ):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
-        self.n_slots = 3 if self.amsgrad else 2
+        self._update_slots = 3 if self.amsgrad else 2
 
     def _hyper(self):
         return {**super()._hyper(), "amsgrad": self.amsgrad}
@@ -441,7 +475,7 @@ class Lion(Optimizer):
     """θ −= lr·sign(β1·m + (1 − β1)·g); m ← β2·m + (1 − β2)·g."""
 
     kind = "lion"
-    n_slots = 1
+    _update_slots = 1
     _SLOTS = (("momentum m", False),)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
@@ -459,7 +493,7 @@ class Lion(Optimizer):
 
 class RMSprop(Optimizer):
     kind = "rmsprop"
-    n_slots = 3
+    _update_slots = 3
     _SLOTS = (
         ("mean square of the gradients", True),
         ("momentum", False),
@@ -486,7 +520,7 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     kind = "adagrad"
-    n_slots = 1
+    _update_slots = 1
     _SLOTS = (("accumulator of squared gradients", True),)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
@@ -497,7 +531,9 @@ class Adagrad(Optimizer):
         self.epsilon = _positive("Adagrad", "epsilon", epsilon, True)
 
     def _make_slots(self, value):
-        return [np.full_like(value, self.initial_accumulator_value)]
+        slots = super()._make_slots(value)
+        slots[0].fill(self.initial_accumulator_value)
+        return slots
 
     def _hyper(self):
         return {
@@ -512,7 +548,7 @@ class Adagrad(Optimizer):
 
 class Adadelta(Optimizer):
     kind = "adadelta"
-    n_slots = 2
+    _update_slots = 2
     _SLOTS = (
         ("accumulated squared gradients", True),
         ("accumulated squared updates", True),

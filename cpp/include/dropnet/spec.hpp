@@ -40,6 +40,7 @@ struct ParamSpec {
   std::vector<index_t> shape;
   index_t size = 0;
   std::vector<T*> slots;
+  T* average = nullptr;  // the value's moving average (an optimizer with use_ema)
   bool trainable = true;
   double weight_decay = 0.0;  // decoupled decay: value −= value·weight_decay·lr each step
   ConstraintSpec constraint;
@@ -137,6 +138,11 @@ struct OptimizerSpec {
   double momentum = 0.0, beta1 = 0.9, beta2 = 0.999, rho = 0.9, epsilon = 1e-7;
   bool nesterov = false, amsgrad = false, centered = false;
   double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0 = off
+  // A moving average of each trainable value, copied over the value every
+  // ema_overwrite_frequency steps (0 = never).
+  bool use_ema = false;
+  double ema_momentum = 0.99;
+  std::int64_t ema_overwrite_frequency = 0;
 };
 
 // A model as a graph: tensors (per-sample shapes), nodes in an order where every input is

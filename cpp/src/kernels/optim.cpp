@@ -1,5 +1,6 @@
 // Optimizer updates (Keras formulas, one fused element-wise pass per parameter), decoupled
-// weight decay, and the weight constraints applied after each step.
+// weight decay, the moving average of the weights, and the weight constraints applied after
+// each step.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -182,6 +183,16 @@ void decay_weights(double rate, T* w, index_t n) {
   for (index_t i = 0; i < n; ++i) w[i] -= w[i] * r;
 }
 
+template <class T>
+void update_average(const OptimizerSpec& o, std::int64_t step, T* w, T* average, index_t n) {
+  // μ = 0 at the first step: the average starts at the first updated value, not at zero.
+  const T mu = step == 1 ? T(0) : T(o.ema_momentum), keep = T(1) - mu;
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) average[i] = mu * average[i] + keep * w[i];
+  if (o.ema_overwrite_frequency > 0 && step % o.ema_overwrite_frequency == 0)
+    std::copy(average, average + n, w);
+}
+
 namespace {
 // The scale a norm constraint applies to a group whose squared norm is `sq` (Keras's
 // w * desired / (epsilon + norm)).
@@ -283,6 +294,7 @@ void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T
   template void optimizer_update<T>(const OptimizerSpec&, double, std::int64_t, T*, const T*, \
                                     T* const*, index_t);                                      \
   template void decay_weights<T>(double, T*, index_t);                                        \
+  template void update_average<T>(const OptimizerSpec&, std::int64_t, T*, T*, index_t);       \
   template void apply_constraint<T>(const ConstraintSpec&, const index_t*, int, T*);
 DROPNET_INSTANTIATE_OPTIM(float)
 DROPNET_INSTANTIATE_OPTIM(double)
