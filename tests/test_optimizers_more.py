@@ -1,6 +1,7 @@
 """Adamax, Nadam, AdamW and Lion against NumPy references of Keras's formulas; decoupled
 weight decay on every optimizer and its exclusions; the moving average of the weights
-(use_ema); changing the rate between steps; configs, model files and thread counts."""
+(use_ema); changing the rate between steps; configs, model files and thread counts; and
+the backend's clear_session and image data format."""
 
 from __future__ import annotations
 
@@ -595,3 +596,20 @@ def test_learning_rate_set_between_steps(name, rng):
     decays = [0.3, 0.3] if name == "adamw" else None
     reference = (None, case[1], case[2], lambda it: rates[it], {})
     run_and_compare(model, reference, rng, np.float64, F64, decays, before_step=change)
+
+
+# ------------------------------------------------------------------ backend
+def test_clear_session_starts_names_afresh():
+    backend.clear_session()
+    first = [Dense(1).name, Dense(1).name, Sequential().name]
+    assert first == ["dense", "dense_1", "sequential"]
+    backend.clear_session(free_memory=False)
+    assert [Dense(1).name, Sequential().name] == ["dense", "sequential"]
+
+
+def test_image_data_format_is_channels_last():
+    assert backend.image_data_format() == "channels_last"
+    backend.set_image_data_format("channels_last")
+    with pytest.raises(ValueError, match="only 'channels_last'.*received 'channels_first'"):
+        backend.set_image_data_format("channels_first")
+    assert backend.image_data_format() == "channels_last"
