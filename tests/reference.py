@@ -307,13 +307,71 @@ def adadelta_update(w, g, state, t, lr, rho=0.95, epsilon=1e-7):
     return w + lr * delta
 
 
+def adamax_update(w, g, state, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    w = np.asarray(w, np.float64)
+    m = state.setdefault("m", np.zeros_like(w))
+    u = state.setdefault("u", np.zeros_like(w))
+    m += (g - m) * (1.0 - beta_1)
+    u[...] = np.maximum(beta_2 * u, np.abs(g))
+    return w - lr * m / ((1.0 - beta_1**t) * (u + epsilon))
+
+
+def nadam_momentum(t, beta_1):
+    return beta_1 * (1.0 - 0.5 * 0.96**t)
+
+
+def nadam_update(w, g, state, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """Keras's Nadam, with its running product P of the momentum schedule carried from step
+    to step (a state first seen at step t starts from the product of steps 1..t-1)."""
+    w = np.asarray(w, np.float64)
+    m = state.setdefault("m", np.zeros_like(w))
+    v = state.setdefault("v", np.zeros_like(w))
+    if "product" not in state:
+        state["product"] = 1.0
+        for i in range(1, t):
+            state["product"] = state["product"] * nadam_momentum(i, beta_1)
+    mu, mu_next = nadam_momentum(t, beta_1), nadam_momentum(t + 1, beta_1)
+    state["product"] = state["product"] * mu
+    product = state["product"]
+    m += (g - m) * (1.0 - beta_1)
+    v += (g * g - v) * (1.0 - beta_2)
+    m_hat = mu_next * m / (1.0 - product * mu_next) + (1.0 - mu) * g / (1.0 - product)
+    v_hat = v / (1.0 - beta_2**t)
+    return w - m_hat * lr / (np.sqrt(v_hat) + epsilon)
+
+
+def lion_update(w, g, state, t, lr, beta_1=0.9, beta_2=0.99):
+    w = np.asarray(w, np.float64)
+    m = state.setdefault("m", np.zeros_like(w))
+    out = w - lr * np.sign(beta_1 * m + (1.0 - beta_1) * g)
+    m[...] = beta_2 * m + (1.0 - beta_2) * g
+    return out
+
+
 UPDATES = {
     "SGD": sgd_update,
     "Adam": adam_update,
     "RMSprop": rmsprop_update,
     "Adagrad": adagrad_update,
     "Adadelta": adadelta_update,
+    "Adamax": adamax_update,
+    "Nadam": nadam_update,
+    "Lion": lion_update,
 }
+
+
+def weight_decay(w, rate, lr):
+    """Decoupled weight decay before the update: θ − θ·rate·lr."""
+    w = np.asarray(w, np.float64)
+    return w - w * rate * lr
+
+
+def ema_update(w, state, t, momentum=0.99):
+    """The moving average after step t (from 1): μ = 0 at the first step."""
+    mu = 0.0 if t == 1 else momentum
+    average = state.setdefault("average", np.zeros_like(w))
+    average[...] = mu * average + (1.0 - mu) * np.asarray(w, np.float64)
+    return average
 
 
 # ----------------------------------------------------------------------------- constraints
@@ -496,6 +554,7 @@ def rnn_core_network(op, attrs, steps, features, out_shape, params, roles, step_
             "trainable": role != "state_h",
             "constraint": None,
             "regularizer": None,
+            "weight_decay": 0.0,
         }
 
     tensors = [[steps, features]] + ([[steps]] if step_mask else []) + [list(out_shape)]
@@ -536,6 +595,7 @@ def rnn_core_network(op, attrs, steps, features, out_shape, params, roles, step_
                 "global_clipnorm": 0.0,
                 "momentum": 0.0,
                 "nesterov": False,
+                "use_ema": False,
             },
         }
     )

@@ -198,7 +198,7 @@ def test_error_layer_incompatible_with_input_names_layer():
         (lambda: optimizers.SGD(clipvalue=-1), "-1"),
         (lambda: optimizers.SGD(clipnorm=1, clipvalue=1), "only one"),
         (lambda: optimizers.SGD(decay=-1), "-1"),
-        (lambda: optimizers.SGD(weight_decay=0.1), "weight_decay"),
+        (lambda: optimizers.SGD(weight_decay=-0.1), "-0.1"),
         (lambda: optimizers.ExponentialDecay(0.1, decay_steps=0, decay_rate=0.5), "decay_steps"),
         (lambda: optimizers.Adam(optimizers.ExponentialDecay(0.1, 10, 0.5), decay=0.1), "decay"),
     ],
@@ -217,7 +217,7 @@ def test_error_unknown_optimizer_keyword_raises_type_error():
 @pytest.mark.parametrize(
     "kwargs, text",
     [
-        ({"optimizer": "adamw"}, "adamw"),
+        ({"optimizer": "adamax2"}, "adamax2"),
         ({"optimizer": "sgd", "loss": "hinge"}, "hinge"),
         ({"optimizer": "sgd", "loss": "mse", "metrics": ["auc"]}, "auc"),
     ],

@@ -25,6 +25,7 @@ SGD0 = {
     "global_clipnorm": 0.0,
     "momentum": 0.0,
     "nesterov": False,
+    "use_ema": False,
 }
 LINEAR = {"act": "linear", "alpha": 0.0}
 
@@ -36,6 +37,7 @@ def param(value):
         "trainable": True,
         "constraint": None,
         "regularizer": None,
+        "weight_decay": 0.0,
     }
 
 

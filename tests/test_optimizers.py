@@ -195,27 +195,45 @@ def batch(rng, n=6, inputs=4, units=3, dtype=np.float64):
     )
 
 
-def run_and_compare(model, case, rng, dtype, tol):
+def run_and_compare(model, case, rng, dtype, tol, decays=None, ema=None, before_step=None):
+    """STEPS steps of train_on_batch, each against the reference from the core's gradients:
+    clip, decay each weight by its rate in ``decays`` (none by default), update, then with
+    ``ema`` = (momentum, overwrite frequency or None) update the moving averages (the last
+    slot) and copy them over the weights every frequency-th step. ``before_step(step)`` runs
+    before each step."""
     _, update_name, kwargs, lr_fn, clip = case
     update = ref.UPDATES[update_name]
     net = model._network(training=True)
-    expected = [w.value.astype(np.float64) for w in model.weights]
-    states = [{} for _ in expected]
+    decays = decays or [0.0] * len(model.weights)
+    states = [{} for _ in model.weights]
+    first = model.optimizer.iterations
     for step in range(STEPS):
+        if before_step is not None:
+            before_step(step)
         x, y = batch(rng, dtype=dtype)
         it = model.optimizer.iterations
-        assert it == step
+        assert it == first + step
         _, grads, _ = net.gradients(x, y, None, it, True)
         # start each step from the model's own weights, so errors do not compound
         current = [w.value.astype(np.float64) for w in model.weights]
         grads = ref.clip_gradients(grads, **clip)
+        lr = lr_fn(it)
         expected = [
-            update(w, g, s, it + 1, lr_fn(it), **kwargs) for w, g, s in zip(current, grads, states)
+            update(ref.weight_decay(w, d, lr), g, s, it + 1, lr, **kwargs)
+            for w, g, s, d in zip(current, grads, states, decays)
         ]
+        if ema is not None:
+            momentum, every = ema
+            averages = [ref.ema_update(e, s, it + 1, momentum) for e, s in zip(expected, states)]
+            if every and (it + 1) % every == 0:
+                expected = [a.copy() for a in averages]
         model.train_on_batch(x, y)
-        assert model.optimizer.iterations == step + 1
-        for w, e in zip(model.weights, expected):
-            np.testing.assert_allclose(w.value, e, err_msg=f"{w.name} after step {step + 1}", **tol)
+        assert model.optimizer.iterations == first + step + 1
+        for w, e, s in zip(model.weights, expected, states):
+            where = f"{w.name} after step {step + 1}"
+            np.testing.assert_allclose(w.value, e, err_msg=where, **tol)
+            if ema is not None:
+                np.testing.assert_allclose(model._slots[w][-1], s["average"], err_msg=where, **tol)
 
 
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])

@@ -340,7 +340,7 @@ EDITS = {
     "tensor-name-repeated": set_tensor(1, "name", "weights/0"),
     "tensor-missing": drop_tensor(0),
     "tensors-not-list": edit(["tensors"], {"weights/0": 1}),
-    "optimizer-unknown": edit(["compile", "optimizer"], {"class_name": "Nadam", "config": {}}),
+    "optimizer-unknown": edit(["compile", "optimizer"], {"class_name": "Ftrl", "config": {}}),
     "optimizer-bad-lr": lambda h: h["compile"]["optimizer"]["config"].update(learning_rate=-1),
     "optimizer-bad-key": lambda h: h["compile"]["optimizer"]["config"].update(foo=1),
     "optimizer-iterations": edit(["compile", "iterations"], -3),

@@ -244,6 +244,12 @@ SLOTS = [
     (lambda: optimizers.Adagrad(0.1), 0, True),
     (lambda: optimizers.Adadelta(1.0), 0, True),
     (lambda: optimizers.Adadelta(1.0), 1, True),
+    (lambda: optimizers.Adamax(0.01), 0, False),
+    (lambda: optimizers.Adamax(0.01), 1, True),
+    (lambda: optimizers.Nadam(0.01), 1, True),
+    (lambda: optimizers.Lion(0.01), 0, False),
+    (lambda: optimizers.Adam(0.01, use_ema=True), 2, False),  # the moving average
+    (lambda: optimizers.Adagrad(0.1, use_ema=True), 1, False),
 ]
 
 

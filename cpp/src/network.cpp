@@ -1,8 +1,9 @@
 // The graph driver: runs whole epochs (batches from a source → forward → loss → backward →
-// clip → update → constraints, then validation) of a model given as a graph of ops over
-// numpy-owned parameters, telling a monitor about the events it asked for and, on a time
-// budget, between batches. It knows no layer kind: each node's op comes from the registry
-// (cpp/src/ops/), and the fusions are graph rewrites decided from what the ops report.
+// clip → weight decay → update → moving average → constraints, then validation) of a model
+// given as a graph of ops over numpy-owned parameters, telling a monitor about the events it
+// asked for and, on a time budget, between batches. It knows no layer kind: each node's op
+// comes from the registry (cpp/src/ops/), and the fusions are graph rewrites decided from
+// what the ops report.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -885,8 +886,11 @@ class GraphNetwork final : public Network<T> {
     for (std::size_t p = 0; p < s_.params.size(); ++p) {
       ParamSpec<T>& ps = s_.params[p];
       if (!ps.trainable) continue;
+      if (ps.weight_decay > 0.0) decay_weights<T>(ps.weight_decay * lr, ps.value, ps.size);
       optimizer_update<T>(s_.optimizer, lr, iterations, ps.value, grads_[p].data(), ps.slots.data(),
                           ps.size);
+      if (s_.optimizer.use_ema)
+        update_average<T>(s_.optimizer, iterations, ps.value, ps.average, ps.size);
       if (ps.constraint.kind != ConstraintKind::none)
         apply_constraint<T>(ps.constraint, ps.shape.data(), int(ps.shape.size()), ps.value);
     }

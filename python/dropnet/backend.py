@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -28,6 +29,30 @@ def set_floatx(value: str) -> None:
 
 def epsilon() -> float:
     return _EPSILON
+
+
+def image_data_format() -> str:
+    """'channels_last': images are (height, width, channels), the only layout dropnet has."""
+    return "channels_last"
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Accepts 'channels_last' only: dropnet has no other image layout."""
+    if data_format != "channels_last":
+        raise ValueError(
+            "set_image_data_format: dropnet supports only 'channels_last' (images as height, "
+            f"width, channels), received {data_format!r}"
+        )
+
+
+def clear_session(free_memory: bool = True) -> None:
+    """Start layer and model names afresh, as Keras does: the next Dense is 'dense' again.
+    Existing models keep working. With free_memory, also run the garbage collector."""
+    from .layers import base  # here: the layers import this module
+
+    base._NAME_COUNTS.clear()
+    if free_memory:
+        gc.collect()
 
 
 def get_value(x):

@@ -691,10 +691,12 @@ class Model:
         params_desc: list[dict] = []
         index: dict[int, int] = {}
         weights = self._layer_weights()
+        decays = [0.0] * len(weights)
         if opt is not None and use_opt:
             present = {id(w) for _, w in weights}
             self._slots = {w: s for w, s in self._slots.items() if id(w) in present}
-        for layer, w in weights:
+            decays = opt._weight_decays([w for _, w in weights])
+        for (layer, w), decay in zip(weights, decays):
             index[id(w)] = len(params_desc)
             slots = []
             if opt is not None and use_opt:
@@ -705,11 +707,12 @@ class Model:
                 {
                     "value": w.value,
                     "slots": slots,
-                    "trainable": bool(self.trainable and layer.trainable and w.trainable),
+                    "trainable": self._trains(layer, w),
                     "constraint": None
                     if w.constraint is None
                     else w.constraint._spec(w.value.ndim),
                     "regularizer": None if w.regularizer is None else w.regularizer._spec(),
+                    "weight_decay": decay,
                 }
             )
         # Tensors: the inputs, then each node's output in graph order.
@@ -762,6 +765,7 @@ class Model:
                         "trainable": False,
                         "constraint": None,
                         "regularizer": None,
+                        "weight_decay": 0.0,
                     }
                 )
             return index[id(w)]
@@ -894,6 +898,10 @@ class Model:
 
     def _layer_weights(self) -> list[tuple[Layer, Weight]]:
         return [(layer, w) for layer in self._weight_layers() for w in layer.weights]
+
+    def _trains(self, layer: Layer, w: Weight) -> bool:
+        """Whether training updates the weight (the model, its layer and it are trainable)."""
+        return bool(self.trainable and layer.trainable and w.trainable)
 
     # ------------------------------------------------------------------ data
     def _structured(self, data, keys: list[str] | None, names, count: int, what: str):
@@ -1412,6 +1420,7 @@ class Model:
         self.stop_training = False
         cbl.call("on_train_begin", {})
         net.set_schedule(self.optimizer._lr_spec())
+        first_step = self.optimizer.iterations
         try:
             rows, iterations, stop, phase, s_epoch, s_batch, error = net.fit(
                 train,
@@ -1452,6 +1461,11 @@ class Model:
             x if phase == 0 else validation_data,
             steps_per_epoch if phase == 0 else validation_steps,
         )
+        if self.optimizer.use_ema and iterations > first_step:
+            # As Keras's fit ends: the trained weights become their moving averages.
+            for layer, w in self._layer_weights():
+                if self._trains(layer, w):
+                    np.copyto(w.value, self._slots[w][-1])
         cbl.call("on_train_end", {})
         return history
 

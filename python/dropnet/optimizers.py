@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _core
 from ._data import MAX_INT, check_int
+from .layers.base import Weight
 
 
 class LearningRateSchedule:
@@ -113,14 +114,19 @@ class LearningRate(float):
 
 class Optimizer:
     """Base optimizer. ``lr=`` (Keras 2) is accepted for ``learning_rate``, and ``decay=d``
-    means lr / (1 + d · iterations), as in Keras 2."""
+    means lr / (1 + d · iterations), as in Keras 2.
+
+    Each step, for every trainable weight: clip the gradients, decay the weight
+    (``weight_decay``: θ ← θ − θ·weight_decay·lr, unless excluded by
+    ``exclude_from_weight_decay``), update it, update its moving average (``use_ema``), then
+    apply its constraint."""
 
     kind = "sgd"
-    n_slots = 0
-    _defaults: ClassVar[dict] = {}
-    # The slots in the core's order (cpp/src/kernels/optim.cpp): what each holds, and whether
-    # its update rule keeps it >= 0 (a running average or sum of squares: a negative value
-    # can only come from a damaged file). The first n_slots are the ones in use.
+    # Slots the update rule keeps per weight; with use_ema the moving average follows them.
+    _update_slots = 0
+    # The update rule's slots in the core's order (cpp/src/kernels/optim.cpp): what each
+    # holds, and whether the rule keeps it >= 0 (a running average or sum of squares: a
+    # negative value can only come from a damaged file). The first _update_slots are in use.
     _SLOTS: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     def __init__(
@@ -133,13 +139,32 @@ class Optimizer:
         lr=None,
         decay=None,
         weight_decay=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
         **kwargs,
     ):
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected keyword argument(s) {', '.join(sorted(kwargs))}")
-        if weight_decay not in (None, 0, 0.0):
-            raise ValueError(f"{cls}: weight_decay is not supported; use a kernel_regularizer")
+        self.weight_decay = (
+            None if weight_decay is None else _positive(cls, "weight_decay", weight_decay)
+        )
+        if not isinstance(use_ema, (bool, np.bool_)):
+            raise TypeError(f"{cls}: expected use_ema to be True or False, received {use_ema!r}")
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _positive(cls, "ema_momentum", ema_momentum)
+        if self.ema_momentum > 1:
+            raise ValueError(f"{cls}: expected 0 <= ema_momentum <= 1, received {ema_momentum}")
+        self.ema_overwrite_frequency = (
+            None
+            if ema_overwrite_frequency is None
+            else check_int(ema_overwrite_frequency, f"{cls}(ema_overwrite_frequency)", 1)
+        )
+        # Set when a model compiled with the optimizer first runs; fixes the exclusions.
+        self.built = False
+        self._excluded_weights: frozenset = frozenset()
+        self._excluded_names: tuple[str, ...] = ()
         if lr is not None:
             learning_rate = lr
         clips = [c for c in (clipnorm, clipvalue, global_clipnorm) if c is not None]
@@ -191,10 +216,59 @@ class Optimizer:
     def iterations(self, value) -> None:
         self._iterations = check_int(value, f"{type(self).__name__}.iterations", 0, MAX_INT)
 
+    @property
+    def n_slots(self) -> int:
+        """Slots kept per weight: the update rule's, then the moving average (use_ema)."""
+        return self._update_slots + self.use_ema
+
     def _slot_kinds(self) -> list[tuple[str, bool]]:
         """(what it holds, whether it is never negative) for each slot the optimizer keeps
         per weight, in the order of the model file's ``optimizer/i/j`` tensors."""
-        return list(self._SLOTS[: self.n_slots])
+        average = [("moving average of the weight (use_ema)", False)] if self.use_ema else []
+        return list(self._SLOTS[: self._update_slots]) + average
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Leave weights out of ``weight_decay``: those in ``var_list`` (weights such as
+        ``layer.kernel`` or ``model.weights[i]``) and those whose name (``'dense/bias'``)
+        contains one of the strings in ``var_names``. Each call replaces the previous
+        exclusions. It must come before the optimizer is built: before a model compiled with
+        it first runs (fit, evaluate, predict, train_on_batch)."""
+        cls = type(self).__name__
+        if self.built:
+            raise ValueError(
+                f"{cls}.exclude_from_weight_decay: the optimizer is already built (a model "
+                "compiled with it has run); exclude weights before the model's first fit, "
+                "evaluate, predict or train_on_batch"
+            )
+        weights = _listed(var_list, f"{cls}.exclude_from_weight_decay(var_list)")
+        for w in weights:
+            if not isinstance(w, Weight):
+                raise TypeError(
+                    f"{cls}.exclude_from_weight_decay: expected var_list to hold weights "
+                    f"(layer.kernel, model.weights[i]), received {type(w).__name__}"
+                )
+        names = _listed(var_names, f"{cls}.exclude_from_weight_decay(var_names)")
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError(
+                    f"{cls}.exclude_from_weight_decay: expected var_names to hold strings, "
+                    f"received {n!r}"
+                )
+        self._excluded_weights = frozenset(weights)
+        self._excluded_names = tuple(names)
+
+    def _weight_decays(self, weights: list[Weight]) -> list[float]:
+        """Each weight's decoupled decay rate (0 where excluded), for a model's network: the
+        optimizer is built from here on, so the network's rates stay those of its exclusions."""
+        self.built = True
+        return [
+            0.0
+            if not self.weight_decay
+            or w in self._excluded_weights
+            or any(n in w.name for n in self._excluded_names)
+            else self.weight_decay
+            for w in weights
+        ]
 
     def current_learning_rate(self) -> float:
         """The rate the next step will use."""
@@ -226,6 +300,15 @@ class Optimizer:
             "clipvalue": self.clipvalue or 0.0,
             "global_clipnorm": self.global_clipnorm or 0.0,
             **self._core_hyper(),
+            "use_ema": self.use_ema,
+            **(
+                {
+                    "ema_momentum": self.ema_momentum,
+                    "ema_overwrite_frequency": self.ema_overwrite_frequency or 0,
+                }
+                if self.use_ema
+                else {}
+            ),
         }
 
     def _make_slots(self, value: np.ndarray) -> list[np.ndarray]:
@@ -238,12 +321,18 @@ class Optimizer:
         cfg = {
             "name": self.name,
             "learning_rate": lr,
+            "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
         }
         if self.decay:
             cfg["decay"] = self.decay
+        if self._excluded_names:
+            cfg["exclude_from_weight_decay"] = list(self._excluded_names)
         return {**cfg, **self._hyper()}
 
     @classmethod
@@ -264,7 +353,11 @@ class Optimizer:
                     f"received {lr!r}"
                 )
             config["learning_rate"] = sched.from_config(lr["config"])
-        return cls(**config)
+        excluded = config.pop("exclude_from_weight_decay", None)
+        opt = cls(**config)
+        if excluded is not None:
+            opt.exclude_from_weight_decay(var_names=excluded)
+        return opt
 
 
 def _fraction(owner: str, what: str, value) -> float:
@@ -273,6 +366,15 @@ def _fraction(owner: str, what: str, value) -> float:
     if v >= 1:
         raise ValueError(f"{owner}: expected 0 <= {what} < 1, received {value}")
     return v
+
+
+def _listed(value, what: str) -> list:
+    """None (nothing) or a list or tuple of items; a lone string is refused, not split."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{what}: expected a list, received {type(value).__name__}")
+    return list(value)
 
 
 class SGD(Optimizer):
@@ -287,15 +389,30 @@ class SGD(Optimizer):
         if m > 1:
             raise ValueError(f"SGD: expected 0 <= momentum <= 1, received {momentum}")
         self.momentum, self.nesterov = m, bool(nesterov)
-        self.n_slots = 1 if m > 0 else 0
+        self._update_slots = 1 if m > 0 else 0
 
     def _hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
 
-class Adam(Optimizer):
+class _Moments(Optimizer):
+    """The β1, β2 and ε of Adam and its variants, each decay rate in [0, 1)."""
+
+    _update_slots = 2
+
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        cls = type(self).__name__
+        self.beta_1 = _fraction(cls, "beta_1", beta_1)
+        self.beta_2 = _fraction(cls, "beta_2", beta_2)
+        self.epsilon = _positive(cls, "epsilon", epsilon, True)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adam(_Moments):
     kind = "adam"
-    n_slots = 3
     _SLOTS = (
         ("first moment m", False),
         ("second moment v", True),
@@ -305,25 +422,78 @@ class Adam(Optimizer):
     def __init__(
         self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs
     ):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = _fraction("Adam", "beta_1", beta_1)
-        self.beta_2 = _fraction("Adam", "beta_2", beta_2)
-        self.epsilon = _positive("Adam", "epsilon", epsilon, True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
-        self.n_slots = 3 if self.amsgrad else 2
+        self._update_slots = 3 if self.amsgrad else 2
 
     def _hyper(self):
-        return {
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
+        return {**super()._hyper(), "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, on by default (the core runs Adam's update after the
+    decay every optimizer has)."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        **kwargs,
+    ):
+        if weight_decay is None:
+            raise ValueError("AdamW: expected weight_decay to be a number, received None")
+        super().__init__(
+            learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs
+        )
+
+
+class Adamax(_Moments):
+    """Adam with the infinity norm: u ← max(β2·u, |g|); θ −= lr·m/((1 − β1ᵗ)(u + ε))."""
+
+    kind = "adamax"
+    _SLOTS = (("first moment m", False), ("infinity norm u", True))
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
+
+
+class Nadam(_Moments):
+    """Adam with Nesterov momentum, on the momentum schedule μₜ = β1(1 − ½·0.96ᵗ)."""
+
+    kind = "nadam"
+    _SLOTS = (("first moment m", False), ("second moment v", True))
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
+
+
+class Lion(Optimizer):
+    """θ −= lr·sign(β1·m + (1 − β1)·g); m ← β2·m + (1 − β2)·g."""
+
+    kind = "lion"
+    _update_slots = 1
+    _SLOTS = (("momentum m", False),)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = _positive("Lion", "beta_1", beta_1)
+        if not 0 < self.beta_1 <= 1:
+            raise ValueError(f"Lion: expected 0 < beta_1 <= 1, received {beta_1}")
+        self.beta_2 = _positive("Lion", "beta_2", beta_2)
+        if self.beta_2 > 1:
+            raise ValueError(f"Lion: expected 0 <= beta_2 <= 1, received {beta_2}")
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
 class RMSprop(Optimizer):
     kind = "rmsprop"
-    n_slots = 3
+    _update_slots = 3
     _SLOTS = (
         ("mean square of the gradients", True),
         ("momentum", False),
@@ -350,7 +520,7 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     kind = "adagrad"
-    n_slots = 1
+    _update_slots = 1
     _SLOTS = (("accumulator of squared gradients", True),)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
@@ -361,7 +531,9 @@ class Adagrad(Optimizer):
         self.epsilon = _positive("Adagrad", "epsilon", epsilon, True)
 
     def _make_slots(self, value):
-        return [np.full_like(value, self.initial_accumulator_value)]
+        slots = super()._make_slots(value)
+        slots[0].fill(self.initial_accumulator_value)
+        return slots
 
     def _hyper(self):
         return {
@@ -376,7 +548,7 @@ class Adagrad(Optimizer):
 
 class Adadelta(Optimizer):
     kind = "adadelta"
-    n_slots = 2
+    _update_slots = 2
     _SLOTS = (
         ("accumulated squared gradients", True),
         ("accumulated squared updates", True),
@@ -395,7 +567,17 @@ _SCHEDULES: dict[str, type[_Decay]] = {
     "ExponentialDecay": ExponentialDecay,
     "InverseTimeDecay": InverseTimeDecay,
 }
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
+_BY_NAME = {
+    "sgd": SGD,
+    "adam": Adam,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "nadam": Nadam,
+    "adamw": AdamW,
+    "lion": Lion,
+}
 _BY_CLASS: dict[str, type[Optimizer]] = {c.__name__: c for c in _BY_NAME.values()}
 
 

@@ -209,6 +209,13 @@ double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, in
 template <class T>
 void optimizer_update(const OptimizerSpec& o, double lr, std::int64_t step, T* value, const T* grad,
                       T* const* slots, index_t size);
+// Decoupled weight decay, before the update: value −= value·rate (rate = weight decay · lr).
+template <class T>
+void decay_weights(double rate, T* value, index_t size);
+// After the update (use_ema): average ← μ·average + (1 − μ)·value, μ = 0 at step 1; and
+// value ← average at every ema_overwrite_frequency-th step.
+template <class T>
+void update_average(const OptimizerSpec& o, std::int64_t step, T* value, T* average, index_t size);
 template <class T>
 void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T* value);
 

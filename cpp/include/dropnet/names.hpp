@@ -49,11 +49,10 @@ inline const NameTable<MetricKind>& metric_names() {
 }
 
 inline const NameTable<OptKind>& optimizer_names() {
-  static const NameTable<OptKind> t = {{"sgd", OptKind::sgd},
-                                       {"adam", OptKind::adam},
-                                       {"rmsprop", OptKind::rmsprop},
-                                       {"adagrad", OptKind::adagrad},
-                                       {"adadelta", OptKind::adadelta}};
+  static const NameTable<OptKind> t = {
+      {"sgd", OptKind::sgd},         {"adam", OptKind::adam},         {"rmsprop", OptKind::rmsprop},
+      {"adagrad", OptKind::adagrad}, {"adadelta", OptKind::adadelta}, {"adamax", OptKind::adamax},
+      {"nadam", OptKind::nadam},     {"lion", OptKind::lion}};
   return t;
 }
 

@@ -36,7 +36,7 @@ enum class Act : int {
 };
 enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
 enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
-enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta };
+enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta, adamax, nadam, lion };
 enum class ConstraintKind : int { none, max_norm, unit_norm, min_max_norm, non_neg };
 enum class ScheduleKind : int { constant, exponential, inverse_time, keras2_decay };
 
@@ -58,7 +58,9 @@ struct ParamSpec {
   std::vector<index_t> shape;
   index_t size = 0;
   std::vector<T*> slots;
+  T* average = nullptr;  // the value's moving average (an optimizer with use_ema)
   bool trainable = true;
+  double weight_decay = 0.0;  // decoupled decay: value −= value·weight_decay·lr each step
   ConstraintSpec constraint;
   RegularizerSpec regularizer;
 };
@@ -154,6 +156,11 @@ struct OptimizerSpec {
   double momentum = 0.0, beta1 = 0.9, beta2 = 0.999, rho = 0.9, epsilon = 1e-7;
   bool nesterov = false, amsgrad = false, centered = false;
   double clipnorm = 0.0, clipvalue = 0.0, global_clipnorm = 0.0;  // 0 = off
+  // A moving average of each trainable value, copied over the value every
+  // ema_overwrite_frequency steps (0 = never).
+  bool use_ema = false;
+  double ema_momentum = 0.99;
+  std::int64_t ema_overwrite_frequency = 0;
 };
 
 // A model as a graph: tensors (per-sample shapes), nodes in an order where every input is

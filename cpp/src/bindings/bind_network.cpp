@@ -123,6 +123,24 @@ OptimizerSpec parse_optimizer(const py::handle& obj) {
       o.rho = at.real("rho");
       o.epsilon = at.real("epsilon");
       break;
+    case OptKind::adamax:
+    case OptKind::nadam:
+      o.beta1 = at.real("beta_1");
+      o.beta2 = at.real("beta_2");
+      o.epsilon = at.real("epsilon");
+      break;
+    case OptKind::lion:
+      o.beta1 = at.real("beta_1");
+      o.beta2 = at.real("beta_2");
+      break;
+  }
+  o.use_ema = at.flag("use_ema");
+  if (o.use_ema) {
+    o.ema_momentum = at.real("ema_momentum");
+    o.ema_overwrite_frequency = at.integer("ema_overwrite_frequency");
+    if (!(o.ema_momentum >= 0.0 && o.ema_momentum <= 1.0) || o.ema_overwrite_frequency < 0)
+      throw py::value_error(
+          "optimizer: expected 0 <= ema_momentum <= 1 and ema_overwrite_frequency >= 0");
   }
   at.finish("optimizer");
   o.lr = parse_schedule(py::reinterpret_borrow<py::dict>(obj)["lr"]);
@@ -304,9 +322,11 @@ class NetBindingT final : public NetBinding {
         throw py::value_error("Network: output tensor out of range");
       out_shapes_.push_back(s.tensors[sz(t)]);
     }
+    s.optimizer = parse_optimizer(d["optimizer"]);
     for (auto item : d["params"].cast<py::list>()) {
       const py::dict pd =
-          strict(item, "parameter", {"value", "slots", "trainable", "constraint", "regularizer"});
+          strict(item, "parameter",
+                 {"value", "slots", "trainable", "constraint", "regularizer", "weight_decay"});
       ParamSpec<T> p;
       const py::array value = pd["value"].cast<py::array>();
       p.value = data_of<T>(value, "parameter", true);
@@ -320,8 +340,19 @@ class NetBindingT final : public NetBinding {
         p.slots.push_back(data_of<T>(slot, "optimizer slot", true));
         keep_.push_back(slot);
       }
-      while (p.slots.size() < 3) p.slots.push_back(nullptr);
       p.trainable = pd["trainable"].cast<bool>();
+      // With use_ema a trained parameter's last slot is its moving average; the update
+      // rule's own slots come first.
+      if (s.optimizer.use_ema && p.trainable) {
+        if (p.slots.empty())
+          throw py::value_error("optimizer with use_ema: a trainable parameter lacks its average");
+        p.average = p.slots.back();
+        p.slots.pop_back();
+      }
+      while (p.slots.size() < 3) p.slots.push_back(nullptr);
+      p.weight_decay = pd["weight_decay"].cast<double>();
+      if (!(p.weight_decay >= 0.0 && std::isfinite(p.weight_decay)))
+        throw py::value_error("parameter: weight_decay must be finite and >= 0");
       p.constraint = parse_constraint(pd["constraint"], int(p.shape.size()));
       if (!pd["regularizer"].is_none()) {
         const Attrs r = to_attrs(pd["regularizer"], "regularizer");
@@ -367,7 +398,6 @@ class NetBindingT final : public NetBinding {
                                   : width);
       s.heads.push_back(std::move(h));
     }
-    s.optimizer = parse_optimizer(d["optimizer"]);
     for (const auto& p : s.params) grad_shapes_.push_back(p.shape);
     net_ = DROPNET_CALL(make_network<T>, std::move(s));
     per_pass_ = net_->results_per_pass();

@@ -1,5 +1,6 @@
-// Optimizer updates (Keras formulas, one fused element-wise pass per parameter) and the
-// weight constraints applied after each step.
+// Optimizer updates (Keras formulas, one fused element-wise pass per parameter), decoupled
+// weight decay, the moving average of the weights, and the weight constraints applied after
+// each step.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -8,8 +9,32 @@
 
 DROPNET_ISA_BEGIN
 
+namespace {
+// Nadam's μ_1···μ_t, μ_i = β1(1 − ½·0.96^i). Keras carries it from step to step; it depends
+// on t alone, so it is computed here instead of kept as state. The factors 1 − ½·0.96^i
+// reach exactly 1 in double by i ≈ 900: their running products up to there are a table,
+// and the product is the table's entry for min(t, its end) times β1^t.
+double nadam_momentum_product(double beta1, std::int64_t t) {
+  static const std::vector<double> products = [] {
+    std::vector<double> p = {1.0};
+    for (double i = 1;; ++i) {
+      const double factor = 1.0 - 0.5 * std::pow(0.96, i);
+      if (factor == 1.0) return p;
+      p.push_back(p.back() * factor);
+    }
+  }();
+  const std::size_t k = std::min(std::size_t(t), products.size() - 1);
+  return products[k] * std::pow(beta1, double(t));
+}
+
+double nadam_momentum(double beta1, std::int64_t t) {
+  return beta1 * (1.0 - 0.5 * std::pow(0.96, double(t)));
+}
+}  // namespace
+
 // slots: sgd [momentum]; adam [m, v, v_hat]; rmsprop [velocity, momentum, mean_grad];
-// adagrad [accumulator]; adadelta [accumulated_grad, accumulated_delta].
+// adagrad [accumulator]; adadelta [accumulated_grad, accumulated_delta]; adamax [m, u];
+// nadam [m, v]; lion [m].
 // step counts from 1 (bias correction); lr is this step's learning rate.
 template <class T>
 void optimizer_update(const OptimizerSpec& o, double lr_d, std::int64_t step, T* w, const T* g,
@@ -105,7 +130,67 @@ void optimizer_update(const OptimizerSpec& o, double lr_d, std::int64_t step, T*
       }
       return;
     }
+    case OptKind::adamax: {
+      const T alpha = T(lr_d / (1.0 - std::pow(o.beta1, double(step))));
+      const T c1 = T(1.0 - o.beta1), b2 = T(o.beta2);
+      T* m = slots[0];
+      T* u = slots[1];
+#pragma omp simd
+      for (index_t i = 0; i < n; ++i) {
+        m[i] += (g[i] - m[i]) * c1;
+        u[i] = std::max(b2 * u[i], std::abs(g[i]));
+        w[i] -= alpha * m[i] / (u[i] + eps);
+      }
+      return;
+    }
+    case OptKind::nadam: {
+      // m̂ = μ_{t+1}·m/(1 − P_t·μ_{t+1}) + (1 − μ_t)·g/(1 − P_t), P_t = μ_1···μ_t.
+      const double mu = nadam_momentum(o.beta1, step), mu_next = nadam_momentum(o.beta1, step + 1);
+      const double product = nadam_momentum_product(o.beta1, step);
+      const T a = T(mu_next / (1.0 - product * mu_next)), b = T((1.0 - mu) / (1.0 - product));
+      const T c1 = T(1.0 - o.beta1), c2 = T(1.0 - o.beta2);
+      const T v_scale = T(1.0 - std::pow(o.beta2, double(step)));
+      T* m = slots[0];
+      T* v = slots[1];
+#pragma omp simd
+      for (index_t i = 0; i < n; ++i) {
+        m[i] += (g[i] - m[i]) * c1;
+        v[i] += (g[i] * g[i] - v[i]) * c2;
+        const T m_hat = a * m[i] + b * g[i];
+        w[i] -= lr * m_hat / (std::sqrt(v[i] / v_scale) + eps);
+      }
+      return;
+    }
+    case OptKind::lion: {
+      const T b1 = T(o.beta1), b2 = T(o.beta2), c1 = T(1.0 - o.beta1), c2 = T(1.0 - o.beta2);
+      T* m = slots[0];
+      for (index_t i = 0; i < n; ++i) {
+        const T c = b1 * m[i] + c1 * g[i];
+        // sign(c), except that a NaN stays NaN: a diverged gradient shows in the weights.
+        const T sign = c > T(0) ? T(1) : c < T(0) ? T(-1) : c;
+        w[i] -= lr * sign;
+        m[i] = b2 * m[i] + c2 * g[i];
+      }
+      return;
+    }
   }
+}
+
+template <class T>
+void decay_weights(double rate, T* w, index_t n) {
+  const T r = T(rate);
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) w[i] -= w[i] * r;
+}
+
+template <class T>
+void update_average(const OptimizerSpec& o, std::int64_t step, T* w, T* average, index_t n) {
+  // μ = 0 at the first step: the average starts at the first updated value, not at zero.
+  const T mu = step == 1 ? T(0) : T(o.ema_momentum), keep = T(1) - mu;
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) average[i] = mu * average[i] + keep * w[i];
+  if (o.ema_overwrite_frequency > 0 && step % o.ema_overwrite_frequency == 0)
+    std::copy(average, average + n, w);
 }
 
 namespace {
@@ -208,6 +293,8 @@ void apply_constraint(const ConstraintSpec& c, const index_t* shape, int rank, T
 #define DROPNET_INSTANTIATE_OPTIM(T)                                                          \
   template void optimizer_update<T>(const OptimizerSpec&, double, std::int64_t, T*, const T*, \
                                     T* const*, index_t);                                      \
+  template void decay_weights<T>(double, T*, index_t);                                        \
+  template void update_average<T>(const OptimizerSpec&, std::int64_t, T*, T*, index_t);       \
   template void apply_constraint<T>(const ConstraintSpec&, const index_t*, int, T*);
 DROPNET_INSTANTIATE_OPTIM(float)
 DROPNET_INSTANTIATE_OPTIM(double)
