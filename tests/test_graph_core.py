@@ -271,6 +271,21 @@ def test_description_errors_name_the_problem(change, message):
         _core.Network(_description(**change))
 
 
+def test_a_trainable_parameter_without_its_optimizer_slots_is_refused():
+    """A description whose optimizer reads more slots than a parameter has is refused
+    (it would otherwise update through missing memory)."""
+    adam = {**SGD0, "kind": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    adam = {k: v for k, v in adam.items() if k not in ("momentum", "nesterov")}
+    adam["amsgrad"] = False
+    with pytest.raises(
+        ValueError, match=r"updates 2 slot\(s\) per trainable parameter, received 0"
+    ):
+        _core.Network(_description(optimizer=adam))
+    d = _description(optimizer=adam)
+    d["params"][0]["slots"] = [np.zeros((2, 3)), np.zeros((2, 3))]
+    _core.Network(d)  # with them, it is accepted
+
+
 def test_a_parameter_no_node_uses_is_refused():
     d = _description()
     d["params"].append(param(np.zeros(3)))

@@ -163,6 +163,26 @@ struct OptimizerSpec {
   std::int64_t ema_overwrite_frequency = 0;
 };
 
+// The slots per trainable parameter the update rule reads (use_ema's average aside).
+inline std::size_t optimizer_slots(const OptimizerSpec& o) {
+  switch (o.kind) {
+    case OptKind::sgd:
+      return o.momentum > 0.0 ? 1 : 0;
+    case OptKind::adam:
+      return o.amsgrad ? 3 : 2;
+    case OptKind::rmsprop:
+      return o.centered ? 3 : o.momentum > 0.0 ? 2 : 1;
+    case OptKind::adagrad:
+    case OptKind::lion:
+      return 1;
+    case OptKind::adadelta:
+    case OptKind::adamax:
+    case OptKind::nadam:
+      return 2;
+  }
+  return 0;
+}
+
 // A model as a graph: tensors (per-sample shapes), nodes in an order where every input is
 // produced before it is read, the model's input and output tensors, and the loss heads
 // (none for a model that only predicts).

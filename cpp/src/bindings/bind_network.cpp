@@ -349,6 +349,10 @@ class NetBindingT final : public NetBinding {
         p.average = p.slots.back();
         p.slots.pop_back();
       }
+      if (p.trainable && p.slots.size() < optimizer_slots(s.optimizer))
+        throw py::value_error(
+            "parameter: its optimizer updates " + std::to_string(optimizer_slots(s.optimizer)) +
+            " slot(s) per trainable parameter, received " + std::to_string(p.slots.size()));
       while (p.slots.size() < 3) p.slots.push_back(nullptr);
       p.weight_decay = pd["weight_decay"].cast<double>();
       if (!(p.weight_decay >= 0.0 && std::isfinite(p.weight_decay)))
