@@ -52,7 +52,14 @@ def node(op, inputs, output, params=(), layer_id=1, roles=None, **attrs):
 
 
 def head(output=0, loss="mean_squared_error", weight=1.0):
-    return {"output": output, "loss": loss, "from_logits": False, "weight": weight, "metrics": []}
+    return {
+        "output": output,
+        "loss": loss,
+        "from_logits": False,
+        "loss_params": {},
+        "weight": weight,
+        "metrics": [],
+    }
 
 
 def network(tensors, inputs, outputs, params, nodes, heads):

@@ -13,8 +13,14 @@ _ALIASES = {
 }
 
 
-def resolve(identifier, loss: str, output_dim: int) -> tuple[str, str]:
-    """(history key, core metric) for one entry of ``compile(metrics=...)``."""
+def resolve(identifier, loss: str, output_dim: int) -> tuple[str, dict]:
+    """(history key, the core's description of the metric) for one entry of
+    ``compile(metrics=...)``."""
+    key, kind = _resolve(identifier, loss, output_dim)
+    return key, {"kind": kind, "threshold": 0.5} if kind == "binary_accuracy" else {"kind": kind}
+
+
+def _resolve(identifier, loss: str, output_dim: int) -> tuple[str, str]:
     name = identifier if isinstance(identifier, str) else getattr(identifier, "__name__", None)
     if not isinstance(name, str):
         raise TypeError(f"expected a metric name or a function, received {identifier!r}")

@@ -225,12 +225,15 @@ class _Hooks:
 
 class Head:
     """One model output's loss: its canonical name, whether its output is logits, its
-    weight in the total loss, and its metrics as given to compile."""
+    parameters, its weight in the total loss, and its metrics as given to compile."""
 
-    def __init__(self, output: int, loss: str, from_logits: bool, weight: float, metrics: list):
+    def __init__(
+        self, output: int, loss: str, from_logits: bool, params: dict, weight: float, metrics: list
+    ):
         self.output = output
         self.loss = loss
         self.from_logits = from_logits
+        self.params = params  # the loss's parameters (label_smoothing, delta, ...)
         self.weight = weight
         self.metrics = metrics
 
@@ -601,7 +604,7 @@ class Model:
                         f"compile: output {self.output_names[i]!r} has metrics but no loss"
                     )
                 continue
-            name, from_logits = losses.get(per_loss[i])
+            name, from_logits, params = losses.spec(per_loss[i])
             weight = per_weight[i]
             if (
                 isinstance(weight, bool)
@@ -614,7 +617,7 @@ class Model:
             out_dim = int(self._output_shapes()[i][-1]) if self._output_shapes()[i] else 1
             for m in ms:  # validate names now
                 metrics_module.resolve(m, name, out_dim)
-            heads.append(Head(i, name, from_logits, float(weight), ms))
+            heads.append(Head(i, name, from_logits, params, float(weight), ms))
         if loss is not None and not heads:
             raise ValueError("compile: no output has a loss")
         self._heads = heads
@@ -639,8 +642,8 @@ class Model:
         if self.compiled and not self._heads and self._loss_spec and self._n_outputs():
             self._resolve_heads()
 
-    def _metric_specs(self) -> list[tuple[str, str]]:
-        """(history key, core metric) of every head's metrics, heads in order."""
+    def _metric_specs(self) -> list[tuple[str, dict]]:
+        """(history key, the core's description) of every head's metrics, heads in order."""
         out = []
         multi = len(self._heads) > 1
         names = self.output_names
@@ -825,6 +828,7 @@ class Model:
                         "output": h.output,
                         "loss": h.loss,
                         "from_logits": bool(h.from_logits),
+                        "loss_params": h.params,
                         "weight": h.weight,
                         "metrics": kinds,
                     }

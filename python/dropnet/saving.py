@@ -77,6 +77,8 @@ def _compile_config(model):
             from_logits=bool(head and head.from_logits),
             metrics=[] if head is None else _metric_names(head.metrics),
         )
+        if head is not None and head.params:
+            config["loss_params"] = head.params
     else:
         config["losses"] = [
             {
@@ -85,6 +87,7 @@ def _compile_config(model):
                 "from_logits": bool(h.from_logits),
                 "weight": h.weight,
                 "metrics": _metric_names(h.metrics),
+                **({"loss_params": h.params} if h.params else {}),
             }
             for h in model._heads
         ]
@@ -721,31 +724,38 @@ def load_model(source, classes: dict, compile=True):
     return model
 
 
-_COMPILE_KEYS = {"optimizer", "iterations", "loss", "from_logits", "metrics", "losses"}
-_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}
-# The losses computed from logits when from_logits is set; the others never are.
-_LOGIT_LOSSES = {
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+_COMPILE_KEYS = {
+    "optimizer",
+    "iterations",
+    "loss",
+    "from_logits",
+    "loss_params",
+    "metrics",
+    "losses",
 }
+_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}  # and optionally loss_params
 
 
-def _loss_from(name, from_logits, where: str):
-    """The loss to compile with for a stored name and from_logits flag: the name, or the
-    loss object computing it from logits (so a later recompile of the heads keeps it)."""
+def _loss_from(name, from_logits, params, where: str):
+    """The loss to compile with for a stored name, from_logits flag and parameters: the
+    name, or the loss object with them (so a later recompile of the heads keeps them)."""
     from . import losses
 
     if not isinstance(name, str):
         raise TypeError(f"{where}loss must be a loss name, found {name!r}")
     if not isinstance(from_logits, bool):
         raise TypeError(f"{where}from_logits must be true or false, found {from_logits!r}")
-    canonical, _ = losses.get(name)
-    if not from_logits:
+    if not isinstance(params, dict):
+        raise TypeError(f"{where}loss_params must be an object, found {params!r}")
+    canonical, _, _ = losses.spec(name)
+    if not from_logits and not params:
         return name
-    if canonical not in _LOGIT_LOSSES:
-        raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
-    return getattr(losses, _LOGIT_LOSSES[canonical])(from_logits=True)
+    cls: type = losses._CLASSES[canonical]
+    if not issubclass(cls, losses._FromLogits):
+        if from_logits:
+            raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
+        return cls(**params)
+    return cls(from_logits=from_logits, **params)
 
 
 def _metric_list(metrics, where: str) -> list[str]:
@@ -788,14 +798,14 @@ def _compile_from(model, comp: dict) -> None:
             metrics = _metric_list(comp.get("metrics", []), "")
             from_logits = comp.get("from_logits", False)
             if loss is None:
-                if from_logits is not False or metrics:
-                    raise ValueError("from_logits or metrics are given without a loss")
+                if from_logits is not False or metrics or "loss_params" in comp:
+                    raise ValueError("from_logits, loss_params or metrics are given without a loss")
                 model.compile(optimizer=optimizer, loss=None)
             else:
-                loss = _loss_from(loss, from_logits, "")
+                loss = _loss_from(loss, from_logits, comp.get("loss_params", {}), "")
                 model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         else:
-            if any(k in comp for k in ("loss", "metrics", "from_logits")):
+            if any(k in comp for k in ("loss", "metrics", "from_logits", "loss_params")):
                 raise ValueError("both one loss and per-output losses are given")
             if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
                 raise ValueError("losses must be a list of objects")
@@ -803,15 +813,20 @@ def _compile_from(model, comp: dict) -> None:
             per_weight: list = [1.0] * n
             per_metrics: list = [[] for _ in range(n)]
             for h in heads:
-                if set(h) != _HEAD_KEYS:
-                    raise ValueError(f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)}")
+                if set(h) - {"loss_params"} != _HEAD_KEYS:
+                    raise ValueError(
+                        f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)} (and may have "
+                        "loss_params)"
+                    )
                 k = h["output"]
                 if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
                     raise ValueError(f"bad loss output {k!r}")
                 if per_loss[k] is not None:
                     raise ValueError(f"two losses for output {k}")
                 where = f"output {k}: "
-                per_loss[k] = _loss_from(h["loss"], h["from_logits"], where)
+                per_loss[k] = _loss_from(
+                    h["loss"], h["from_logits"], h.get("loss_params", {}), where
+                )
                 weight = h["weight"]
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                     raise TypeError(f"{where}the loss weight must be a number, found {weight!r}")
