@@ -219,7 +219,7 @@ def test_error_unknown_optimizer_keyword_raises_type_error():
     [
         ({"optimizer": "adamw"}, "adamw"),
         ({"optimizer": "sgd", "loss": "hinje"}, "hinje"),
-        ({"optimizer": "sgd", "loss": "mse", "metrics": ["auc"]}, "auc"),
+        ({"optimizer": "sgd", "loss": "mse", "metrics": ["aucc"]}, "aucc"),
     ],
 )
 def test_error_unknown_names_in_compile(kwargs, text):

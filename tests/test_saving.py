@@ -346,7 +346,7 @@ EDITS = {
     "optimizer-iterations": edit(["compile", "iterations"], -3),
     "optimizer-iterations-str": edit(["compile", "iterations"], "3"),
     "loss-unknown": edit(["compile", "loss"], "hinje"),
-    "metric-unknown": edit(["compile", "metrics"], ["auc"]),
+    "metric-unknown": edit(["compile", "metrics"], ["aucc"]),
 }
 
 

@@ -824,8 +824,8 @@ class GraphNetwork final : public Network<T> {
     }
   }
 
-  // A loss as a metric of head h: Σ w_i ℓ_i (Σ w_i to wsum), from the logits when the
-  // head's loss runs on them and this loss reads the same ones. Its gradient goes to the
+  // A loss as a metric of head h: Σ w_i ℓ_i (Σ w_i to wsum; negated if asked), from the logits when
+  // the head's loss runs on them and this loss reads the same ones. Its gradient goes to the
   // scratch buffer the head losses are done with.
   double loss_metric(std::size_t h, const MetricSpec& ms, const T* y, const T* w, index_t n,
                      double* wsum) {
@@ -845,7 +845,7 @@ class GraphNetwork final : public Network<T> {
       ws += w ? double(w[i]) : 1.0;
     }
     *wsum = ws;
-    return sum;
+    return ms.negate ? -sum : sum;
   }
 
   // The activation whose logits a loss reads when the output ends in it (linear: none).

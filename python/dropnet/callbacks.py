@@ -14,8 +14,9 @@ from .metrics import KEY_ALIASES
 
 
 class HistoryDict(dict):
-    """``history.history``: also answers the other spelling of accuracy keys
-    (``acc``/``accuracy``, ``val_acc``/``val_accuracy``) with the same list."""
+    """``history.history``: also answers the other spelling of a key (Keras 2's
+    ``acc``/``val_acc`` for ``accuracy``/``val_accuracy``, ``mean_squared_error`` for
+    ``mse``, ... see metrics.KEY_ALIASES) with the same list."""
 
     def _alias(self, key):
         other = KEY_ALIASES.get(key)

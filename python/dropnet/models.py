@@ -548,7 +548,7 @@ class Model:
         else:
             loss_name = "mean_squared_error"
         for m in [] if metrics is None else metrics if isinstance(metrics, list) else [metrics]:
-            if not isinstance(m, (list, dict)):
+            if not isinstance(m, (list, dict)) and not isinstance(m, type):
                 metrics_module.resolve(m, loss_name, 1)
 
     def _per_output(self, value, what: str, default):
@@ -598,6 +598,7 @@ class Model:
         for i in range(n):
             ms = per_metrics[i]
             ms = [ms] if isinstance(ms, str) or callable(ms) else list(ms)
+            ms = [metrics_module.instance(m) for m in ms]  # a class given: made once, here
             if per_loss[i] is None:
                 if ms and n > 1:
                     raise ValueError(
@@ -643,17 +644,24 @@ class Model:
             self._resolve_heads()
 
     def _metric_specs(self) -> list[tuple[str, dict]]:
-        """(history key, the core's description) of every head's metrics, heads in order."""
-        out = []
+        """(history key, the core's description) of every head's metrics, heads in order;
+        a name met again gets _1, _2, ... as in Keras."""
+        keys, specs = [], []
         multi = len(self._heads) > 1
         names = self.output_names
         for h in self._heads:
             shape = self._output_shapes()[h.output]
             out_dim = int(shape[-1]) if shape else 1
             for m in h.metrics:
-                key, kind = metrics_module.resolve(m, h.loss, out_dim)
-                out.append((f"{names[h.output]}_{key}" if multi else key, kind))
-        return out
+                key, spec = metrics_module.resolve(m, h.loss, out_dim)
+                if spec is None:
+                    raise ValueError(
+                        f"compile(metrics=...): {key!r} is a Python function; give a metric "
+                        f"name or a dropnet.metrics object ({metrics_module.known_names()})"
+                    )
+                keys.append(f"{names[h.output]}_{key}" if multi else key)
+                specs.append(spec)
+        return list(zip(metrics_module.unique_keys(keys), specs))
 
     @property
     def metrics_names(self) -> list[str]:

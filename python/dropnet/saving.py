@@ -56,8 +56,18 @@ def bad_file(msg: str) -> ValueError:
 
 
 # ---------------------------------------------------------------- writing
-def _metric_names(ms) -> list[str]:
-    return [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in ms]
+def _metric_names(ms) -> list:
+    """Metric names as given; objects as {class_name, config}; functions by name."""
+    from . import metrics
+
+    return [
+        m
+        if isinstance(m, str)
+        else {"class_name": type(m).__name__, "config": m.get_config()}
+        if isinstance(m, metrics.Metric)
+        else getattr(m, "__name__", str(m))
+        for m in ms
+    ]
 
 
 def _compile_config(model):
@@ -758,10 +768,30 @@ def _loss_from(name, from_logits, params, where: str):
     return cls(from_logits=from_logits, **params)
 
 
-def _metric_list(metrics, where: str) -> list[str]:
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ValueError(f"{where}metrics must be a list of metric names, found {metrics!r}")
-    return list(metrics)
+def _metric_list(metrics, where: str) -> list:
+    """The stored metrics: names, and objects rebuilt from {class_name, config}."""
+    from . import metrics as metrics_module
+
+    classes = {cls.__name__: cls for cls in metrics_module._CLASSES}
+    if not isinstance(metrics, list):
+        raise TypeError(f"{where}metrics must be a list, found {metrics!r}")
+    out = []
+    for m in metrics:
+        if isinstance(m, str):
+            out.append(m)
+        elif (
+            isinstance(m, dict)
+            and set(m) == {"class_name", "config"}
+            and m["class_name"] in classes
+            and isinstance(m["config"], dict)
+        ):
+            out.append(classes[m["class_name"]].from_config(m["config"]))
+        else:
+            raise ValueError(
+                f"{where}metrics must be names or {{class_name, config}} of one of "
+                f"{', '.join(classes)}, found {m!r}"
+            )
+    return out
 
 
 def _compile_from(model, comp: dict) -> None:

@@ -140,6 +140,7 @@ struct MetricSpec {
   LossKind loss = LossKind::mse;  // kind loss: the loss it averages
   LossParams params;
   bool from_logits = false;  // loss, auc: the output is logits
+  bool negate = false;       // loss: reports −loss (Keras's cosine similarity metric)
   double threshold = 0.5;    // binary_accuracy, precision, recall: positive above it
   index_t k = 5;             // top_k, sparse_top_k
   index_t thresholds = 200;  // auc

@@ -106,6 +106,7 @@ MetricSpec metric_spec(const py::handle& obj) {
     case MetricKind::loss:
       m.loss = parse_name(loss_names(), at.text("loss"), "loss");
       m.from_logits = at.flag("from_logits");
+      m.negate = at.flag("negate");
       m.params = loss_params(m.loss, at);
       break;
     case MetricKind::binary_accuracy:
