@@ -5,6 +5,8 @@ accumulated over an epoch's batches; every loss as a metric; labels each metric 
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import reference as ref
@@ -415,3 +417,157 @@ def test_metric_objects_survive_config_and_model_files(metric, tmp_path, rng):
     loaded = load_model(tmp_path / "m.dropnet")
     assert loaded.metrics_names == model.metrics_names
     np.testing.assert_array_equal(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0))
+
+
+# ----------------------------------------------------------------------------- Python functions
+def rmse(y_true, y_pred):
+    return np.sqrt(np.mean((y_true - y_pred) ** 2, axis=-1))
+
+
+class Predictions(dropnet.callbacks.Callback):
+    """The model's predictions of some data at each epoch's end."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x, self.seen = x, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(self.model.predict(self.x, verbose=0))
+
+
+def test_python_metric_runs_on_each_epochs_predictions(rng):
+    dropnet.set_random_seed(8)
+    model = Sequential([Input((4,)), Dense(2)])
+    model.compile("adam", "mse", metrics=[rmse, "mae"])
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    y = rng.standard_normal((40, 2)).astype(np.float32)
+    w = rng.uniform(0, 2, 40).astype(np.float32)
+    train, val = Predictions(x[:30]), Predictions(x[30:])
+    history = model.fit(
+        x,
+        y,
+        sample_weight=w,
+        epochs=3,
+        batch_size=8,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[train, val],
+    ).history
+    assert model.metrics_names == ["loss", "mae", "rmse"]
+    for e in range(3):
+        want = np.average(rmse(y[:30], train.seen[e]), weights=w[:30])
+        assert history["rmse"][e] == pytest.approx(want, rel=1e-6)
+        want = np.average(rmse(y[30:], val.seen[e]), weights=w[30:])
+        assert history["val_rmse"][e] == pytest.approx(want, rel=1e-6)
+
+
+def test_python_metric_in_evaluate_and_train_on_batch(rng):
+    dropnet.set_random_seed(9)
+    model = Sequential([Input((3,)), Dense(2)])
+    model.compile("sgd", "mse", metrics=[rmse])
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    y = rng.standard_normal((20, 2)).astype(np.float32)
+    _, got = model.evaluate(x, y, verbose=0)
+    assert got == pytest.approx(np.mean(rmse(y, model.predict(x, verbose=0))), rel=1e-6)
+    first = model.evaluate(x, y, batch_size=5, steps=2, verbose=0, return_dict=True)
+    assert first["rmse"] == pytest.approx(
+        np.mean(rmse(y[:10], model.predict(x[:10], verbose=0))), rel=1e-6
+    )
+    _, got = model.train_on_batch(x, y)  # on the weights after the step
+    assert got == pytest.approx(np.mean(rmse(y, model.predict(x, verbose=0))), rel=1e-6)
+
+
+def test_python_metric_on_a_sequence_output_averages_each_samples_steps(rng):
+    model = identity((3, 2), metrics_=[rmse])
+    x = rng.standard_normal((10, 3, 2))
+    y = rng.standard_normal((10, 3, 2))
+    w = rng.uniform(0, 2, 10)
+    got = evaluated(model, x.astype(np.float32), y.astype(np.float32), w.astype(np.float32))
+    want = np.average(rmse(y, x).mean(axis=1), weights=w)
+    assert got["rmse"] == pytest.approx(want, rel=1e-5)
+
+
+def test_python_metric_named_like_a_built_in_runs_the_users_code(rng):
+    def mse(y_true, y_pred):
+        return np.full(len(y_true), 7.0)
+
+    model = identity((2,), metrics_=[mse, "mse"])
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    got = evaluated(model, x, x)
+    # the core's metrics come first, the Python functions' after; the second mse is mse_1
+    assert model.metrics_names == ["loss", "mse_1", "mse"]
+    assert got["mse"] == 7.0 and got["mse_1"] == 0.0
+
+
+def test_python_metric_scalar_result_and_bad_shapes(rng):
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    model = identity((2,), metrics_=[lambda y_true, y_pred: 3.5])
+    assert evaluated(model, x, x)["<lambda>"] == 3.5
+    model = identity((2,), metrics_=[lambda y_true, y_pred: np.zeros(4)])
+    with pytest.raises(ValueError, match="one value per sample"):
+        model.evaluate(x, x, verbose=0)
+
+
+def test_python_metric_needs_arrays_and_no_stateful_layers(rng):
+    x = rng.standard_normal((8, 2)).astype(np.float32)
+    model = identity((2,), metrics_=[rmse])
+
+    def batches():
+        while True:
+            yield x, x
+
+    with pytest.raises(ValueError, match="arrays"):
+        model.fit(batches(), steps_per_epoch=2, verbose=0)
+    with pytest.raises(ValueError, match="arrays"):
+        model.evaluate(batches(), steps=2, verbose=0)
+    stateful = Sequential([Input((3, 2), batch_size=4), dropnet.layers.LSTM(2, stateful=True)])
+    stateful.compile("sgd", "mse", metrics=[rmse])
+    with pytest.raises(ValueError, match="stateful"):
+        stateful.evaluate(np.zeros((8, 3, 2), np.float32), np.zeros((8, 2), np.float32), verbose=0)
+
+
+def test_python_metric_drives_early_stopping_and_survives_files(tmp_path, rng):
+    x = rng.standard_normal((16, 2)).astype(np.float32)
+    model = identity((2,), metrics_=[rmse])
+    stop = dropnet.callbacks.EarlyStopping(monitor="rmse", patience=1)
+    history = model.fit(x, x + 1, epochs=10, verbose=0, callbacks=[stop]).history
+    assert len(history["rmse"]) == 2  # an identity never improves: stops after patience
+    model.save(tmp_path / "m.dropnet")
+    with pytest.raises(ValueError, match="custom_objects"):
+        load_model(tmp_path / "m.dropnet")
+    back = load_model(tmp_path / "m.dropnet", custom_objects={"rmse": rmse})
+    assert back.metrics_names == model.metrics_names
+    assert back.evaluate(x, x, verbose=0) == model.evaluate(x, x, verbose=0)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.evaluate(x, x, verbose=0) == model.evaluate(x, x, verbose=0)
+
+
+def test_python_metric_per_output_of_several(rng):
+    inp = Input((3,))
+    model = Model(inp, [Dense(2, name="a")(inp), Dense(1, name="b")(inp)])
+    model.compile("sgd", "mse", metrics=[[rmse], []])
+    x = rng.standard_normal((10, 3)).astype(np.float32)
+    ya, yb = (
+        rng.standard_normal((10, 2)).astype(np.float32),
+        rng.standard_normal((10, 1)).astype(np.float32),
+    )
+    got = model.evaluate(x, [ya, yb], verbose=0, return_dict=True)
+    pa, _ = model.predict(x, verbose=0)
+    assert got["a_rmse"] == pytest.approx(np.mean(rmse(ya, pa)), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "monitor, mode",
+    [
+        ("val_auc", "max"),
+        ("auc_1", "max"),
+        ("val_precision", "max"),
+        ("recall_2", "max"),
+        ("top_k_categorical_accuracy", "max"),
+        ("val_cosine_similarity", "max"),
+        ("val_mse", "min"),
+        ("huber", "min"),
+    ],
+)
+def test_early_stopping_auto_mode_knows_the_rising_metrics(monitor, mode):
+    assert dropnet.callbacks.EarlyStopping(monitor=monitor).mode == mode

@@ -402,8 +402,8 @@ def resolve(identifier, loss: str, output_dim: int) -> tuple[str, dict | None]:
             "supported; give a function of (y_true, y_pred) returning per-sample values, or "
             f"one of {known_names()}"
         )
-    elif callable(identifier):
-        return _function_name(identifier), None
+    elif is_python_function(identifier):
+        return function_name(identifier), None
     else:
         raise TypeError(
             f"unknown metric: expected a metric name, a dropnet.metrics object or a function, "
@@ -461,7 +461,17 @@ def instance(identifier):
     return identifier() if isinstance(identifier, type) and _builtin(identifier) else identifier
 
 
-def _function_name(fn) -> str:
+def is_python_function(identifier) -> bool:
+    """A callable compile runs in Python: not a metric object or class, nor one of
+    dropnet.losses' functions (the core computes those)."""
+    return (
+        callable(identifier)
+        and not isinstance(identifier, (Metric, type))
+        and not (isinstance(identifier, types.FunctionType) and identifier in losses._FUNCTIONS)
+    )
+
+
+def function_name(fn) -> str:
     name = getattr(fn, "__name__", None)
     return name if isinstance(name, str) else _snake(type(fn).__name__)
 

@@ -57,7 +57,9 @@ def bad_file(msg: str) -> ValueError:
 
 # ---------------------------------------------------------------- writing
 def _metric_names(ms) -> list:
-    """Metric names as given; objects as {class_name, config}; functions by name."""
+    """Metric names as given; objects as {class_name, config}; dropnet's loss functions by
+    name; Python functions of the user's as {function: name} (load_model's custom_objects
+    gives them back)."""
     from . import metrics
 
     return [
@@ -65,7 +67,9 @@ def _metric_names(ms) -> list:
         if isinstance(m, str)
         else {"class_name": type(m).__name__, "config": m.get_config()}
         if isinstance(m, metrics.Metric)
-        else getattr(m, "__name__", str(m))
+        else {"function": metrics.function_name(m)}
+        if metrics.is_python_function(m)
+        else m.__name__
         for m in ms
     ]
 
@@ -652,9 +656,10 @@ def _roles(model, table: list[_Entry], use_slots: bool) -> list[tuple[str, int, 
     return roles
 
 
-def load_model(source, classes: dict, compile=True):
+def load_model(source, classes: dict, compile=True, custom_objects=None):
     """The model a file describes. ``classes`` maps the file's model class names
-    ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them."""
+    ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them;
+    ``custom_objects`` the names of Python metric functions to the functions."""
     with contextlib.closing(_Reader(source)) as reader:
         header, table = _read_header(reader)
         model_info = header.get("model")
@@ -681,7 +686,7 @@ def load_model(source, classes: dict, compile=True):
         use_slots = bool(compile) and comp is not None
         if use_slots:
             assert comp is not None
-            _compile_from(model, comp)
+            _compile_from(model, comp, custom_objects or {})
         roles = _roles(model, table, use_slots)
         weights = model.weights
         arrays: list[np.ndarray | None] = []
@@ -768,8 +773,13 @@ def _loss_from(name, from_logits, params, where: str):
     return cls(from_logits=from_logits, **params)
 
 
-def _metric_list(metrics, where: str) -> list:
-    """The stored metrics: names, and objects rebuilt from {class_name, config}."""
+class MissingFunction(ValueError):
+    """A model file names a Python function that load_model was not given."""
+
+
+def _metric_list(metrics, where: str, custom_objects: dict) -> list:
+    """The stored metrics: names, objects rebuilt from {class_name, config}, and Python
+    functions from custom_objects by {function: name}."""
     from . import metrics as metrics_module
 
     classes = {cls.__name__: cls for cls in metrics_module._CLASSES}
@@ -779,6 +789,15 @@ def _metric_list(metrics, where: str) -> list:
     for m in metrics:
         if isinstance(m, str):
             out.append(m)
+        elif isinstance(m, dict) and set(m) == {"function"} and isinstance(m["function"], str):
+            fn = custom_objects.get(m["function"])
+            if not callable(fn):
+                raise MissingFunction(
+                    f"the model was compiled with the Python metric function {m['function']!r}: "
+                    f"pass load_model(..., custom_objects={{{m['function']!r}: the function}}), "
+                    "or load_model(..., compile=False) and compile it again"
+                )
+            out.append(fn)
         elif (
             isinstance(m, dict)
             and set(m) == {"class_name", "config"}
@@ -788,13 +807,13 @@ def _metric_list(metrics, where: str) -> list:
             out.append(classes[m["class_name"]].from_config(m["config"]))
         else:
             raise ValueError(
-                f"{where}metrics must be names or {{class_name, config}} of one of "
+                f"{where}metrics must be names, {{function: name}} or {{class_name, config}} of one of "
                 f"{', '.join(classes)}, found {m!r}"
             )
     return out
 
 
-def _compile_from(model, comp: dict) -> None:
+def _compile_from(model, comp: dict, custom_objects: dict) -> None:
     """Compiles ``model`` as the file's settings say, each field checked for its type
     first (a wrong one is a bad file, never an error from deep inside compile)."""
     from . import optimizers
@@ -825,7 +844,7 @@ def _compile_from(model, comp: dict) -> None:
             if n > 1:
                 raise ValueError(f"one loss is given for a model with {n} outputs")
             loss = comp.get("loss")
-            metrics = _metric_list(comp.get("metrics", []), "")
+            metrics = _metric_list(comp.get("metrics", []), "", custom_objects)
             from_logits = comp.get("from_logits", False)
             if loss is None:
                 if from_logits is not False or metrics or "loss_params" in comp:
@@ -861,7 +880,7 @@ def _compile_from(model, comp: dict) -> None:
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                     raise TypeError(f"{where}the loss weight must be a number, found {weight!r}")
                 per_weight[k] = weight
-                per_metrics[k] = _metric_list(h["metrics"], where)
+                per_metrics[k] = _metric_list(h["metrics"], where, custom_objects)
             if not heads:
                 model.compile(optimizer=optimizer, loss=None)
             elif n == 1:
@@ -881,7 +900,7 @@ def _compile_from(model, comp: dict) -> None:
         model._heads_ready()
         model.optimizer.iterations = iterations
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-        if str(exc).startswith(BAD_FILE):
+        if str(exc).startswith(BAD_FILE) or isinstance(exc, MissingFunction):
             raise
         raise bad_file(f"compile settings: {exc}") from None
 
