@@ -380,7 +380,10 @@ _NAMES.update(
 
 
 def known_names() -> str:
-    return ", ".join(["accuracy", "acc", *sorted(_NAMES), "(and every loss name)"])
+    snake = sorted(
+        {_snake(cls.__name__) for cls in _CLASSES} | {"mse", "mae", "mape", "msle", "bce"}
+    )
+    return ", ".join(["accuracy", "acc", *snake]) + " (or a class name: AUC, ...), or a loss name"
 
 
 def resolve(identifier, loss: str, output_dim: int) -> tuple[str, dict | None]:
