@@ -155,23 +155,37 @@ def dense_forward(x, kernel, bias=None, activation="linear", alpha=None) -> np.n
 
 
 # ----------------------------------------------------------------------------- losses
-def loss(name: str, from_logits: bool, head, y_true, sample_weight=None) -> np.ndarray:
+def loss(name: str, from_logits: bool, head, y_true, sample_weight=None, **params) -> np.ndarray:
     """Per-sample loss (N,), weighted. head is logits when from_logits, else the model's
     output; probabilities are clipped to [1e-7, 1 - 1e-7] (categorical: rows normalized
-    first), as Keras does."""
+    first), as Keras does. Each loss is Keras's over the last axis; a sample of several
+    rows (a sequence's steps) averages over them. params: the loss's parameters (delta,
+    gamma, alpha, apply_class_balancing, label_smoothing)."""
     h = np.asarray(head, np.float64)
     y = np.asarray(y_true, np.float64)
     if name == "sparse_categorical_crossentropy":
-        ids = y.reshape(-1).astype(np.int64)
-        y = np.zeros_like(h)
-        y[np.arange(h.shape[0]), ids] = 1.0
+        y = np.eye(h.shape[-1])[y.reshape(h.shape[:-1]).astype(np.int64)]
         name = "categorical_crossentropy"
-    if name == "binary_crossentropy":
+    y = y.reshape(h.shape)
+    ls = params.get("label_smoothing", 0.0)
+    if name == "categorical_crossentropy":
+        y = y * (1.0 - ls) + ls / h.shape[-1]
+    elif name in ("binary_crossentropy", "binary_focal_crossentropy"):
+        y = y * (1.0 - ls) + ls / 2.0
+    if name in ("binary_crossentropy", "binary_focal_crossentropy"):
         if from_logits:
             per = np.maximum(h, 0.0) - h * y + np.log1p(np.exp(-np.abs(h)))
+            p = _sigmoid(h)
         else:
-            p = np.clip(h, EPSILON, 1.0 - EPSILON)
-            per = -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+            p = h
+            c = np.clip(h, EPSILON, 1.0 - EPSILON)
+            per = -(y * np.log(c) + (1.0 - y) * np.log(1.0 - c))
+        if name == "binary_focal_crossentropy":
+            p_t = y * p + (1.0 - y) * (1.0 - p)
+            per = (1.0 - p_t) ** params.get("gamma", 2.0) * per
+            if params.get("apply_class_balancing", False):
+                alpha = params.get("alpha", 0.25)
+                per = (y * alpha + (1.0 - y) * (1.0 - alpha)) * per
         out = per.mean(axis=-1)
     elif name == "categorical_crossentropy":
         if from_logits:
@@ -185,16 +199,48 @@ def loss(name: str, from_logits: bool, head, y_true, sample_weight=None) -> np.n
         out = np.mean((h - y) ** 2, axis=-1)
     elif name in ("mean_absolute_error", "mae"):
         out = np.mean(np.abs(h - y), axis=-1)
+    elif name == "mean_squared_logarithmic_error":
+        logs = np.log(np.maximum(h, EPSILON) + 1.0) - np.log(np.maximum(y, EPSILON) + 1.0)
+        out = np.mean(logs**2, axis=-1)
+    elif name == "mean_absolute_percentage_error":
+        out = 100.0 * np.mean(np.abs(y - h) / np.maximum(np.abs(y), EPSILON), axis=-1)
+    elif name in ("hinge", "squared_hinge"):
+        # the batch's labels turn to -1/1 only when every one of them is 0 or 1
+        s = 2.0 * y - 1.0 if np.all((y == 0.0) | (y == 1.0)) else y
+        margin = np.maximum(1.0 - s * h, 0.0)
+        out = np.mean(margin if name == "hinge" else margin**2, axis=-1)
+    elif name == "categorical_hinge":
+        pos = np.sum(y * h, axis=-1)
+        neg = np.max((1.0 - y) * h, axis=-1)
+        out = np.maximum(neg - pos + 1.0, 0.0)
+    elif name == "kl_divergence":
+        t = np.clip(y, EPSILON, 1.0)
+        out = np.sum(t * np.log(t / np.clip(h, EPSILON, 1.0)), axis=-1)
+    elif name == "poisson":
+        out = np.mean(h - y * np.log(h + EPSILON), axis=-1)
+    elif name == "log_cosh":
+        out = np.mean(np.log(np.cosh(h - y)), axis=-1)
+    elif name == "huber":
+        delta = params.get("delta", 1.0)
+        e = np.abs(h - y)
+        out = np.mean(np.where(e <= delta, 0.5 * e**2, delta * e - 0.5 * delta**2), axis=-1)
+    elif name == "cosine_similarity":
+
+        def unit(v):
+            return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), EPSILON)
+
+        out = -np.sum(unit(y) * unit(h), axis=-1)
     else:
         raise ValueError(name)
+    out = out.reshape(out.shape[0], -1).mean(axis=1)
     if sample_weight is not None:
         out = out * np.asarray(sample_weight, np.float64).reshape(-1)
     return out
 
 
-def batch_loss(name, from_logits, head, y_true, sample_weight=None) -> float:
+def batch_loss(name, from_logits, head, y_true, sample_weight=None, **params) -> float:
     """Σ wᵢℓᵢ / N (Keras's sum_over_batch_size)."""
-    per = loss(name, from_logits, head, y_true, sample_weight)
+    per = loss(name, from_logits, head, y_true, sample_weight, **params)
     return float(per.sum() / per.shape[0])
 
 
@@ -583,6 +629,7 @@ def rnn_core_network(op, attrs, steps, features, out_shape, params, roles, step_
                     "output": 0,
                     "loss": "mean_squared_error",
                     "from_logits": False,
+                    "loss_params": {},
                     "weight": 1.0,
                     "metrics": [],
                 }

@@ -345,8 +345,8 @@ EDITS = {
     "optimizer-bad-key": lambda h: h["compile"]["optimizer"]["config"].update(foo=1),
     "optimizer-iterations": edit(["compile", "iterations"], -3),
     "optimizer-iterations-str": edit(["compile", "iterations"], "3"),
-    "loss-unknown": edit(["compile", "loss"], "hinge"),
-    "metric-unknown": edit(["compile", "metrics"], ["auc"]),
+    "loss-unknown": edit(["compile", "loss"], "hinje"),
+    "metric-unknown": edit(["compile", "metrics"], ["aucc"]),
 }
 
 

@@ -383,14 +383,27 @@ class GraphNetwork final : public Network<T> {
 
  private:
   // Running sums of one pass over batches: each head's weighted loss, each metric's
-  // weighted sum and weight.
+  // weighted sum and weight, and the counts of the metrics that keep counts (AUC).
   struct Sums {
     explicit Sums(const GraphNetwork& g)
-        : net(g), loss(g.s_.heads.size()), msum(sz(g.metric_count_)), wsum(sz(g.metric_count_)) {}
+        : net(g),
+          loss(g.s_.heads.size()),
+          msum(sz(g.metric_count_)),
+          wsum(sz(g.metric_count_)),
+          counts(sz(g.metric_count_)) {
+      std::size_t m = 0;
+      for (std::size_t h = 0; h < g.s_.heads.size(); ++h)
+        for (const MetricSpec& ms : g.s_.heads[h].metrics) {
+          if (ms.kind == MetricKind::auc)
+            counts[m].resize(sz(auc_count_size(ms, g.head_classes(h))));
+          ++m;
+        }
+    }
     void clear() {
       std::fill(loss.begin(), loss.end(), 0.0);
       std::fill(msum.begin(), msum.end(), 0.0);
       std::fill(wsum.begin(), wsum.end(), 0.0);
+      for (auto& c : counts) std::fill(c.begin(), c.end(), 0.0);
       total = 0.0;
       activity = 0.0;
     }
@@ -402,8 +415,15 @@ class GraphNetwork final : public Network<T> {
       std::size_t k = 1;
       if (H > 1)
         for (std::size_t h = 0; h < H; ++h) out[k++] = loss[h] / rows;
-      for (std::size_t m = 0; m < msum.size(); ++m)
-        out[k++] = wsum[m] > 0 ? msum[m] / wsum[m] : 0.0;
+      std::size_t m = 0;
+      for (std::size_t h = 0; h < H; ++h)
+        for (const MetricSpec& ms : net.s_.heads[h].metrics) {
+          out[k++] = ms.kind == MetricKind::auc
+                         ? auc_value(ms, counts[m].data(), net.head_classes(h))
+                     : wsum[m] > 0 ? msum[m] / wsum[m]
+                                   : 0.0;
+          ++m;
+        }
     }
     double weighted() const {
       double t = 0.0;
@@ -412,6 +432,7 @@ class GraphNetwork final : public Network<T> {
     }
     const GraphNetwork& net;
     std::vector<double> loss, msum, wsum;
+    std::vector<std::vector<double>> counts;  // per metric; empty for those without
     double total = 0.0;     // Σ batch loss × rows (training: penalties included per batch)
     double activity = 0.0;  // evaluation: Σ activity penalties (each a sum over its rows)
     bool train = false;
@@ -573,9 +594,7 @@ class GraphNetwork final : public Network<T> {
       if (hs.from_logits || p < 0 || !consumers_[sz(t)].empty() || heads_on_[sz(t)] != 1) continue;
       // Cross-entropy after a sigmoid/softmax runs on the logits (stable, gradient p - y).
       const Act act = ops_[sz(p)]->trailing_activation();
-      if ((act == Act::sigmoid && hs.loss == LossKind::binary_ce) ||
-          (act == Act::softmax &&
-           (hs.loss == LossKind::categorical_ce || hs.loss == LossKind::sparse_categorical_ce))) {
+      if (act != Act::linear && act == logit_activation(hs.loss)) {
         head_fused_[h] = 1;
         ops_[sz(p)]->keep_preactivation();
         ops_[sz(p)]->take_preactivation_gradient();
@@ -778,8 +797,8 @@ class GraphNetwork final : public Network<T> {
       // scratch buffer, so inference never touches the slots a backward may be using.
       T* g = grad ? (pl.head_accumulate[h] ? acc_[0].data() : slots_[sz(pl.slot[sz(t)])].data())
                   : head_grad_.data();
-      loss_forward_backward<T>(hs.loss, head_fused_[h] || hs.from_logits, head, y[h], w, n,
-                               head_width(h), head_classes(h), sample_loss_.data(), g,
+      loss_forward_backward<T>(hs.loss, head_fused_[h] || hs.from_logits, hs.params, head, y[h], w,
+                               n, head_width(h), head_classes(h), sample_loss_.data(), g,
                                hs.weight * grad_scale);
       if (grad && pl.head_accumulate[h])
         add(slots_[sz(pl.slot[sz(t)])].data(), g, n * size_[sz(t)]);
@@ -793,11 +812,54 @@ class GraphNetwork final : public Network<T> {
       const HeadSpec& hs = s_.heads[h];
       const T* p = ptr_[sz(s_.outputs[sz(hs.output)])];
       for (std::size_t m = 0; m < hs.metrics.size(); ++m, ++m0) {
+        const MetricSpec& ms = hs.metrics[m];
         double ws = 0.0;
-        sums.msum[m0] +=
-            metric_sum<T>(hs.metrics[m], p, y[h], w, n, head_width(h), head_classes(h), &ws);
+        if (ms.kind == MetricKind::auc)
+          auc_counts<T>(ms, p, y[h], w, n, head_width(h), head_classes(h), sums.counts[m0].data());
+        else if (ms.kind == MetricKind::loss)
+          sums.msum[m0] += loss_metric(h, ms, y[h], w, n, &ws);
+        else
+          sums.msum[m0] += metric_sum<T>(ms, p, y[h], w, n, head_width(h), head_classes(h), &ws);
         sums.wsum[m0] += ws;
       }
+    }
+  }
+
+  // A loss as a metric of head h: Σ w_i ℓ_i (Σ w_i to wsum; negated if asked), from the logits when
+  // the head's loss runs on them and this loss reads the same ones. Its gradient goes to the
+  // scratch buffer the head losses are done with.
+  double loss_metric(std::size_t h, const MetricSpec& ms, const T* y, const T* w, index_t n,
+                     double* wsum) {
+    const int t = s_.outputs[sz(s_.heads[h].output)];
+    const T* head = ptr_[sz(t)];
+    bool from_logits = ms.from_logits;
+    if (head_fused_[h] && logit_activation(ms.loss) == logit_activation(s_.heads[h].loss)) {
+      const int p = producer_[sz(t)];
+      head = ops_[sz(p)]->preactivation(node_in_[sz(p)].data());
+      from_logits = true;
+    }
+    loss_forward_backward<T>(ms.loss, from_logits, ms.params, head, y, w, n, head_width(h),
+                             head_classes(h), sample_loss_.data(), head_grad_.data(), 1.0);
+    double sum = 0.0, ws = 0.0;
+    for (index_t i = 0; i < n; ++i) {
+      sum += sample_loss_[sz(i)];
+      ws += w ? double(w[i]) : 1.0;
+    }
+    *wsum = ws;
+    return ms.negate ? -sum : sum;
+  }
+
+  // The activation whose logits a loss reads when the output ends in it (linear: none).
+  static Act logit_activation(LossKind loss) {
+    switch (loss) {
+      case LossKind::binary_ce:
+      case LossKind::binary_focal_ce:
+        return Act::sigmoid;
+      case LossKind::categorical_ce:
+      case LossKind::sparse_categorical_ce:
+        return Act::softmax;
+      default:
+        return Act::linear;
     }
   }
 

@@ -40,6 +40,12 @@ def loss(
     head: npt.NDArray[np.floating],
     y_true: npt.NDArray[np.floating],
     sample_weight: npt.NDArray[np.floating] | None = None,
+    *,
+    delta: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float = 0.25,
+    apply_class_balancing: bool = False,
+    label_smoothing: float = 0.0,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.floating]]: ...
 def dropout_mask(
     shape: list[int], noise_shape: list[int], rate: float, seed: int, stream: int = 0, row0: int = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import sys
 import time
 
@@ -14,8 +15,9 @@ from .metrics import KEY_ALIASES
 
 
 class HistoryDict(dict):
-    """``history.history``: also answers the other spelling of accuracy keys
-    (``acc``/``accuracy``, ``val_acc``/``val_accuracy``) with the same list."""
+    """``history.history``: also answers the other spelling of a key (Keras 2's
+    ``acc``/``val_acc`` for ``accuracy``/``val_accuracy``, ``mean_squared_error`` for
+    ``mse``, ... see metrics.KEY_ALIASES) with the same list."""
 
     def _alias(self, key):
         other = KEY_ALIASES.get(key)
@@ -289,10 +291,20 @@ class CallbackList:
     event (``wanted`` lists the (phase, event) pairs), and on ticks redraws the progress bar
     and prints the lines of epochs the core finished since the last tick. After any
     callback it hands a changed learning rate to the core (it takes effect from the next
-    step) and answers 1 when ``model.stop_training`` was set."""
+    step) and answers 1 when ``model.stop_training`` was set. ``extra(validated)`` adds
+    values to each epoch's logs (the Python metric functions'), so epochs end in Python."""
 
     def __init__(
-        self, callbacks, model, net, params, keys, val_keys=(), progbar=None, history=None
+        self,
+        callbacks,
+        model,
+        net,
+        params,
+        keys,
+        val_keys=(),
+        progbar=None,
+        history=None,
+        extra=None,
     ):
         self.callbacks = list(callbacks)
         self.model, self.net, self.params = model, net, params
@@ -306,8 +318,10 @@ class CallbackList:
             for pe, hooks in _HOOKS.items()
             if any(cb._wants(h) for cb in self.callbacks for h in hooks)
         ]
-        if progbar is not None and params.get("steps") is None:
-            self.wanted.append((TRAIN, EPOCH_END))  # learns each epoch's step count
+        self.extra = extra
+        if (progbar is not None and params.get("steps") is None) or extra is not None:
+            # (the bar learns each epoch's step count there; extra values join the logs)
+            self.wanted.append((TRAIN, EPOCH_END))
         self.epoch_events = (TRAIN, EPOCH_END) in self.wanted
         if self.epoch_events and (TRAIN, EPOCH_BEGIN) not in self.wanted and progbar is not None:
             self.wanted.append((TRAIN, EPOCH_BEGIN))  # the bar's header comes first
@@ -377,6 +391,9 @@ class CallbackList:
             elif event == EPOCH_END:
                 e = epoch - self.first_epoch
                 epoch_logs = self.epoch_logs(e, logs)
+                if self.extra is not None:
+                    validated = bool(self.val_keys) and (self.validate is None or self.validate[e])
+                    epoch_logs.update(self.extra(validated))
                 if self.progbar is not None:
                     if self.params.get("steps") is None:
                         self.progbar.params = {**self.progbar.params, "steps": batch}
@@ -417,7 +434,10 @@ def _better_fn(monitor: str, mode: str, owner: str):
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"{owner}: expected mode 'auto', 'min' or 'max', received {mode!r}")
     if mode == "auto":
-        mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+        # Keras's metrics that grow as the model improves (a numbered copy: auc_1, ...)
+        name = re.sub(r"_\d+$", "", monitor)
+        rising = ("auc", "precision", "recall", "cosine_similarity")
+        mode = "max" if ("acc" in monitor or name.endswith(rising)) else "min"
     return mode, (np.greater if mode == "max" else np.less)
 
 

@@ -21,6 +21,7 @@ import threading
 import time
 import warnings
 import weakref
+from typing import Any
 
 import numpy as np
 
@@ -227,12 +228,15 @@ class _Hooks:
 
 class Head:
     """One model output's loss: its canonical name, whether its output is logits, its
-    weight in the total loss, and its metrics as given to compile."""
+    parameters, its weight in the total loss, and its metrics as given to compile."""
 
-    def __init__(self, output: int, loss: str, from_logits: bool, weight: float, metrics: list):
+    def __init__(
+        self, output: int, loss: str, from_logits: bool, params: dict, weight: float, metrics: list
+    ):
         self.output = output
         self.loss = loss
         self.from_logits = from_logits
+        self.params = params  # the loss's parameters (label_smoothing, delta, ...)
         self.weight = weight
         self.metrics = metrics
 
@@ -547,7 +551,7 @@ class Model:
         else:
             loss_name = "mean_squared_error"
         for m in [] if metrics is None else metrics if isinstance(metrics, list) else [metrics]:
-            if not isinstance(m, (list, dict)):
+            if not isinstance(m, (list, dict)) and not isinstance(m, type):
                 metrics_module.resolve(m, loss_name, 1)
 
     def _per_output(self, value, what: str, default):
@@ -597,13 +601,14 @@ class Model:
         for i in range(n):
             ms = per_metrics[i]
             ms = [ms] if isinstance(ms, str) or callable(ms) else list(ms)
+            ms = [metrics_module.instance(m) for m in ms]  # a class given: made once, here
             if per_loss[i] is None:
                 if ms and n > 1:
                     raise ValueError(
                         f"compile: output {self.output_names[i]!r} has metrics but no loss"
                     )
                 continue
-            name, from_logits = losses.get(per_loss[i])
+            name, from_logits, params = losses.spec(per_loss[i])
             weight = per_weight[i]
             if (
                 isinstance(weight, bool)
@@ -616,7 +621,7 @@ class Model:
             out_dim = int(self._output_shapes()[i][-1]) if self._output_shapes()[i] else 1
             for m in ms:  # validate names now
                 metrics_module.resolve(m, name, out_dim)
-            heads.append(Head(i, name, from_logits, float(weight), ms))
+            heads.append(Head(i, name, from_logits, params, float(weight), ms))
         if loss is not None and not heads:
             raise ValueError("compile: no output has a loss")
         self._heads = heads
@@ -641,28 +646,89 @@ class Model:
         if self.compiled and not self._heads and self._loss_spec and self._n_outputs():
             self._resolve_heads()
 
-    def _metric_specs(self) -> list[tuple[str, str]]:
-        """(history key, core metric) of every head's metrics, heads in order."""
-        out = []
+    def _metric_entries(self) -> list[tuple[str, int, dict | None, Any]]:
+        """(history key, head number, the core's description or None for a Python
+        function, the metric as given) of every head's metrics, heads in order; a name met
+        again gets _1, _2, ... as in Keras."""
+        entries = []
         multi = len(self._heads) > 1
         names = self.output_names
-        for h in self._heads:
+        for i, h in enumerate(self._heads):
             shape = self._output_shapes()[h.output]
             out_dim = int(shape[-1]) if shape else 1
             for m in h.metrics:
-                key, kind = metrics_module.resolve(m, h.loss, out_dim)
-                out.append((f"{names[h.output]}_{key}" if multi else key, kind))
-        return out
+                key, spec = metrics_module.resolve(m, h.loss, out_dim)
+                entries.append((f"{names[h.output]}_{key}" if multi else key, i, spec, m))
+        keys = metrics_module.unique_keys([e[0] for e in entries])
+        return [(k, i, spec, m) for k, (_, i, spec, m) in zip(keys, entries)]
 
-    @property
-    def metrics_names(self) -> list[str]:
-        if not self.compiled:
-            return []
-        self._heads_ready()
+    def _python_metrics(self) -> list[tuple[str, int, Any]]:
+        """(history key, head number, function) of the metrics given as Python functions."""
+        return [(k, i, m) for k, i, spec, m in self._metric_entries() if spec is None]
+
+    def _result_keys(self) -> list[str]:
+        """The names of the values a core pass reports: the loss, each head's loss (several
+        heads), the metrics the core computes."""
         keys = ["loss"]
         if len(self._heads) > 1:
             keys += [f"{self.output_names[h.output]}_loss" for h in self._heads]
-        return keys + [k for k, _ in self._metric_specs()]
+        return keys + [k for k, _, spec, _ in self._metric_entries() if spec is not None]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The core's results, then the Python functions' (computed after the pass)."""
+        if not self.compiled:
+            return []
+        self._heads_ready()
+        return self._result_keys() + [k for k, _, _ in self._python_metrics()]
+
+    def _python_logs(self, fns, xs, ys, w, prefix="") -> dict:
+        """Each Python metric function's value over arrays: one inference pass for the
+        predictions, then ``fn(y_true, y_pred)``'s per-sample values averaged with the
+        sample weights (a scalar result is taken as it is)."""
+        if not fns:
+            return {}
+        pred = self.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
+        if isinstance(pred, dict):
+            pred = list(pred.values())  # (in the outputs' order)
+        elif not isinstance(pred, list):
+            pred = [pred]
+        logs = {}
+        for key, i, fn in fns:
+            head = self._heads[i]
+            values = np.asarray(fn(ys[i], pred[head.output]), dtype=np.float64)
+            if values.ndim == 0:
+                logs[prefix + key] = float(values)
+                continue
+            n = pred[head.output].shape[0]
+            if values.shape[0] != n:
+                raise ValueError(
+                    f"metric {key!r}: expected one value per sample (first axis {n}), "
+                    f"received shape {values.shape}"
+                )
+            per = values.reshape(n, -1).mean(axis=1)
+            weights = np.ones(n) if w is None else np.asarray(w, np.float64)
+            total = weights.sum()
+            logs[prefix + key] = float(per @ weights / total) if total > 0 else 0.0
+        return logs
+
+    def _check_python_metrics(self, what: str, *data) -> list:
+        """The Python metric functions, after checking they can run on this call's data:
+        arrays (a generator's batches cannot be read twice), and a model without stateful
+        layers (the extra pass would move their states)."""
+        fns = self._python_metrics()
+        if fns and any(sources.is_source(d) for d in data):
+            raise ValueError(
+                f"{what}: the Python metric function(s) {', '.join(k for k, _, _ in fns)} run "
+                "on the predictions of the data after each pass, so they need arrays, not a "
+                "generator or PyDataset"
+            )
+        if fns and self._stateful_batch() is not None:
+            raise ValueError(
+                f"{what}: the Python metric function(s) {', '.join(k for k, _, _ in fns)} run "
+                "the model over the data again, which would move a stateful layer's states"
+            )
+        return fns
 
     # ------------------------------------------------------------------ the core network
     def _network(self, training: bool):
@@ -821,16 +887,15 @@ class Model:
                 stacklevel=3,
             )
         if use_opt:
-            specs = self._metric_specs()
-            start = 0
-            for h in self._heads:
-                kinds = [kind for _, kind in specs[start : start + len(h.metrics)]]
-                start += len(h.metrics)
+            entries = self._metric_entries()
+            for i, h in enumerate(self._heads):
+                kinds = [spec for _, hi, spec, _ in entries if hi == i and spec is not None]
                 heads.append(
                     {
                         "output": h.output,
                         "loss": h.loss,
                         "from_logits": bool(h.from_logits),
+                        "loss_params": h.params,
                         "weight": h.weight,
                         "metrics": kinds,
                     }
@@ -1384,7 +1449,19 @@ class Model:
                 stateful_val = self._stateful_rows(None, nv, "fit (validation_data)")
                 if stateful_val is not None:
                     val[3] = stateful_val
-        keys = self.metrics_names
+        keys = self._result_keys()
+        python_metrics = self._check_python_metrics("fit", x, validation_data)
+        extra = None
+        if python_metrics:  # (arrays, checked above: train is a tuple, val a list or None)
+            train_data, val_data = train, val
+
+            def extra(validated: bool) -> dict:
+                logs = self._python_logs(python_metrics, *train_data[:3])
+                if validated and val_data is not None:
+                    xv, yv, wv = val_data[:3]
+                    logs.update(self._python_logs(python_metrics, xv, yv, wv, prefix="val_"))
+                return logs
+
         history = callbacks_module.History()
         user_cbs = _callback_list(callbacks, "fit")
         params = {
@@ -1397,7 +1474,7 @@ class Model:
         progbar = callbacks_module.ProgbarLogger(verbose) if verbose else None
         val_keys = ["val_" + k for k in keys] if val is not None else []
         cbl = callbacks_module.CallbackList(
-            user_cbs, self, net, params, keys, val_keys, progbar, history
+            user_cbs, self, net, params, keys, val_keys, progbar, history, extra
         )
         if isinstance(val, list):
             # Whole-array validation runs in inference chunks; batches of validation_batch_size
@@ -1511,9 +1588,11 @@ class Model:
         ys = self._ys(y, xs[0].shape[0])
         w = self._weights_array(sample_weight, class_weight, ys, xs[0].shape[0])
         net = self._network(training=True)
+        python_metrics = self._check_python_metrics("train_on_batch")
         net.set_schedule(self.optimizer._lr_spec())
         out, self.optimizer.iterations = net.train_on_batch(xs, ys, w, self.optimizer.iterations)
-        return self._results(out, return_dict)
+        extra = self._python_logs(python_metrics, xs, ys, w)  # (on the updated weights)
+        return self._results([*out, *extra.values()], return_dict)
 
     def _results(self, values, return_dict):
         values = [float(v) for v in values]
@@ -1556,10 +1635,11 @@ class Model:
             ys = self._ys(y, xs[0].shape[0])
             w = self._weights_array(sample_weight, None, ys, xs[0].shape[0])
         net = self._network(training=True)  # (after the data: an unbuilt Sequential builds from it)
+        python_metrics = self._check_python_metrics("evaluate", x)
         stateful = self._stateful_rows(batch_arg, None if data else xs[0].shape[0], "evaluate")
         if stateful is not None:
             batch_size = stateful
-        keys = self.metrics_names
+        keys = self._result_keys()
         cbl = None
         if cbs:
             params = {"verbose": verbose, "steps": steps}
@@ -1577,12 +1657,21 @@ class Model:
             )
         hooks = _Hooks.make(cbl, progress, keys)
         try:
-            out, _, stop, s_batch, error = net.evaluate(data, -1 if steps is None else steps, hooks)
+            out, seen, stop, s_batch, error = net.evaluate(
+                data, -1 if steps is None else steps, hooks
+            )
         finally:
             if pull is not None:
                 pull.close()
+        if error is None and python_metrics:  # over the rows evaluated (all, unless steps)
+            rows_of = (
+                [a[:seen] for a in xs],
+                [a[:seen] for a in ys],
+                None if w is None else w[:seen],
+            )
+            out = [*out, *self._python_logs(python_metrics, *rows_of).values()]
         if error is None and progress is not None:
-            progress.finish(dict(zip(keys, out)))
+            progress.finish(dict(zip(self.metrics_names, out)))
         self._stopped("evaluate", stop, callbacks_module.TEST, 0, s_batch, error, x, steps)
         if not all(np.isfinite(out)):
             self._warn_nonfinite_weights("evaluate")
@@ -2024,10 +2113,24 @@ class Model:
     def __getstate__(self):
         buf = io.BytesIO()
         saving.save_model(self, buf)
-        return {"dropnet_model": buf.getvalue(), "seed": self._seed, "mc_calls": self._mc_calls}
+        # Python metric functions travel by reference (pickle's way with functions).
+        functions = {
+            metrics_module.function_name(m): m
+            for h in self._heads
+            for m in h.metrics
+            if metrics_module.is_python_function(m)
+        }
+        return {
+            "dropnet_model": buf.getvalue(),
+            "seed": self._seed,
+            "mc_calls": self._mc_calls,
+            "functions": functions,
+        }
 
     def __setstate__(self, state):
-        other = load_model(io.BytesIO(state["dropnet_model"]))
+        other = load_model(
+            io.BytesIO(state["dropnet_model"]), custom_objects=state.get("functions")
+        )
         self.__dict__.update(other.__dict__)
         self._seed = state.get("seed")
         self._mc_calls = state.get("mc_calls", 0)
@@ -2374,10 +2477,15 @@ def _box_table(header, align, cuts, width: int, rows) -> list[str]:
     return lines
 
 
-def load_model(filepath, compile=True) -> Model:
-    """Load a model written by ``Model.save``; the file is validated field by field."""
+def load_model(filepath, compile=True, custom_objects=None) -> Model:
+    """Load a model written by ``Model.save``; the file is validated field by field.
+    ``custom_objects`` maps the names of Python metric functions it was compiled with to
+    the functions."""
     return saving.load_model(
-        filepath, {"Sequential": Sequential, "Functional": Model}, compile=compile
+        filepath,
+        {"Sequential": Sequential, "Functional": Model},
+        compile=compile,
+        custom_objects=custom_objects,
     )
 
 

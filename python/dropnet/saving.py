@@ -56,8 +56,22 @@ def bad_file(msg: str) -> ValueError:
 
 
 # ---------------------------------------------------------------- writing
-def _metric_names(ms) -> list[str]:
-    return [m if isinstance(m, str) else getattr(m, "__name__", str(m)) for m in ms]
+def _metric_names(ms) -> list:
+    """Metric names as given; objects as {class_name, config}; dropnet's loss functions by
+    name; Python functions of the user's as {function: name} (load_model's custom_objects
+    gives them back)."""
+    from . import metrics
+
+    return [
+        m
+        if isinstance(m, str)
+        else {"class_name": type(m).__name__, "config": m.get_config()}
+        if isinstance(m, metrics.Metric)
+        else {"function": metrics.function_name(m)}
+        if metrics.is_python_function(m)
+        else m.__name__
+        for m in ms
+    ]
 
 
 def _compile_config(model):
@@ -77,6 +91,8 @@ def _compile_config(model):
             from_logits=bool(head and head.from_logits),
             metrics=[] if head is None else _metric_names(head.metrics),
         )
+        if head is not None and head.params:
+            config["loss_params"] = head.params
     else:
         config["losses"] = [
             {
@@ -85,6 +101,7 @@ def _compile_config(model):
                 "from_logits": bool(h.from_logits),
                 "weight": h.weight,
                 "metrics": _metric_names(h.metrics),
+                **({"loss_params": h.params} if h.params else {}),
             }
             for h in model._heads
         ]
@@ -645,9 +662,10 @@ def _roles(model, table: list[_Entry], use_slots: bool) -> list[tuple[str, int, 
     return roles
 
 
-def load_model(source, classes: dict, compile=True):
+def load_model(source, classes: dict, compile=True, custom_objects=None):
     """The model a file describes. ``classes`` maps the file's model class names
-    ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them."""
+    ("Sequential", "Functional") to the classes whose ``from_config`` rebuilds them;
+    ``custom_objects`` the names of Python metric functions to the functions."""
     with contextlib.closing(_Reader(source)) as reader:
         header, table = _read_header(reader)
         model_info = header.get("model")
@@ -674,7 +692,7 @@ def load_model(source, classes: dict, compile=True):
         use_slots = bool(compile) and comp is not None
         if use_slots:
             assert comp is not None
-            _compile_from(model, comp)
+            _compile_from(model, comp, custom_objects or {})
         roles = _roles(model, table, use_slots)
         weights = model.weights
         arrays: list[np.ndarray | None] = []
@@ -727,40 +745,81 @@ def load_model(source, classes: dict, compile=True):
     return model
 
 
-_COMPILE_KEYS = {"optimizer", "iterations", "loss", "from_logits", "metrics", "losses"}
-_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}
-# The losses computed from logits when from_logits is set; the others never are.
-_LOGIT_LOSSES = {
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+_COMPILE_KEYS = {
+    "optimizer",
+    "iterations",
+    "loss",
+    "from_logits",
+    "loss_params",
+    "metrics",
+    "losses",
 }
+_HEAD_KEYS = {"output", "loss", "from_logits", "weight", "metrics"}  # and optionally loss_params
 
 
-def _loss_from(name, from_logits, where: str):
-    """The loss to compile with for a stored name and from_logits flag: the name, or the
-    loss object computing it from logits (so a later recompile of the heads keeps it)."""
+def _loss_from(name, from_logits, params, where: str):
+    """The loss to compile with for a stored name, from_logits flag and parameters: the
+    name, or the loss object with them (so a later recompile of the heads keeps them)."""
     from . import losses
 
     if not isinstance(name, str):
         raise TypeError(f"{where}loss must be a loss name, found {name!r}")
     if not isinstance(from_logits, bool):
         raise TypeError(f"{where}from_logits must be true or false, found {from_logits!r}")
-    canonical, _ = losses.get(name)
-    if not from_logits:
+    if not isinstance(params, dict):
+        raise TypeError(f"{where}loss_params must be an object, found {params!r}")
+    canonical, _, _ = losses.spec(name)
+    if not from_logits and not params:
         return name
-    if canonical not in _LOGIT_LOSSES:
-        raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
-    return getattr(losses, _LOGIT_LOSSES[canonical])(from_logits=True)
+    cls: type = losses._CLASSES[canonical]
+    if not issubclass(cls, losses._FromLogits):
+        if from_logits:
+            raise ValueError(f"{where}from_logits is true for {canonical}, which takes no logits")
+        return cls(**params)
+    return cls(from_logits=from_logits, **params)
 
 
-def _metric_list(metrics, where: str) -> list[str]:
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ValueError(f"{where}metrics must be a list of metric names, found {metrics!r}")
-    return list(metrics)
+class MissingFunction(ValueError):
+    """A model file names a Python function that load_model was not given."""
 
 
-def _compile_from(model, comp: dict) -> None:
+def _metric_list(metrics, where: str, custom_objects: dict) -> list:
+    """The stored metrics: names, objects rebuilt from {class_name, config}, and Python
+    functions from custom_objects by {function: name}."""
+    from . import metrics as metrics_module
+
+    classes = {cls.__name__: cls for cls in metrics_module._CLASSES}
+    if not isinstance(metrics, list):
+        raise TypeError(f"{where}metrics must be a list, found {metrics!r}")
+    out = []
+    for m in metrics:
+        if isinstance(m, str):
+            out.append(m)
+        elif isinstance(m, dict) and set(m) == {"function"} and isinstance(m["function"], str):
+            fn = custom_objects.get(m["function"])
+            if not callable(fn):
+                raise MissingFunction(
+                    f"the model was compiled with the Python metric function {m['function']!r}: "
+                    f"pass load_model(..., custom_objects={{{m['function']!r}: the function}}), "
+                    "or load_model(..., compile=False) and compile it again"
+                )
+            out.append(fn)
+        elif (
+            isinstance(m, dict)
+            and set(m) == {"class_name", "config"}
+            and m["class_name"] in classes
+            and isinstance(m["config"], dict)
+        ):
+            out.append(classes[m["class_name"]].from_config(m["config"]))
+        else:
+            raise ValueError(
+                f"{where}metrics must be names, {{function: name}} or {{class_name, config}} of one of "
+                f"{', '.join(classes)}, found {m!r}"
+            )
+    return out
+
+
+def _compile_from(model, comp: dict, custom_objects: dict) -> None:
     """Compiles ``model`` as the file's settings say, each field checked for its type
     first (a wrong one is a bad file, never an error from deep inside compile)."""
     from . import optimizers
@@ -791,17 +850,17 @@ def _compile_from(model, comp: dict) -> None:
             if n > 1:
                 raise ValueError(f"one loss is given for a model with {n} outputs")
             loss = comp.get("loss")
-            metrics = _metric_list(comp.get("metrics", []), "")
+            metrics = _metric_list(comp.get("metrics", []), "", custom_objects)
             from_logits = comp.get("from_logits", False)
             if loss is None:
-                if from_logits is not False or metrics:
-                    raise ValueError("from_logits or metrics are given without a loss")
+                if from_logits is not False or metrics or "loss_params" in comp:
+                    raise ValueError("from_logits, loss_params or metrics are given without a loss")
                 model.compile(optimizer=optimizer, loss=None)
             else:
-                loss = _loss_from(loss, from_logits, "")
+                loss = _loss_from(loss, from_logits, comp.get("loss_params", {}), "")
                 model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         else:
-            if any(k in comp for k in ("loss", "metrics", "from_logits")):
+            if any(k in comp for k in ("loss", "metrics", "from_logits", "loss_params")):
                 raise ValueError("both one loss and per-output losses are given")
             if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
                 raise ValueError("losses must be a list of objects")
@@ -809,20 +868,25 @@ def _compile_from(model, comp: dict) -> None:
             per_weight: list = [1.0] * n
             per_metrics: list = [[] for _ in range(n)]
             for h in heads:
-                if set(h) != _HEAD_KEYS:
-                    raise ValueError(f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)}")
+                if set(h) - {"loss_params"} != _HEAD_KEYS:
+                    raise ValueError(
+                        f"a loss entry needs exactly the keys {sorted(_HEAD_KEYS)} (and may have "
+                        "loss_params)"
+                    )
                 k = h["output"]
                 if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
                     raise ValueError(f"bad loss output {k!r}")
                 if per_loss[k] is not None:
                     raise ValueError(f"two losses for output {k}")
                 where = f"output {k}: "
-                per_loss[k] = _loss_from(h["loss"], h["from_logits"], where)
+                per_loss[k] = _loss_from(
+                    h["loss"], h["from_logits"], h.get("loss_params", {}), where
+                )
                 weight = h["weight"]
                 if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                     raise TypeError(f"{where}the loss weight must be a number, found {weight!r}")
                 per_weight[k] = weight
-                per_metrics[k] = _metric_list(h["metrics"], where)
+                per_metrics[k] = _metric_list(h["metrics"], where, custom_objects)
             if not heads:
                 model.compile(optimizer=optimizer, loss=None)
             elif n == 1:
@@ -842,7 +906,7 @@ def _compile_from(model, comp: dict) -> None:
         model._heads_ready()
         model.optimizer.iterations = iterations
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-        if str(exc).startswith(BAD_FILE):
+        if str(exc).startswith(BAD_FILE) or isinstance(exc, MissingFunction):
             raise
         raise bad_file(f"compile settings: {exc}") from None
 

@@ -191,19 +191,31 @@ void normal_noise(index_t count, index_t first, double mean, double std, std::ui
 
 // ---- losses. head and y_true are (N×C) or, for sparse, y_true is (N × C/K) class ids
 // stored as T; weights (N) or null. K is the size of the output's last axis: the
-// categorical losses and accuracies apply to each of a sample's C/K rows of K (a sequence's
-// steps) and average over them, as Keras's reduce over the last axis; the other losses
-// average over all C values, which is the same. Writes per-sample losses (N) and the
-// gradient with respect to the head input (logits when from_logits, else the
-// probabilities) scaled by w_i·grad_scale.
+// categorical losses and accuracies (and the others that sum over the last axis) apply to
+// each of a sample's C/K rows of K (a sequence's steps) and average over them, as Keras's
+// reduce over the last axis; the other losses average over all C values, which is the same.
+// Writes per-sample losses (N) and the gradient with respect to the head input (logits when
+// from_logits, else the probabilities) scaled by w_i·grad_scale.
 template <class T>
-void loss_forward_backward(LossKind loss, bool from_logits, const T* head, const T* y_true,
-                           const T* w, index_t N, index_t C, index_t K, double* sample_loss,
-                           T* grad, double grad_scale);
-// Weighted metric sums over N samples: returns Σ w_i m_i (sum of weights written to wsum).
+void loss_forward_backward(LossKind loss, bool from_logits, const LossParams& params, const T* head,
+                           const T* y_true, const T* w, index_t N, index_t C, index_t K,
+                           double* sample_loss, T* grad, double grad_scale);
+// Weighted metric sums over N samples: returns Σ w_i m_i (sum of weights written to wsum);
+// for precision (recall) the weighted true positives, with the weighted predicted (actual)
+// positives in wsum. Not for the kinds loss and auc.
 template <class T>
-double metric_sum(MetricKind m, const T* y_pred, const T* y_true, const T* w, index_t N, index_t C,
-                  index_t K, double* wsum);
+double metric_sum(const MetricSpec& m, const T* y_pred, const T* y_true, const T* w, index_t N,
+                  index_t C, index_t K, double* wsum);
+// AUC: adds the weights of positive and of negative labels per threshold bucket (per class
+// of the last axis when multi_label) to counts, auc_count_size() values; auc_value reads the
+// area off the counts accumulated so far.
+inline index_t auc_count_size(const MetricSpec& m, index_t K) {
+  return 2 * m.thresholds * (m.multi_label ? K : 1);
+}
+template <class T>
+void auc_counts(const MetricSpec& m, const T* y_pred, const T* y_true, const T* w, index_t N,
+                index_t C, index_t K, double* counts);
+double auc_value(const MetricSpec& m, const double* counts, index_t K);
 
 // ---- optimizers and constraints (element-wise over one parameter).
 template <class T>

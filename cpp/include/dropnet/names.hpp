@@ -34,7 +34,18 @@ inline const NameTable<LossKind>& loss_names() {
       {"categorical_crossentropy", LossKind::categorical_ce},
       {"sparse_categorical_crossentropy", LossKind::sparse_categorical_ce},
       {"mean_squared_error", LossKind::mse},
-      {"mean_absolute_error", LossKind::mae}};
+      {"mean_absolute_error", LossKind::mae},
+      {"mean_squared_logarithmic_error", LossKind::msle},
+      {"hinge", LossKind::hinge},
+      {"squared_hinge", LossKind::squared_hinge},
+      {"categorical_hinge", LossKind::categorical_hinge},
+      {"kl_divergence", LossKind::kl_divergence},
+      {"mean_absolute_percentage_error", LossKind::mape},
+      {"poisson", LossKind::poisson},
+      {"log_cosh", LossKind::log_cosh},
+      {"huber", LossKind::huber},
+      {"cosine_similarity", LossKind::cosine_similarity},
+      {"binary_focal_crossentropy", LossKind::binary_focal_ce}};
   return t;
 }
 
@@ -44,7 +55,13 @@ inline const NameTable<MetricKind>& metric_names() {
       {"categorical_accuracy", MetricKind::categorical_accuracy},
       {"sparse_categorical_accuracy", MetricKind::sparse_accuracy},
       {"mean_squared_error", MetricKind::mse},
-      {"mean_absolute_error", MetricKind::mae}};
+      {"mean_absolute_error", MetricKind::mae},
+      {"loss", MetricKind::loss},
+      {"top_k_categorical_accuracy", MetricKind::top_k},
+      {"sparse_top_k_categorical_accuracy", MetricKind::sparse_top_k},
+      {"precision", MetricKind::precision},
+      {"recall", MetricKind::recall},
+      {"auc", MetricKind::auc}};
   return t;
 }
 

@@ -34,8 +34,37 @@ enum class Act : int {
   mish,
   hard_silu
 };
-enum class LossKind : int { binary_ce, categorical_ce, sparse_categorical_ce, mse, mae };
-enum class MetricKind : int { binary_accuracy, categorical_accuracy, sparse_accuracy, mse, mae };
+enum class LossKind : int {
+  binary_ce,
+  categorical_ce,
+  sparse_categorical_ce,
+  mse,
+  mae,
+  msle,
+  hinge,
+  squared_hinge,
+  categorical_hinge,
+  kl_divergence,
+  mape,
+  poisson,
+  log_cosh,
+  huber,
+  cosine_similarity,
+  binary_focal_ce
+};
+enum class MetricKind : int {
+  binary_accuracy,
+  categorical_accuracy,
+  sparse_accuracy,
+  mse,
+  mae,
+  loss,  // the mean of a loss
+  top_k,
+  sparse_top_k,
+  precision,
+  recall,
+  auc
+};
 enum class OptKind : int { sgd, adam, rmsprop, adagrad, adadelta, adamax, nadam, lion };
 enum class ConstraintKind : int { none, max_norm, unit_norm, min_max_norm, non_neg };
 enum class ScheduleKind : int { constant, exponential, inverse_time, keras2_decay };
@@ -117,13 +146,36 @@ struct NodeSpec {
   Attrs attrs;
 };
 
+// A loss's parameters, Keras's defaults; each kind reads its own.
+struct LossParams {
+  double delta = 1.0;                // huber
+  double gamma = 2.0, alpha = 0.25;  // binary focal cross-entropy
+  bool class_balancing = false;      // binary focal cross-entropy: weigh by alpha
+  double label_smoothing = 0.0;      // binary, binary focal and categorical cross-entropy
+};
+
+// A metric on a head: its kind and the parameters of the kinds that take some.
+struct MetricSpec {
+  MetricKind kind = MetricKind::mse;
+  LossKind loss = LossKind::mse;  // kind loss: the loss it averages
+  LossParams params;
+  bool from_logits = false;  // loss, auc: the output is logits
+  bool negate = false;       // loss: reports −loss (Keras's cosine similarity metric)
+  double threshold = 0.5;    // binary_accuracy, precision, recall: positive above it
+  index_t k = 5;             // top_k, sparse_top_k
+  index_t thresholds = 200;  // auc
+  bool pr = false;           // auc: the precision-recall curve (else ROC)
+  bool multi_label = false;  // auc: one curve per class of the last axis, averaged
+};
+
 // A loss on one model output: total loss = Σ weight · mean loss of the head.
 struct HeadSpec {
   int output = -1;  // index into GraphSpec::outputs
   LossKind loss = LossKind::mse;
   bool from_logits = false;  // the output already is the loss's logits
+  LossParams params;
   double weight = 1.0;
-  std::vector<MetricKind> metrics;
+  std::vector<MetricSpec> metrics;
 };
 
 struct ScheduleSpec {

@@ -9,7 +9,6 @@ namespace dropnet::py_bind {
 
 Act parse_act(const std::string& s) { return parse_name(activation_names(), s, "activation"); }
 LossKind parse_loss(const std::string& s) { return parse_name(loss_names(), s, "loss"); }
-MetricKind parse_metric(const std::string& s) { return parse_name(metric_names(), s, "metric"); }
 
 namespace {
 
@@ -121,14 +120,15 @@ struct Typed {
   }
 
   static py::tuple loss_py(const std::string& name, bool from_logits, const py::array& head,
-                           const py::array& y, const py::object& w) {
+                           const py::array& y, const py::object& w, const LossParams& params) {
     const T* hp = data_of<T>(head, "head");
     const T* yp = data_of<T>(y, "y_true");
     const T* wp = data_or_null<T>(w, "sample_weight");
-    if (head.ndim() != 2) throw py::value_error("loss: expected a 2-D head");
+    if (head.ndim() < 2) throw py::value_error("loss: expected a head of 2 or more dimensions");
     const LossKind loss = parse_loss(name);
-    const index_t N = head.shape(0), C = head.shape(1);
-    const index_t lw = loss == LossKind::sparse_categorical_ce ? 1 : C;
+    const index_t N = head.shape(0), C = N ? index_t(head.size()) / N : 0;
+    const index_t K = head.shape(head.ndim() - 1);
+    const index_t lw = loss == LossKind::sparse_categorical_ce ? sparse_labels(C, K) : C;
     if (index_t(y.size()) != N * lw) throw py::value_error("loss: y_true has the wrong size");
     if (wp && index_t(py::array(w).size()) != N)
       throw py::value_error("loss: sample_weight has the wrong size");
@@ -138,7 +138,8 @@ struct Typed {
     T* gp = grad.mutable_data();
     {
       py::gil_scoped_release nogil;
-      DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, hp, yp, wp, N, C, C, pp, gp, 1.0);
+      DROPNET_CALL(loss_forward_backward<T>, loss, from_logits, params, hp, yp, wp, N, C, K, pp, gp,
+                   1.0);
     }
     return py::make_tuple(per, grad);
   }
@@ -282,14 +283,24 @@ void register_kernels(py::module_& m) {
   m.def(
       "loss",
       [](const std::string& name, bool from_logits, const py::array& head, const py::array& y,
-         const py::object& w) {
+         const py::object& w, double delta, double gamma, double alpha, bool apply_class_balancing,
+         double label_smoothing) {
+        LossParams params;
+        params.delta = delta;
+        params.gamma = gamma;
+        params.alpha = alpha;
+        params.class_balancing = apply_class_balancing;
+        params.label_smoothing = label_smoothing;
         return by_dtype(head, [&](auto t) {
-          return Typed<decltype(t)>::loss_py(name, from_logits, head, y, w);
+          return Typed<decltype(t)>::loss_py(name, from_logits, head, y, w, params);
         });
       },
       py::arg("name"), py::arg("from_logits"), py::arg("head").noconvert(),
-      py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none(),
-      "(per-sample loss, gradient of each sample's loss w.r.t. head, weighted).");
+      py::arg("y_true").noconvert(), py::arg("sample_weight") = py::none(), py::kw_only(),
+      py::arg("delta") = 1.0, py::arg("gamma") = 2.0, py::arg("alpha") = 0.25,
+      py::arg("apply_class_balancing") = false, py::arg("label_smoothing") = 0.0,
+      "(per-sample loss, gradient of each sample's loss w.r.t. head, weighted); a head of more "
+      "than 2 dimensions has rows along its last axis.");
   m.def(
       "matmul",
       [](const py::array& a, const py::array& b) -> py::array {

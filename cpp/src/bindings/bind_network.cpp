@@ -69,6 +69,73 @@ py::dict strict(const py::handle& obj, const std::string& what,
   return d;
 }
 
+// A loss's parameters: those of its kind that are given (Keras's defaults otherwise).
+LossParams loss_params(LossKind kind, const Attrs& at) {
+  LossParams p;
+  auto real = [&](const char* key, double& to) {
+    if (at.optional(key)) to = at.real(key);
+    if (!std::isfinite(to)) throw py::value_error(std::string("loss: ") + key + " must be finite");
+  };
+  switch (kind) {
+    case LossKind::huber:
+      real("delta", p.delta);
+      break;
+    case LossKind::binary_focal_ce:
+      real("gamma", p.gamma);
+      real("alpha", p.alpha);
+      if (at.optional("apply_class_balancing"))
+        p.class_balancing = at.flag("apply_class_balancing");
+      real("label_smoothing", p.label_smoothing);
+      break;
+    case LossKind::binary_ce:
+    case LossKind::categorical_ce:
+      real("label_smoothing", p.label_smoothing);
+      break;
+    default:
+      break;
+  }
+  return p;
+}
+
+// A head's metric: {"kind": name, and the parameters of its kind}.
+MetricSpec metric_spec(const py::handle& obj) {
+  const Attrs at = to_attrs(obj, "metric");
+  MetricSpec m;
+  m.kind = parse_name(metric_names(), at.text("kind"), "metric");
+  switch (m.kind) {
+    case MetricKind::loss:
+      m.loss = parse_name(loss_names(), at.text("loss"), "loss");
+      m.from_logits = at.flag("from_logits");
+      m.negate = at.flag("negate");
+      m.params = loss_params(m.loss, at);
+      break;
+    case MetricKind::binary_accuracy:
+    case MetricKind::precision:
+    case MetricKind::recall:
+      m.threshold = at.real("threshold");
+      break;
+    case MetricKind::top_k:
+    case MetricKind::sparse_top_k:
+      m.k = at.integer("k");
+      if (m.k < 1) throw py::value_error("metric: k must be >= 1");
+      break;
+    case MetricKind::auc:
+      m.thresholds = at.integer("num_thresholds");
+      if (m.thresholds < 2 || m.thresholds > (1 << 20))
+        throw py::value_error("metric: num_thresholds must be from 2 to 2**20");
+      m.pr = at.text("curve") == "PR";
+      if (!m.pr && at.text("curve") != "ROC")
+        throw py::value_error("metric: curve must be ROC or PR");
+      m.multi_label = at.flag("multi_label");
+      m.from_logits = at.flag("from_logits");
+      break;
+    default:
+      break;
+  }
+  at.finish("metric");
+  return m;
+}
+
 ScheduleSpec parse_schedule(const py::handle& obj) {
   const Attrs lr = to_attrs(obj, "learning-rate schedule");
   ScheduleSpec sc;
@@ -382,17 +449,19 @@ class NetBindingT final : public NetBinding {
       s.nodes.push_back(std::move(n));
     }
     for (auto item : d["heads"].cast<py::list>()) {
-      const py::dict hd =
-          strict(item, "loss head", {"output", "loss", "from_logits", "weight", "metrics"});
+      const py::dict hd = strict(
+          item, "loss head", {"output", "loss", "from_logits", "loss_params", "weight", "metrics"});
       HeadSpec h;
       h.output = hd["output"].cast<int>();
       h.loss = parse_name(loss_names(), hd["loss"].cast<std::string>(), "loss");
       h.from_logits = hd["from_logits"].cast<bool>();
+      const Attrs lp = to_attrs(hd["loss_params"], "loss parameters");
+      h.params = loss_params(h.loss, lp);
+      lp.finish("loss parameters");
       h.weight = hd["weight"].cast<double>();
       if (!(h.weight >= 0.0 && std::isfinite(h.weight)))
         throw py::value_error("loss weights must be finite and >= 0");
-      for (auto m : hd["metrics"].cast<std::vector<std::string>>())
-        h.metrics.push_back(parse_name(metric_names(), m, "metric"));
+      for (auto m : hd["metrics"].cast<py::list>()) h.metrics.push_back(metric_spec(m));
       if (h.output < 0 || std::size_t(h.output) >= s.outputs.size())
         throw py::value_error("loss head refers to a missing output");
       const auto& shape = out_shapes_[sz(h.output)];

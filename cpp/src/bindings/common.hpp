@@ -73,7 +73,6 @@ inline std::vector<index_t> shape_of(const py::array& a) {
 
 Act parse_act(const std::string& s);
 LossKind parse_loss(const std::string& s);
-MetricKind parse_metric(const std::string& s);
 
 void register_kernels(py::module_& m);
 void register_network(py::module_& m);
