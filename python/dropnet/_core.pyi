@@ -94,8 +94,13 @@ class Network:
         hooks: Any,
     ) -> tuple[npt.NDArray[np.float64], int, int, int, int, int, BaseException | None]: ...
     def train_on_batch(
-        self, x: Arrays, y: Arrays, sample_weight: np.ndarray | None, iterations: int
-    ) -> tuple[npt.NDArray[np.float64], int]: ...
+        self,
+        x: Arrays,
+        y: Arrays,
+        sample_weight: np.ndarray | None,
+        iterations: int,
+        check: bool = False,
+    ) -> tuple[npt.NDArray[np.float64] | None, int]: ...
     # Outputs: a bare array for a single-output model, else one per output (None when the
     # call stopped early); then rows, the stop code, the batch reached, the error.
     def predict(

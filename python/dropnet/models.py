@@ -28,7 +28,7 @@ import numpy as np
 from . import _core, backend, losses, optimizers, saving, sources
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
-from ._data import check_int, check_name, first_nonfinite, shape_str, to_float_array
+from ._data import MAX_INT, check_int, check_name, first_nonfinite, shape_str, to_float_array
 from .layers.base import (
     CoreCall,
     KerasTensor,
@@ -226,6 +226,43 @@ class _Hooks:
         return self.cbl(event, phase, epoch, batch, rows, logs, seconds)
 
 
+class _Step:
+    """What lets ``train_on_batch`` skip its checks: the network and learning rate of the
+    last call, and the layout its arrays had when they needed no conversion. Single input
+    and output, dense targets and no Python metrics only; anything else takes the full path."""
+
+    def __init__(self, net, dtype, x_shape, y_shape, lr):
+        self.net, self.dtype, self.x_shape, self.y_shape, self.lr = net, dtype, x_shape, y_shape, lr
+
+    @staticmethod
+    def of(model, net, x, xs, y, ys, lr, python_metrics, w) -> _Step | None:
+        """The fast path's record after a full call, or None when that call's arrays needed
+        converting (or its kind of call cannot take the fast path)."""
+        if (
+            python_metrics
+            or w is not None
+            or len(xs) != 1
+            or len(ys) != 1
+            or xs[0] is not x
+            or ys[0] is not y
+            or model._heads[0].loss == "sparse_categorical_crossentropy"
+        ):
+            return None
+        return _Step(net, x.dtype, x.shape[1:], y.shape[1:], lr)
+
+    def fits(self, x: np.ndarray, y: np.ndarray) -> bool:
+        xs, ys = x.shape, y.shape
+        return (
+            xs[1:] == self.x_shape
+            and ys[1:] == self.y_shape
+            and xs[0] == ys[0] > 0
+            and x.dtype == self.dtype
+            and y.dtype == self.dtype
+            and x.flags.c_contiguous
+            and y.flags.c_contiguous
+        )
+
+
 class Head:
     """One model output's loss: its canonical name, whether its output is logits, its
     parameters, its weight in the total loss, and its metrics as given to compile."""
@@ -283,6 +320,7 @@ class Model:
         self._slots: dict[Weight, list[np.ndarray]] = {}
         self._net: _core.Network | None = None
         self._net_training = False
+        self._step: _Step | None = None  # train_on_batch's fast path
         self._seed: int | None = None
         self._mc_calls = 0
         # _lock guards the core network's creation and the Monte-Carlo call counter;
@@ -1584,14 +1622,42 @@ class Model:
     @_exclusive_training
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on this batch; returns the loss (and metrics)."""
+        step = self._step
+        if (
+            step is not None
+            and sample_weight is None
+            and class_weight is None
+            and type(x) is np.ndarray
+            and type(y) is np.ndarray
+            and step.net is self._net
+            and step.fits(x, y)
+        ):
+            # The arrays are as a previous call's checks left them (dtype, layout, shapes):
+            # the core checks their values, and the step skips the conversions.
+            opt = self.optimizer
+            assert opt is not None
+            lr = opt._lr_spec()
+            if lr != step.lr:
+                step.net.set_schedule(lr)
+                step.lr = lr
+            out, it = step.net.train_on_batch([x], [y], None, opt._iterations, True)
+            if out is not None:
+                if it > MAX_INT:
+                    opt.iterations = it  # refuses, as the full path does
+                opt._iterations = it
+                if len(out) == 1 and not return_dict:
+                    return float(out[0])
+                return self._results(out, return_dict)
         xs = self._xs(x)
         ys = self._ys(y, xs[0].shape[0])
         w = self._weights_array(sample_weight, class_weight, ys, xs[0].shape[0])
         net = self._network(training=True)
         python_metrics = self._check_python_metrics("train_on_batch")
-        net.set_schedule(self.optimizer._lr_spec())
+        lr = self.optimizer._lr_spec()
+        net.set_schedule(lr)
         out, self.optimizer.iterations = net.train_on_batch(xs, ys, w, self.optimizer.iterations)
         extra = self._python_logs(python_metrics, xs, ys, w)  # (on the updated weights)
+        self._step = _Step.of(self, net, x, xs, y, ys, lr, python_metrics, w)
         return self._results([*out, *extra.values()], return_dict)
 
     def _results(self, values, return_dict):

@@ -19,6 +19,14 @@
 namespace dropnet::py_bind {
 namespace {
 
+// Every value finite (NaN and infinities have an all-ones exponent, so x − x is not 0).
+template <class T>
+bool all_finite(const T* v, std::size_t n) {
+  T acc = T(0);
+  for (std::size_t i = 0; i < n; ++i) acc += v[i] - v[i];
+  return acc == T(0);
+}
+
 // A Python dict as Attrs: bools, ints, floats, strings and lists of ints; None is "absent".
 Attrs to_attrs(const py::handle& obj, const std::string& what) {
   if (!py::isinstance<py::dict>(obj)) throw py::value_error(what + ": expected a dict");
@@ -340,7 +348,8 @@ class NetBinding {
   virtual py::tuple fit(py::object train, py::object val, index_t epochs, index_t first_epoch,
                         index_t steps, index_t val_steps, py::object validate, bool stop_on_nan,
                         std::int64_t iterations, py::object hooks) = 0;
-  virtual py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) = 0;
+  virtual py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it,
+                                   bool check) = 0;
   virtual py::tuple predict(py::object data, index_t steps, std::int64_t mc_call, index_t passes,
                             py::object hooks) = 0;
   virtual py::tuple evaluate(py::object data, index_t steps, py::object hooks) = 0;
@@ -522,9 +531,18 @@ class NetBindingT final : public NetBinding {
                           errors.take());
   }
 
-  py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it) override {
+  // With `check`, the inputs and targets are first scanned for NaN and infinities: when one
+  // holds any, nothing runs and the loss comes back as None (the caller then raises, naming
+  // the first such value).
+  py::tuple train_on_batch(py::object x, py::object y, py::object w, std::int64_t it,
+                           bool check) override {
     Data d = batch(x, y, w, "x", "y", "sample_weight");
     if (d.b.n <= 0) throw py::value_error("train_on_batch: expected at least one sample");
+    if (check) {
+      for (const py::array& a : d.keep)
+        if (!all_finite(static_cast<const T*>(a.data()), std::size_t(a.size())))
+          return py::make_tuple(py::none(), it);
+    }
     py::array_t<double> out(per_pass_);
     double* o = out.mutable_data();
     {
@@ -817,7 +835,7 @@ void register_network(py::module_& m) {
            py::arg("first_epoch"), py::arg("steps"), py::arg("val_steps"), py::arg("validate"),
            py::arg("stop_on_nan"), py::arg("iterations"), py::arg("hooks"))
       .def("train_on_batch", &NetBinding::train_on_batch, py::arg("x"), py::arg("y"),
-           py::arg("sample_weight"), py::arg("iterations"))
+           py::arg("sample_weight"), py::arg("iterations"), py::arg("check") = false)
       .def("predict", &NetBinding::predict, py::arg("data"), py::arg("steps"), py::arg("mc_call"),
            py::arg("passes"), py::arg("hooks"))
       .def("evaluate", &NetBinding::evaluate, py::arg("data"), py::arg("steps"), py::arg("hooks"))
