@@ -178,13 +178,14 @@ class _SequentialEstimator(BaseEstimator):
         """The bare parameters bound for ``route``; ValueError naming any that nothing takes
         (a misspelt or outdated name is never silently dropped)."""
         bare = {k: v for k, v in self._extra.items() if "__" not in k}
-        unknown = sorted(k for k in bare if self._bare_route(k) is None)
+        routes = {k: self._bare_route(k) for k in bare}
+        unknown = sorted(k for k, r in routes.items() if r is None)
         if unknown:
             raise ValueError(
                 f"{type(self).__name__}: {', '.join(unknown)} is not a parameter of the build "
                 "function, of Model.fit or of Model.predict"
             )
-        return {k: v for k, v in bare.items() if self._bare_route(k) == route}
+        return {k: v for k, v in bare.items() if routes[k] == route}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

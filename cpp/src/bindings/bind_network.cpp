@@ -19,14 +19,6 @@
 namespace dropnet::py_bind {
 namespace {
 
-// Every value finite (NaN and infinities have an all-ones exponent, so x − x is not 0).
-template <class T>
-bool all_finite(const T* v, std::size_t n) {
-  T acc = T(0);
-  for (std::size_t i = 0; i < n; ++i) acc += v[i] - v[i];
-  return acc == T(0);
-}
-
 // A Python dict as Attrs: bools, ints, floats, strings and lists of ints; None is "absent".
 Attrs to_attrs(const py::handle& obj, const std::string& what) {
   if (!py::isinstance<py::dict>(obj)) throw py::value_error(what + ": expected a dict");
@@ -540,7 +532,8 @@ class NetBindingT final : public NetBinding {
     if (d.b.n <= 0) throw py::value_error("train_on_batch: expected at least one sample");
     if (check) {
       for (const py::array& a : d.keep)
-        if (!all_finite(static_cast<const T*>(a.data()), std::size_t(a.size())))
+        if (!finite_values<false>(static_cast<const T*>(a.data()), static_cast<T*>(nullptr),
+                                  std::size_t(a.size())))
           return py::make_tuple(py::none(), it);
     }
     py::array_t<double> out(per_pass_);

@@ -17,6 +17,23 @@
 namespace dropnet::py_bind {
 namespace {  // included by bind_network.cpp only
 
+// Whether count values are all finite, copying them to `to` on the way with Copy: an
+// exponent of all ones marks NaN and infinity; an integer test, so the loop vectorizes as
+// a plain copy does.
+template <bool Copy, class T>
+bool finite_values(const T* from, T* to, std::size_t count) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits bad = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    Bits b;
+    std::memcpy(&b, from + i, sizeof b);
+    if constexpr (Copy) to[i] = from[i];
+    bad |= Bits((b & exponent) == exponent);
+  }
+  return bad == 0;
+}
+
 // Keeps the first Python error met during a core call (with the GIL held when it is
 // taken, handed back or dropped).
 class ErrorSlot {
@@ -428,7 +445,7 @@ class OutputArrays final : public OutputSink<T> {
         bufs_[k].resize(bufs_[k].size() + count);
         to = bufs_[k].data() + bufs_[k].size() - count;
       }
-      if (!copy_finite(outs[k], to, count)) finite_ = false;
+      if (!finite_values<true>(outs[k], to, count)) finite_ = false;
     }
     rows_ += n;
   }
@@ -462,21 +479,6 @@ class OutputArrays final : public OutputSink<T> {
   std::vector<std::vector<T>> bufs_;
   index_t rows_ = 0;
   bool finite_ = true;
-
-  // Copies count values and tells whether all are finite: an exponent of all ones marks
-  // NaN and infinity; an integer test, so the loop vectorizes as a plain copy does.
-  static bool copy_finite(const T* from, T* to, std::size_t count) {
-    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
-    Bits bad = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      Bits b;
-      std::memcpy(&b, from + i, sizeof b);
-      to[i] = from[i];
-      bad |= Bits((b & exponent) == exponent);
-    }
-    return bad == 0;
-  }
 };
 
 }  // namespace

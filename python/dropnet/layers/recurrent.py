@@ -158,6 +158,7 @@ class BaseRNN(Layer, abstract=True):
         them apart; the activity penalty then covers all of them, as Keras's does."""
         node = call.node
         main = node.outputs[0].shape
+        size = int(np.prod(main))  # per-sample elements of the output proper
         op, attrs = self._core_op()
         pack = self.return_state and (any(call.used[1:]) or self.activity_regularizer is not None)
         attrs = {**attrs, "return_state": pack, "initial_state": len(node.inputs) > 1}
@@ -165,7 +166,7 @@ class BaseRNN(Layer, abstract=True):
         if self.stateful:
             assert call.batch is not None
             weights += self._carried_states(call.batch)
-        width = int(np.prod(main)) + (len(self._state_names) * self.units if pack else 0)
+        width = size + (len(self._state_names) * self.units if pack else 0)
         shape = (width,) if pack else main
         entries: list[tuple] = [(op, attrs, call.input_refs(), weights, shape)]
         reg = self.activity_regularizer
@@ -178,7 +179,7 @@ class BaseRNN(Layer, abstract=True):
             if not call.used[k]:
                 outs.append(None)
                 continue
-            start = 0 if k == 0 else int(np.prod(main)) + (k - 1) * self.units
+            start = 0 if k == 0 else size + (k - 1) * self.units
             entries.append(("slice", {"start": start}, [source], [], t.shape))
             outs.append(len(entries) - 1)
         return entries, outs
