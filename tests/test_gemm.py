@@ -203,3 +203,36 @@ def test_gemm_packed_blocks_continue_each_chain_bitwise(dtype, trans_a, trans_b,
         out = run(a, b, c, trans_a, trans_b, accumulate)
         ref = run(a, b, c, trans_a, trans_b, accumulate, reference=True)
         np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blocking_comes_from_the_cpu_caches(dtype):
+    """The packed path's blocks follow the cache sizes the OS reports: whole register
+    tiles, a packed A panel or B panel within L1d, an A block within L2."""
+    for level in levels():
+        _core.set_cpu_capability(level)
+        b = _core.gemm_blocking(dtype)
+        size = 4 if dtype == "float32" else 8
+        assert b["l1d"] >= 4096 and b["l2"] >= b["l1d"] and b["l3_per_core"] > 0
+        assert b["kc"] % 64 == 0 and 128 <= b["kc"] <= 1024
+        assert b["mc"] % b["mr"] == 0 and b["nc"] % b["nr"] == 0
+        assert min(b["mr"], b["nr"]) * b["kc"] * size <= b["l1d"]
+        assert b["mc"] * b["kc"] * size <= b["l2"]
+    with pytest.raises(ValueError, match="expected dtype 'float32' or 'float64', received 'int8'"):
+        _core.gemm_blocking("int8")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_narrow_outputs_equal_reference_for_every_row_count(dtype, trans_a):
+    """The narrow-output path (N < 8) groups rows (or columns of a transposed A) into
+    blocks; every remainder of a block gives the reference's bits."""
+    rng = np.random.default_rng(5)
+    for level in levels():
+        _core.set_cpu_capability(level)
+        for m in range(1, 40):
+            for n, k in ((1, 500), (3, 9), (7, 30)):
+                a, b, c = operands(rng, m, n, k, trans_a, False, dtype)
+                np.testing.assert_array_equal(
+                    run(a, b, c, trans_a, False, True), run(a, b, c, trans_a, False, True, True)
+                )

@@ -5,9 +5,13 @@
 #include "dropnet/dispatch.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -61,6 +65,76 @@ void child_after_fork() {
 #endif
 }
 }  // namespace
+
+namespace {
+// One line of a sysfs file, or "" when it cannot be read.
+std::string read_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// "48K", "2048K", "260M" → bytes; 0 when unreadable.
+long parse_size(const std::string& s) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (v <= 0 || end == s.c_str()) return 0;
+  if (*end == 'K') return v << 10;
+  if (*end == 'M') return v << 20;
+  if (*end == 'G') return v << 30;
+  return v;
+}
+
+// How many CPUs share a cache, from its shared_cpu_list ("0-1", "0,2", "3").
+long count_cpus(const std::string& list) {
+  long n = 0;
+  std::size_t i = 0;
+  while (i < list.size()) {
+    char* end = nullptr;
+    const long a = std::strtol(list.c_str() + i, &end, 10);
+    if (end == list.c_str() + i) break;
+    long b = a;
+    i = static_cast<std::size_t>(end - list.c_str());
+    if (i < list.size() && list[i] == '-') {
+      b = std::strtol(list.c_str() + i + 1, &end, 10);
+      i = static_cast<std::size_t>(end - list.c_str());
+    }
+    n += b >= a ? b - a + 1 : 1;
+    if (i < list.size() && list[i] == ',') ++i;
+  }
+  return n;
+}
+
+CacheSizes read_caches() {
+  CacheSizes c{0, 0, 0};
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    const std::string type = read_line(dir + "/type");
+    if (type.empty()) break;
+    if (type == "Instruction") continue;
+    const long level = std::strtol(read_line(dir + "/level").c_str(), nullptr, 10);
+    const long size = parse_size(read_line(dir + "/size"));
+    const long sharing = std::max(1L, count_cpus(read_line(dir + "/shared_cpu_list")));
+    if (level == 1) c.l1d = size;
+    if (level == 2) c.l2 = size / (size > (8L << 20) ? sharing : 1);
+    if (level == 3) c.l3_per_core = size / sharing;
+  }
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+  if (c.l1d <= 0) c.l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  if (c.l2 <= 0) c.l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+  if (c.l1d <= 0) c.l1d = 32L << 10;
+  if (c.l2 <= 0) c.l2 = 1L << 20;
+  if (c.l3_per_core <= 0) c.l3_per_core = 2L << 20;
+  return c;
+}
+}  // namespace
+
+const CacheSizes& cpu_caches() {
+  static const CacheSizes caches = read_caches();
+  return caches;
+}
 
 Isa active_isa() { return g_isa; }
 bool isa_built(Isa isa) {

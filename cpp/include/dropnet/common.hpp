@@ -23,6 +23,11 @@ struct Philox4x32 {
 // core is busy, so only kernels that take tens of microseconds are split.
 constexpr index_t kParallelWork = 1 << 18;
 
+// A GEMM's register tile (MR×NR) and cache blocks (KC, MC, NC), as the kernels report them.
+struct GemmBlocking {
+  index_t mr, nr, kc, mc, nc;
+};
+
 // index_t → size_t for container sizes and subscripts.
 constexpr std::size_t sz(index_t v) { return static_cast<std::size_t>(v); }
 

@@ -20,6 +20,14 @@ std::string isa_built_names();
 std::string isa_name(Isa isa);
 void set_active_isa(Isa isa);
 
+// This CPU's data caches in bytes, as the OS reports them (sysfs, else sysconf), each
+// level per core: l3_per_core is the last level divided among the cores sharing it. A
+// level the OS does not report gets a common size (32 KiB, 1 MiB, 2 MiB per core).
+struct CacheSizes {
+  long l1d, l2, l3_per_core;
+};
+const CacheSizes& cpu_caches();
+
 int num_threads();
 void set_num_threads(int n);
 bool openmp_enabled();

@@ -24,6 +24,10 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* 
 template <class T>
 void gemm_ref(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
               const T* B, index_t ldb, T* C, index_t ldc, bool accumulate);
+// The register tile and the packed path's block sizes this ISA level uses for T on this
+// CPU, chosen from its cache sizes on first use.
+template <class T>
+GemmBlocking gemm_blocking();
 // C = A·B + bias (bias per column, or null), then max(·, 0) if relu: gemm's chains,
 // then one addition each, then the clamp (NaN to 0, as the relu kernel).
 template <class T>

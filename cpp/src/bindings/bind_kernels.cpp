@@ -353,6 +353,29 @@ void register_kernels(py::module_& m) {
       py::arg("dy").noconvert(), py::arg("mask"), py::arg("rate"), py::arg("out") = py::none(),
       "Gradient of dropout_forward: dy where kept, scaled by 1 / (1 - rate); 0 elsewhere.");
   m.def(
+      "gemm_blocking",
+      [](const std::string& dtype) {
+        if (dtype != "float32" && dtype != "float64")
+          throw py::value_error("gemm_blocking: expected dtype 'float32' or 'float64', received '" +
+                                dtype + "'");
+        const GemmBlocking b = dtype == "float32" ? DROPNET_CALL(gemm_blocking<float>)
+                                                  : DROPNET_CALL(gemm_blocking<double>);
+        const CacheSizes& c = cpu_caches();
+        py::dict d;
+        d["mr"] = b.mr;
+        d["nr"] = b.nr;
+        d["kc"] = b.kc;
+        d["mc"] = b.mc;
+        d["nc"] = b.nc;
+        d["l1d"] = c.l1d;
+        d["l2"] = c.l2;
+        d["l3_per_core"] = c.l3_per_core;
+        return d;
+      },
+      py::arg("dtype") = "float32",
+      "The GEMM's register tile (mr x nr) and block sizes (kc, mc, nc) at the active ISA "
+      "level, and the cache sizes (bytes, per core) they were chosen from.");
+  m.def(
       "fma_peak",
       [](double seconds) {
         if (!(seconds > 0.0 && seconds <= 60.0))

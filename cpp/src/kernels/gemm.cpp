@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "dropnet/dispatch.hpp"
 #include "dropnet/gemm_ukernel.hpp"
 #include "dropnet/kernels.hpp"
 
@@ -41,29 +42,46 @@ using gemm_detail::TileArgs;
 
 constexpr index_t kDotMaxN = 8;
 
-// Block sizes: R×KC panels of A stream from an MC×KC block in L2 past one KC×NR panel of
-// packed B (L1, or L2 with prefetch for the AVX-512 widths); NC columns of B per block.
+// Block sizes of the packed path, chosen once per process from this CPU's caches (the
+// OS's figures, dispatch.cpp), never from a table of parts:
+// * KC: with the AVX-512 kernel, which prefetches its panels ahead, an R×KC panel of
+//   packed A fills three quarters of L1d and the KC×NR panel of B streams past it from L2;
+//   the other kernels do not prefetch, so their B panel is the one kept in L1d (half of it);
+// * MC: an MC×KC block of packed A takes a twelfth of L2, so it stays there beside the B
+//   panels that each of its R-row panels meets in turn;
+// * NC: a KC×NC block of packed B takes half of the thread's share of the last level, up
+//   to 3072 columns.
+// On a 48 KiB L1d / 2 MiB L2 core that is KC 768, MC 48 for AVX-512 float, the best of
+// those measured there. Blocking never changes a result (every k block continues the
+// chains from C), only how fast it comes.
+struct Blocking {
+  index_t kc, mc, nc;
+};
+
+inline index_t round_to(index_t v, index_t step, index_t lo, index_t hi) {
+  return std::clamp(v / step * step, lo, hi);
+}
+
 template <class T>
-struct Blocking;
+Blocking choose_blocking() {
+  constexpr index_t MR = Tile<T>::MR, NR = Tile<T>::NR, bytes = sizeof(T);
+  const CacheSizes& caches = cpu_caches();
+  Blocking b{};
 #ifdef DROPNET_GEMM_AVX512
-template <>
-struct Blocking<float> {
-  static constexpr index_t KC = 768, MC = 48, NC = 3072;
-};
-template <>
-struct Blocking<double> {
-  static constexpr index_t KC = 256, MC = 96, NC = 1536;
-};
+  b.kc = round_to(caches.l1d * 3 / 4 / (MR * bytes), 64, 128, 1024);
 #else
-template <>
-struct Blocking<float> {
-  static constexpr index_t KC = 256, MC = 144, NC = 3072;
-};
-template <>
-struct Blocking<double> {
-  static constexpr index_t KC = 256, MC = 96, NC = 1536;
-};
+  b.kc = round_to(caches.l1d / 2 / (NR * bytes), 64, 128, 1024);
 #endif
+  b.mc = round_to(caches.l2 / 12 / (b.kc * bytes), MR, MR, 32 * MR);
+  b.nc = round_to(caches.l3_per_core / 2 / (b.kc * bytes), NR, 8 * NR, 3072);
+  return b;
+}
+
+template <class T>
+const Blocking& blocking() {
+  static const Blocking b = choose_blocking<T>();
+  return b;
+}
 
 constexpr index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -239,12 +257,13 @@ template <class T>
 void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A,
                  index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  constexpr index_t KC = Blocking<T>::KC, NC = Blocking<T>::NC;
+  const Blocking& blk = blocking<T>();
+  const index_t KC = blk.kc, NC = blk.nc;
   const int threads = use_threads(M * N * K / 4) ? max_threads() : 1;
   // Row blocks of whole MR-row panels: at most MC rows each, and (when M allows it) a
   // multiple of the thread count, sized evenly so no thread gets a block more.
   const index_t panels = ceil_div(M, MR);
-  index_t mu = ceil_div(panels * MR, Blocking<T>::MC);
+  index_t mu = ceil_div(panels * MR, blk.mc);
   if (threads > 1 && panels >= threads) mu = ceil_div(mu, threads) * threads;
   mu = std::min(mu, panels);
   const index_t mc = ceil_div(panels, mu) * MR;  // rows in the largest block
@@ -332,43 +351,125 @@ inline T dot_lanes(const T* a, const T* b, index_t K) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// dot_lanes for R rows of A at once (row r at a + r*lda) against one b: the same
+// arithmetic per row, but R independent chains, so the loop is not bound by the latency
+// of one chain's multiply-adds, and each b chunk is loaded once for all R rows.
+template <class T, int R>
+inline void dot_lanes_rows(const T* a, index_t lda, const T* b, index_t K, T* out) {
+  T acc[R][kLanes] = {};
+  index_t k = 0;
+  for (; k + kLanes <= K; k += kLanes)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) acc[r][l] += a[r * lda + k + l] * b[k + l];
+  for (int r = 0; r < R; ++r) {
+    for (int l = 0; k + l < K; ++l) acc[r][l] += a[r * lda + k + l] * b[k + l];
+    const T* c = acc[r];
+    out[r] = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+  }
+}
+
+// Columns i0..i0+W of op(A) = Aᵀ (A's rows k hold them side by side) against one column
+// of op(B), written as one output per column: dot_lanes' arithmetic for each column
+// (lane l sums the k ≡ l (mod 8) terms in order, the lanes combine in the same tree),
+// with the kLanes partial sums of all W columns held in registers; out gets W values.
+template <class T, int W>
+inline void dot_lanes_cols(const T* A, index_t lda, index_t i0, int width, const T* b,
+                           index_t b_step, index_t K, T* out) {
+  T acc[kLanes][W] = {};
+  const T* a = A + i0;
+  if (width == W) {
+    index_t k = 0;
+    // k in runs of kLanes, so each lane's index is a constant and its sums stay in registers.
+    for (; k + kLanes <= K; k += kLanes) {
+#pragma GCC unroll 8
+      for (int l = 0; l < kLanes; ++l) {
+        const T bk = b[(k + l) * b_step];
+        const T* ak = a + (k + l) * lda;
+#pragma omp simd
+        for (int i = 0; i < W; ++i) acc[l][i] += ak[i] * bk;
+      }
+    }
+#pragma GCC unroll 8
+    for (int l = 0; l < kLanes; ++l) {
+      if (k + l >= K) break;
+      const T bk = b[(k + l) * b_step];
+      const T* ak = a + (k + l) * lda;
+#pragma omp simd
+      for (int i = 0; i < W; ++i) acc[l][i] += ak[i] * bk;
+    }
+  } else {
+    for (index_t k = 0; k < K; ++k) {
+      const T bk = b[k * b_step];
+      const T* ak = a + k * lda;
+      for (int i = 0; i < width; ++i) acc[k % kLanes][i] += ak[i] * bk;
+    }
+  }
+#pragma omp simd
+  for (int i = 0; i < W; ++i)
+    out[i] = ((acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i])) +
+             ((acc[4][i] + acc[5][i]) + (acc[6][i] + acc[7][i]));
+}
+
+// dot_lanes_rows for the R = 1..kDotRows rows left at the end of M.
+template <class T, int R = 1>
+inline void dot_lanes_tail(index_t rows, const T* a, index_t lda, const T* b, index_t K, T* out) {
+  if constexpr (R < 8) {
+    if (rows != R) return dot_lanes_tail<T, R + 1>(rows, a, lda, b, K, out);
+  }
+  dot_lanes_rows<T, R>(a, lda, b, K, out);
+}
+
 template <class T>
 void gemm_dot(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, const T* A, index_t lda,
               const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+  // op(B)[k][j] = b_j[k * b_step]: column j of op(B) at B + j*b_col.
+  const index_t b_col = trans_b ? ldb : 1, b_step = trans_b ? 1 : ldb;
   if (trans_a) {
-    // op(A) rows are columns of A: stream A's rows instead of transposing it, keeping
-    // dot_lanes' arithmetic exactly: lane l of output i accumulates the k ≡ l (mod 8)
-    // terms in order, and the lanes combine in the same fixed tree.
-    std::vector<T> lanes(sz(kLanes * M));
+    // op(A) rows are columns of A: blocks of kCols columns read along A's rows.
+    constexpr int kCols = std::max(Tile<T>::NR / 2, 2);
+    const index_t blocks = ceil_div(M, kCols);
     for (index_t j = 0; j < N; ++j) {
-      std::fill(lanes.begin(), lanes.end(), T(0));
-      parallel_for((M + 255) / 256, use_threads(M * K * 2), [&](index_t blk) {
-        const index_t i0 = blk * 256, i1 = std::min(M, i0 + 256);
-        for (index_t k = 0; k < K; ++k) {
-          const T bk = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-          const T* a = A + k * lda;
-          T* acc = lanes.data() + (k % kLanes) * M;
-#pragma omp simd
-          for (index_t i = i0; i < i1; ++i) acc[i] += a[i] * bk;
+      parallel_for(blocks, use_threads(M * K * 2) && blocks > 1, [&](index_t blk) {
+        const index_t i0 = blk * kCols;
+        const int width = static_cast<int>(std::min<index_t>(kCols, M - i0));
+        T d[kCols];
+        dot_lanes_cols<T, kCols>(A, lda, i0, width, B + j * b_col, b_step, K, d);
+        for (int i = 0; i < width; ++i) {
+          T* c = C + (i0 + i) * ldc + j;
+          *c = accumulate ? *c + d[i] : d[i];
         }
       });
-      for (index_t i = 0; i < M; ++i) {
-        const T* L = lanes.data() + i;
-        const T d = ((L[0] + L[M]) + (L[2 * M] + L[3 * M])) +
-                    ((L[4 * M] + L[5 * M]) + (L[6 * M] + L[7 * M]));
-        C[i * ldc + j] = accumulate ? C[i * ldc + j] + d : d;
-      }
     }
     return;
   }
-  // op(B) columns as contiguous rows (N×K).
-  std::vector<T> bt(sz(N * K));
-  for (index_t j = 0; j < N; ++j)
-    for (index_t k = 0; k < K; ++k) bt[sz(j * K + k)] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-  parallel_for(M, use_threads(M * N * K / 4) && M > 1, [&](index_t i) {
+  // Columns of op(B) as contiguous runs over k: in place when they are already, else a copy.
+  const bool in_place = b_step == 1;
+  std::vector<T> bt;
+  if (!in_place) {
+    bt.resize(sz(N * K));
+    for (index_t j = 0; j < N; ++j)
+      for (index_t k = 0; k < K; ++k) bt[sz(j * K + k)] = B[j * b_col + k * b_step];
+  }
+  const T* bcols = in_place ? B : bt.data();
+  const index_t bld = in_place ? b_col : K;
+  // Groups of kDotRows rows, each group on one thread.
+  constexpr index_t kDotRows = 8;
+  const index_t groups = ceil_div(M, kDotRows);
+  parallel_for(groups, use_threads(M * N * K / 4) && groups > 1, [&](index_t g) {
+    const index_t i0 = g * kDotRows, rows = std::min(kDotRows, M - i0);
     for (index_t j = 0; j < N; ++j) {
-      const T d = dot_lanes(A + i * lda, bt.data() + j * K, K);
-      C[i * ldc + j] = accumulate ? C[i * ldc + j] + d : d;
+      T d[kDotRows];
+      const T* b = bcols + j * bld;
+      if (rows == kDotRows)
+        dot_lanes_rows<T, kDotRows>(A + i0 * lda, lda, b, K, d);
+      else
+        dot_lanes_tail<T>(rows, A + i0 * lda, lda, b, K, d);
+      for (index_t r = 0; r < rows; ++r) {
+        T* c = C + (i0 + r) * ldc + j;
+        *c = accumulate ? *c + d[r] : d[r];
+      }
     }
   });
 }
@@ -448,13 +549,20 @@ void gemm_bias(index_t M, index_t N, index_t K, const T* A, index_t lda, const T
   });
 }
 
+template <class T>
+GemmBlocking gemm_blocking() {
+  const Blocking& b = blocking<T>();
+  return GemmBlocking{Tile<T>::MR, Tile<T>::NR, b.kc, b.mc, b.nc};
+}
+
 #define DROPNET_INSTANTIATE_GEMM(T)                                                             \
   template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*,     \
                         index_t, T*, index_t, bool);                                            \
   template void gemm_ref<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, \
                             index_t, T*, index_t, bool);                                        \
   template void gemm_bias<T>(index_t, index_t, index_t, const T*, index_t, const T*, index_t,   \
-                             const T*, bool, T*, index_t);
+                             const T*, bool, T*, index_t);                                      \
+  template GemmBlocking gemm_blocking<T>();
 DROPNET_INSTANTIATE_GEMM(float)
 DROPNET_INSTANTIATE_GEMM(double)
 

@@ -42,8 +42,10 @@ inline bool in_top_k(const T* r, index_t C, index_t c, index_t k) {
 // the probability v clipped to [ε, 1 − ε] (no gradient where the clip holds).
 inline double binary_ce(double v, double t, bool from_logits, double* d) {
   if (from_logits) {
-    *d = sigmoid_d(v) - t;
-    return std::max(v, 0.0) - v * t + std::log1p(std::exp(-std::fabs(v)));
+    // One exponential serves both: sigmoid_d's branches and log1p read the same e^(−|v|).
+    const double e = std::exp(-std::fabs(v));
+    *d = (v >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;
+    return std::max(v, 0.0) - v * t + std::log1p(e);
   }
   const double p = std::min(std::max(v, kEps), 1.0 - kEps);
   const bool inside = v > kEps && v < 1.0 - kEps;
