@@ -4,7 +4,6 @@ environments, robust statistics and plain-text table formatting."""
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import platform
 import resource
@@ -28,14 +27,6 @@ VERSIONED_PACKAGES = (
     "tensorflow-cpu",
     "keras",
 )
-
-# Top-level modules each framework needs; used to skip a framework that is not installed.
-FRAMEWORK_MODULES: dict[str, tuple[str, ...]] = {
-    "dropnet": ("dropnet",),
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "keras": ("keras", "tensorflow"),
-}
 
 
 def cpu_model() -> str:
@@ -115,18 +106,6 @@ def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
-
-
-def framework_available(framework: str) -> tuple[bool, str]:
-    """Whether the framework's modules can be found, without importing them."""
-    missing = [
-        m
-        for m in FRAMEWORK_MODULES.get(framework, (framework,))
-        if importlib.util.find_spec(m) is None
-    ]
-    if missing:
-        return False, "not installed (missing module: " + ", ".join(missing) + ")"
-    return True, ""
 
 
 def child_env(threads: int | None, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:

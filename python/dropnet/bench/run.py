@@ -20,13 +20,13 @@ from .common import (
     Stats,
     fmt_num,
     format_table,
-    framework_available,
     logical_cores,
     machine_info,
     package_versions,
     parent_env_snapshot,
     wait_until_idle,
 )
+from .frameworks import available
 from .pool import WorkerPool
 from .progress import Progress
 from .report import write_report
@@ -274,7 +274,7 @@ class Plan:
         for fw in workload.frameworks:
             if wanted is not None and fw not in wanted:
                 continue
-            ok, why = (False, missing) if missing else framework_available(fw)
+            ok, why = (False, missing) if missing else available(fw)
             if ok:
                 self.frameworks.append(fw)
             else:
