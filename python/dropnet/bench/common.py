@@ -10,7 +10,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # Environment variables that slow OpenBLAS on this kind of machine; children run without them.
@@ -108,23 +108,15 @@ def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str
     return out
 
 
-def child_env(threads: int | None, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+def child_env(threads: int) -> dict[str, str]:
     """Environment for a benchmark child: thread-count variables pinned, slow OpenBLAS
     overrides removed, Keras on the TensorFlow backend and TensorFlow's log quiet."""
-    env = dict(os.environ)
-    for name in UNSET_IN_CHILDREN:
-        env.pop(name, None)
-    if threads is not None:
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(threads)
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_IN_CHILDREN}
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(threads)
     env["KERAS_BACKEND"] = "tensorflow"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONHASHSEED", "0")
-    for key, value in (extra or {}).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
     return env
 
 

@@ -301,7 +301,7 @@ def run_job(
     meter = OtherLoadMeter()
     meter.start(pool.pids())
     start = time.perf_counter()
-    result, pid = pool.run(spec, job.env)
+    result, pid = pool.run(spec)
     wall = time.perf_counter() - start
     result["other_load_during"] = meter.stop()
     result.update(
@@ -523,14 +523,11 @@ def main(
     headlines: list[Headline] = []
     figures: list[str] = []
     with WorkerPool(fresh=args.fresh_processes) as pool:
-        needed = {
-            (j.framework, j.threads, tuple(sorted(j.env.items()))): j
-            for p in plans
-            for j in p.jobs
-            if j.framework not in p.skipped
-        }
-        log(f"starting {len(needed)} worker processes (framework imports are not timed)")
-        failed = pool.start([(j.framework, j.threads, dict(j.env)) for j in needed.values()])
+        needed = [
+            (j.framework, j.threads) for p in plans for j in p.jobs if j.framework not in p.skipped
+        ]
+        log(f"starting {len(set(needed))} worker processes (framework imports are not timed)")
+        failed = pool.start(needed)
         for p in plans:
             p.skipped.update({fw: why for fw, why in failed.items() if fw in p.frameworks})
         progress = Progress(total, enabled=not args.no_progress)

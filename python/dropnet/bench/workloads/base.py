@@ -38,7 +38,6 @@ class Job:
     threads: int
     params: dict[str, Any]
     label: str = ""  # short text for progress lines
-    env: dict[str, str | None] = field(default_factory=dict)  # extra child variables (None unsets)
 
 
 @dataclass(frozen=True)
