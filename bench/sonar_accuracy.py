@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from dropnet.bench.workloads.sonar import CONFIGS, FOLDS, cv_dropnet, cv_torch
+from dropnet.bench.workloads.sonar import CONFIGS, FOLDS, cross_validate
 
 
 def main(argv=None) -> int:
@@ -23,16 +23,16 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=300, help="epochs per fold (default 300)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    runners = {"dropnet": cv_dropnet, "torch": cv_torch}
     print(
         f"{'config':<9} {'framework':<8} "
         + " ".join(f"seed {s:<3}" for s in seeds)
         + "   mean   (min-max)"
     )
     for config in CONFIGS:
-        for name, runner in runners.items():
+        for name in ("dropnet", "torch"):
             means = [
-                100 * float(np.mean(runner(config, args.epochs, FOLDS, s, 1)["fold_acc"]))
+                100
+                * float(np.mean(cross_validate(name, config, args.epochs, FOLDS, s, 1)["fold_acc"]))
                 for s in seeds
             ]
             cells = " ".join(f"{m:7.2f}%" for m in means)

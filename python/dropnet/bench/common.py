@@ -4,18 +4,20 @@ environments, robust statistics and plain-text table formatting."""
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import platform
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # Environment variables that slow OpenBLAS on this kind of machine; children run without them.
 UNSET_IN_CHILDREN = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+# The thread counts of OpenMP and the BLAS libraries, pinned in every child.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # Distributions whose versions are recorded with every result file.
 VERSIONED_PACKAGES = (
@@ -29,60 +31,30 @@ VERSIONED_PACKAGES = (
     "keras",
 )
 
-# Top-level modules each framework needs; used to skip a framework that is not installed.
-FRAMEWORK_MODULES: dict[str, tuple[str, ...]] = {
-    "dropnet": ("dropnet",),
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "keras": ("keras", "tensorflow"),
-}
 
-
-def cpu_model() -> str:
-    """CPU model name as /proc/cpuinfo gives it (falls back to platform.processor())."""
+def cpu_info() -> dict[str, object]:
+    """CPU model, instruction-set flags of interest and physical cores from /proc/cpuinfo
+    (model from platform.processor(), no flags and None cores where it is unreadable)."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+    model, flags, cores = "", None, set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            text = fh.read()
     except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags(
-    wanted: Sequence[str] = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"),
-) -> list[str]:
-    """The subset of `wanted` instruction-set flags the CPU advertises."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return [f for f in wanted if f in have]
-    except OSError:
-        pass
-    return []
-
-
-def physical_cores() -> int | None:
-    """Distinct (physical id, core id) pairs in /proc/cpuinfo, or None when not listed."""
-    pairs: set[tuple[str, str]] = set()
-    phys = core = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("physical id"):
-                    phys = line.split(":", 1)[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":", 1)[1].strip()
-                elif not line.strip():
-                    if phys is not None and core is not None:
-                        pairs.add((phys, core))
-                    phys = core = None
-    except OSError:
-        return None
-    return len(pairs) or None
+        text = ""
+    for block in text.split("\n\n"):  # one block per logical CPU
+        lines = (line.partition(":") for line in block.splitlines())
+        fields = {key.strip(): value.strip() for key, _, value in lines}
+        model = model or fields.get("model name", "")
+        if flags is None and "flags" in fields:
+            flags = [f for f in wanted if f in fields["flags"].split()]
+        if "physical id" in fields and "core id" in fields:
+            cores.add((fields["physical id"], fields["core id"]))
+    return {
+        "cpu_model": model or platform.processor() or "unknown",
+        "cpu_flags": flags or [],
+        "physical_cores": len(cores) or None,
+    }
 
 
 def logical_cores() -> int:
@@ -95,11 +67,9 @@ def logical_cores() -> int:
 
 def machine_info() -> dict[str, object]:
     return {
-        "cpu_model": cpu_model(),
-        "cpu_flags": cpu_flags(),
+        **cpu_info(),
         "logical_cores": logical_cores(),
         "os_cpu_count": os.cpu_count(),
-        "physical_cores": physical_cores(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "hostname": platform.node(),
@@ -117,48 +87,19 @@ def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str
     return out
 
 
-def framework_available(framework: str) -> tuple[bool, str]:
-    """Whether the framework's modules can be found, without importing them."""
-    missing = [
-        m
-        for m in FRAMEWORK_MODULES.get(framework, (framework,))
-        if importlib.util.find_spec(m) is None
-    ]
-    if missing:
-        return False, "not installed (missing module: " + ", ".join(missing) + ")"
-    return True, ""
-
-
-def child_env(threads: int | None, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+def child_env(threads: int) -> dict[str, str]:
     """Environment for a benchmark child: thread-count variables pinned, slow OpenBLAS
     overrides removed, Keras on the TensorFlow backend and TensorFlow's log quiet."""
-    env = dict(os.environ)
-    for name in UNSET_IN_CHILDREN:
-        env.pop(name, None)
-    if threads is not None:
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(threads)
-    env["KERAS_BACKEND"] = "tensorflow"
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_IN_CHILDREN}
+    env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)), KERAS_BACKEND="tensorflow")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONHASHSEED", "0")
-    for key, value in (extra or {}).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
     return env
 
 
 def parent_env_snapshot() -> dict[str, str | None]:
     """Thread and BLAS related variables of the invoking shell, for the record."""
-    keys = UNSET_IN_CHILDREN + (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "KERAS_BACKEND",
-        "OMP_PROC_BIND",
-        "OMP_PLACES",
-    )
+    keys = UNSET_IN_CHILDREN + THREAD_VARIABLES + ("KERAS_BACKEND", "OMP_PROC_BIND", "OMP_PLACES")
     return {k: os.environ.get(k) for k in keys}
 
 

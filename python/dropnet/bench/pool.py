@@ -1,4 +1,4 @@
-"""Parent side of the worker processes: one per (framework, thread count, environment),
+"""Parent side of the worker processes: one per (framework, thread count),
 started together so their imports overlap before anything is timed, each running the jobs
 sent to it one at a time (see worker.py for the protocol)."""
 
@@ -21,7 +21,7 @@ JOB_TIMEOUT = 3 * 3600.0  # seconds a job may run before its worker is killed
 class Worker:
     """One worker process; ``request`` sends a job and waits for its result line."""
 
-    def __init__(self, framework: str, threads: int, env: dict[str, str | None]) -> None:
+    def __init__(self, framework: str, threads: int) -> None:
         self.framework, self.threads = framework, threads
         # Closed in close(); the worker's stderr goes here so failures can quote its tail.
         self._log: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115
@@ -32,7 +32,7 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env=child_env(threads, env),
+            env=child_env(threads),
             text=True,
             encoding="utf-8",
         )
@@ -107,30 +107,20 @@ class Worker:
 
 
 class WorkerPool:
-    """Workers by (framework, threads, environment). With ``fresh`` every job gets a new
-    process that exits after it (slower, but no state survives between jobs)."""
+    """Workers by (framework, threads). With ``fresh`` every job gets a new process that
+    exits after it (slower, but no state survives between jobs)."""
 
     def __init__(self, fresh: bool = False) -> None:
         self.fresh = fresh
-        self._workers: dict[tuple[str, int, tuple[tuple[str, str | None], ...]], Worker] = {}
+        self._workers: dict[tuple[str, int], Worker] = {}
 
-    @staticmethod
-    def _key(
-        framework: str, threads: int, env: dict[str, str | None]
-    ) -> tuple[str, int, tuple[tuple[str, str | None], ...]]:
-        return framework, threads, tuple(sorted(env.items()))
-
-    def start(self, wanted: list[tuple[str, int, dict[str, str | None]]]) -> dict[str, str]:
-        """Start the workers for these (framework, threads, env) at once and wait until all
-        have imported their framework. Returns {framework: reason} for the unusable ones."""
+    def start(self, wanted: list[tuple[str, int]]) -> dict[str, str]:
+        """Start the workers for these (framework, threads) at once and wait until all have
+        imported their framework. Returns {framework: reason} for the unusable ones."""
         if self.fresh:
             return {}
-        started: list[Worker] = []
-        for framework, threads, env in wanted:
-            key = self._key(framework, threads, env)
-            if key not in self._workers:
-                self._workers[key] = Worker(framework, threads, env)
-                started.append(self._workers[key])
+        started = [Worker(*key) for key in dict.fromkeys(wanted) if key not in self._workers]
+        self._workers.update({(w.framework, w.threads): w for w in started})
         failed: dict[str, str] = {}
         for worker in started:
             ready = worker.wait_ready()
@@ -138,20 +128,16 @@ class WorkerPool:
                 failed[worker.framework] = ready.get("error", "did not start")
         return failed
 
-    def run(self, spec: dict[str, Any], env: dict[str, str | None]) -> tuple[dict[str, Any], int]:
+    def run(self, spec: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Run one job; returns its result and the pid that ran it."""
-        framework, threads = spec["framework"], int(spec["threads"])
-        key = self._key(framework, threads, env)
+        key = spec["framework"], int(spec["threads"])
         worker = self._workers.get(key)
         if worker is None or not worker.alive():
-            worker = Worker(framework, threads, env)
+            worker = Worker(*key)
             if not self.fresh:
                 self._workers[key] = worker
         ready = worker.wait_ready()
-        if ready["status"] != "ready":
-            result = dict(ready)
-        else:
-            result = worker.request(spec)
+        result = dict(ready) if ready["status"] != "ready" else worker.request(spec)
         if result.get("status") == "error":
             result["stderr_tail"] = worker.stderr_tail()
         pid = worker.pid

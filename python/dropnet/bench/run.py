@@ -20,13 +20,13 @@ from .common import (
     Stats,
     fmt_num,
     format_table,
-    framework_available,
     logical_cores,
     machine_info,
     package_versions,
     parent_env_snapshot,
     wait_until_idle,
 )
+from .frameworks import available
 from .pool import WorkerPool
 from .progress import Progress
 from .report import write_report
@@ -194,39 +194,16 @@ def summarize(workload: Workload, runs: list[dict[str, Any]]) -> list[dict[str, 
 
 
 def main_table(workload: Workload, summary: list[dict[str, Any]]) -> str:
+    head = ["workload", "case", "framework", "thr", "median", "min", "max", "unit"]
     rows = [
-        [
-            workload.name,
-            s["case"],
-            s["framework"],
-            str(s["threads"]),
-            fmt_num(s["value_median"]),
-            fmt_num(s["value_min"]),
-            fmt_num(s["value_max"]),
-            s["unit"],
-            (f"{s['ratio_vs_dropnet']:.2f}" if s["ratio_vs_dropnet"] is not None else "-"),
-            str(len(s["values"])),
-            str(s["disturbed_repeats"]),
-        ]
+        [workload.name, s["case"], s["framework"], str(s["threads"])]
+        + [fmt_num(s[k]) for k in ("value_median", "value_min", "value_max")]
+        + [s["unit"], "-" if s["ratio_vs_dropnet"] is None else f"{s['ratio_vs_dropnet']:.2f}"]
+        + [str(len(s["values"])), str(s["disturbed_repeats"])]
         for s in summary
     ]
-    return format_table(
-        [
-            "workload",
-            "case",
-            "framework",
-            "thr",
-            "median",
-            "min",
-            "max",
-            "unit",
-            "peer/dropnet time",
-            "n",
-            "busy",
-        ],
-        rows,
-        right=[False, False, False, True, True, True, True, False, True, True, True],
-    )
+    right = [False, False, False, True, True, True, True, False, True, True, True]
+    return format_table([*head, "peer/dropnet time", "n", "busy"], rows, right=right)
 
 
 def git_state() -> dict[str, Any]:
@@ -274,7 +251,7 @@ class Plan:
         for fw in workload.frameworks:
             if wanted is not None and fw not in wanted:
                 continue
-            ok, why = (False, missing) if missing else framework_available(fw)
+            ok, why = (False, missing) if missing else available(fw)
             if ok:
                 self.frameworks.append(fw)
             else:
@@ -301,7 +278,7 @@ def run_job(
     meter = OtherLoadMeter()
     meter.start(pool.pids())
     start = time.perf_counter()
-    result, pid = pool.run(spec, job.env)
+    result, pid = pool.run(spec)
     wall = time.perf_counter() - start
     result["other_load_during"] = meter.stop()
     result.update(
@@ -431,6 +408,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def show_report(paths: dict[str, str]) -> None:
+    """Print the Markdown report and the paths of the files written."""
+    with open(paths["md"], encoding="utf-8") as fh:
+        print(fh.read())
+    for kind, path in paths.items():
+        print(f"   {kind}: {path}")
+
+
 def rebuild_report(paths: list[str], out_dir: str) -> dict[str, str]:
     """The report of saved per-workload result files, with the current headline rules."""
     headlines: list[Headline] = []
@@ -476,10 +461,7 @@ def main(
             paths = rebuild_report(args.report_from, args.out)
         except (OSError, ValueError, KeyError) as exc:
             parser.error(f"--report-from: {exc}")
-        with open(paths["md"], encoding="utf-8") as fh:
-            print(fh.read())
-        for kind, path in paths.items():
-            print(f"   {kind}: {path}")
+        show_report(paths)
         return 0
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     if repeats < 3:
@@ -523,14 +505,11 @@ def main(
     headlines: list[Headline] = []
     figures: list[str] = []
     with WorkerPool(fresh=args.fresh_processes) as pool:
-        needed = {
-            (j.framework, j.threads, tuple(sorted(j.env.items()))): j
-            for p in plans
-            for j in p.jobs
-            if j.framework not in p.skipped
-        }
-        log(f"starting {len(needed)} worker processes (framework imports are not timed)")
-        failed = pool.start([(j.framework, j.threads, dict(j.env)) for j in needed.values()])
+        needed = [
+            (j.framework, j.threads) for p in plans for j in p.jobs if j.framework not in p.skipped
+        ]
+        log(f"starting {len(set(needed))} worker processes (framework imports are not timed)")
+        failed = pool.start(needed)
         for p in plans:
             p.skipped.update({fw: why for fw, why in failed.items() if fw in p.frameworks})
         progress = Progress(total, enabled=not args.no_progress)
@@ -560,8 +539,5 @@ def main(
         os.path.join(args.out, f"report-{stamp}"),
     )
     print(f"\n== report ({elapsed:.0f} s)")
-    with open(paths["md"], encoding="utf-8") as fh:
-        print(fh.read())
-    for kind, path in paths.items():
-        print(f"   {kind}: {path}")
+    show_report(paths)
     return 0

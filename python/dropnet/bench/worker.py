@@ -10,7 +10,6 @@ keeps its own process (TensorFlow and PyTorch never share one) and pays its impo
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -18,9 +17,9 @@ import time
 import traceback
 from typing import Any, TextIO
 
-from .common import FRAMEWORK_MODULES
+from . import frameworks
+from .frameworks import FrameworkMissing
 from .workloads import get_workload
-from .workloads.base import FrameworkMissing
 
 
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -39,21 +38,15 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_framework(framework: str, threads: int) -> dict[str, Any]:
-    """Import the framework's modules up front (untimed), so jobs measure only their work;
-    TensorFlow's thread pools are sized here, before its runtime starts (they cannot change
-    afterwards)."""
+    """Import the framework through its adapter up front (untimed), so jobs measure only
+    their work, and limit it to `threads` (TensorFlow's thread pools must be sized before
+    its runtime starts: they cannot change afterwards)."""
     start = time.perf_counter()
-    for module in FRAMEWORK_MODULES.get(framework, (framework,)):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - an unusable framework is reported, not fatal
-            return {"status": "missing", "error": f"{framework}: cannot import {module} ({exc})"}
-    if framework == "keras":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        (tf.constant([1.0]) + 1.0).numpy()  # start the TensorFlow runtime
+    try:
+        frameworks.load(framework).setup(threads)
+    except Exception as exc:  # noqa: BLE001 - an unusable framework is reported, not fatal
+        why = str(exc) if isinstance(exc, FrameworkMissing) else f"{framework}: {exc}"
+        return {"status": "missing", "error": why}
     return {"status": "ready", "import_seconds": time.perf_counter() - start, "pid": os.getpid()}
 
 

@@ -1,17 +1,22 @@
 """The contract every workload fulfils: which jobs one repeat consists of (planned in the
-parent), how a job is run for one framework (inside a child process), and how results read."""
+parent), what a job measures for one framework (inside that framework's worker, through its
+adapter in ``..frameworks``), and how the results read: the table's metric, the report's
+headline rows, extra tables and figures. Also the helpers the workloads share for that."""
 
 from __future__ import annotations
 
 import statistics
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable
 
+from .. import frameworks
 
-class FrameworkMissing(Exception):
-    """Raised inside a child when the framework (or one of its parts) cannot be imported."""
+Records = list[dict[str, Any]]  # a job's records, or those of a group
+Runs = list[dict[str, Any]]  # the results of a workload's jobs, each with its records
+Summary = list[dict[str, Any]]  # per (case, framework, threads): medians, ranges, ratios
+Details = dict[str, Any]  # what a workload's extra_report adds to its JSON file
 
 
 @dataclass(frozen=True)
@@ -27,13 +32,12 @@ class Options:
 
 @dataclass
 class Job:
-    """One child-process run: a framework measuring one or more cases on a thread count."""
+    """One worker run: a framework measuring one or more cases on a thread count."""
 
     framework: str
     threads: int
     params: dict[str, Any]
     label: str = ""  # short text for progress lines
-    env: dict[str, str | None] = field(default_factory=dict)  # extra child variables (None unsets)
 
 
 @dataclass(frozen=True)
@@ -46,63 +50,9 @@ class Metric:
     higher_is_better: bool = False
 
 
-_WARMED: set[tuple[str, str]] = set()
-
-
-def first_in_process(workload: str, framework: str) -> bool:
-    """True the first time a worker process asks for this (workload, framework): one-off
-    process costs (lazy imports, thread pools, first-call set-up) are paid once, untimed,
-    by the caller's warm-up; later jobs in the same worker skip it."""
-    key = (workload, framework)
-    if key in _WARMED:
-        return False
-    _WARMED.add(key)
-    return True
-
-
-def pick_epochs(
-    framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]
-) -> int:
-    """Epochs for one framework: its --epochs override, else the peers' '*' override (never
-    applied to dropnet), else the workload's quick or default count."""
-    if framework in opts.epochs:
-        return opts.epochs[framework]
-    if framework != "dropnet" and "*" in opts.epochs:
-        return opts.epochs["*"]
-    return (quick if opts.quick else default)[framework]
-
-
-def steady_epochs(epoch_ends: list[float], start: float) -> dict[str, float | None]:
-    """First-epoch time and the median of later epoch times, from end-of-epoch stamps (the
-    first epoch carries set-up: construction, compilation, tracing)."""
-    if not epoch_ends:
-        return {"first_epoch_seconds": None, "steady_seconds_per_epoch": None}
-    stamps = [start] + epoch_ends
-    durations = [b - a for a, b in zip(stamps, stamps[1:])]
-    later = durations[1:] or durations
-    return {
-        "first_epoch_seconds": durations[0],
-        "steady_seconds_per_epoch": statistics.median(later),
-    }
-
-
-def steady_epoch_seconds(epoch_ends: list[float], start: float) -> float:
-    """The median epoch time after the first (raises if no epoch ended)."""
-    value = steady_epochs(epoch_ends, start)["steady_seconds_per_epoch"]
-    if value is None:
-        raise RuntimeError("no epoch finished: nothing to time")
-    return value
-
-
-def epoch_clock(callback_base: type, stamps: list[float]) -> Any:
-    """An instance of a framework's callback class (dropnet's or Keras's Callback) that
-    appends time.perf_counter() to ``stamps`` at the end of every epoch."""
-
-    class EpochClock(callback_base):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            stamps.append(time.perf_counter())
-
-    return EpochClock()
+def throughput(unit: str, name: str = "throughput") -> Metric:
+    """Seconds per item shown as items per second."""
+    return Metric(name, unit, lambda s: 1.0 / s, higher_is_better=True)
 
 
 @dataclass
@@ -131,39 +81,73 @@ class Headline:
             return None
         return ours / theirs if self.higher_is_better else theirs / ours
 
+    def add_accuracy(self, runs: Runs, key: str, frameworks: list[str] | None = None) -> None:
+        """Accuracy per framework (default: every one in the row): the mean of record field
+        `key` (list fields flattened) over the repeats of this row's case, as a percentage.
+        Call it while `measure` is still the case name."""
+        at = [r for r in runs if r["threads"] == self.threads]
+        for fw in list(self.values) if frameworks is None else frameworks:
+            recs = grouped([r for r in at if r["framework"] == fw], "case").get((self.measure,), [])
+            values = [
+                v
+                for rec in recs
+                if rec.get(key) is not None
+                for v in (rec[key] if isinstance(rec[key], list) else [rec[key]])
+            ]
+            if values:
+                self.accuracy[fw] = f"{100.0 * statistics.fmean(values):.1f}%"
+
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__}
 
 
-def record_values(
-    runs: list[dict[str, Any]], case: str, framework: str, threads: int, key: str
-) -> list[float]:
-    """Every value of record field `key` (list fields flattened) for one case, framework
-    and thread count, over the repeats."""
-    out: list[float] = []
+_WARMED: set[tuple[str, str]] = set()
+
+
+def first_in_process(workload: str, framework: str) -> bool:
+    """True the first time a worker process asks for this (workload, framework): one-off
+    process costs (lazy imports, thread pools, first-call set-up) are paid once, untimed,
+    by the caller's warm-up; later jobs in the same worker skip it."""
+    key = (workload, framework)
+    if key in _WARMED:
+        return False
+    _WARMED.add(key)
+    return True
+
+
+def pick_epochs(
+    framework: str, opts: Options, default: dict[str, int], quick: dict[str, int]
+) -> int:
+    """Epochs for one framework: its --epochs override, else the peers' '*' override (never
+    applied to dropnet), else the workload's quick or default count."""
+    if framework in opts.epochs:
+        return opts.epochs[framework]
+    if framework != "dropnet" and "*" in opts.epochs:
+        return opts.epochs["*"]
+    return (quick if opts.quick else default)[framework]
+
+
+def grouped(runs: Runs, *keys: str) -> dict[tuple[Any, ...], Records]:
+    """Every record of the runs, grouped by `keys`: record fields, or the run's own
+    (framework, threads) for keys the record does not have; groups in order of appearance."""
+    out: dict[tuple[Any, ...], Records] = {}
     for run in runs:
-        if run["framework"] != framework or run["threads"] != threads:
-            continue
         for rec in run.get("records", []):
-            if rec["case"] == case and rec.get(key) is not None:
-                value = rec[key]
-                out.extend(value if isinstance(value, list) else [value])
+            out.setdefault(tuple(rec[k] if k in rec else run[k] for k in keys), []).append(rec)
     return out
 
 
-def accuracy_by_framework(
-    runs: list[dict[str, Any]], case: str, threads: int, key: str, frameworks: list[str]
-) -> dict[str, str]:
-    """framework -> mean of `key` over the repeats, as a percentage."""
-    out: dict[str, str] = {}
-    for fw in frameworks:
-        values = record_values(runs, case, fw, threads, key)
-        if values:
-            out[fw] = f"{100.0 * statistics.fmean(values):.1f}%"
-    return out
+def median(records: Records, key: str) -> float:
+    """The median of one field over records."""
+    return statistics.median(r[key] for r in records)
 
 
-def default_headlines(workload: str, summary: list[dict[str, Any]]) -> list[Headline]:
+def medians(summary: Summary) -> dict[tuple[str, str, int], float]:
+    """(case, framework, threads) -> the median value of a workload's summary."""
+    return {(s["case"], s["framework"], s["threads"]): s["value_median"] for s in summary}
+
+
+def default_headlines(workload: str, summary: Summary) -> list[Headline]:
     """One Headline per case, at the largest thread count measured for it."""
     top: dict[str, int] = {}
     for s in summary:
@@ -186,6 +170,9 @@ class Workload(ABC):
     name: str = ""
     description: str = ""
     frameworks: tuple[str, ...] = ()  # first one is dropnet; the rest are peers
+    # Frameworks whose runs record only their versions (no thread settings), or None: the
+    # runs record no framework facts at all.
+    brief_info: tuple[str, ...] | None = ()
 
     def default_threads(self, cores: int) -> tuple[int, ...]:
         return (cores,)
@@ -198,30 +185,46 @@ class Workload(ABC):
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         """The jobs of one repeat, in run order (frameworks interleaved innermost)."""
 
-    @abstractmethod
+    def jobs(
+        self,
+        frameworks: list[str],
+        threads: tuple[int, ...],
+        job: Callable[[str], tuple[dict[str, Any], str]],
+    ) -> list[Job]:
+        """One job per thread count and framework (frameworks innermost); `job(framework)`
+        gives its parameters and label."""
+        return [Job(fw, t, *job(fw)) for t in threads for fw in frameworks]
+
     def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        """Child side. Returns {"records": [{"case": str, "seconds": float, ...}], "info": {...}}.
+        """Worker side: {"records": [{"case": str, "seconds": float, ...}], "info": {...}}.
         `seconds` is the per-unit time the table reports (per epoch, per call, ...)."""
+        fw = frameworks.load(framework)
+        out: dict[str, Any] = {"records": self.measure(fw, threads, params)}
+        if self.brief_info is not None:
+            out["info"] = {**fw.info(brief=framework in self.brief_info), **self.facts(fw)}
+        return out
+
+    @abstractmethod
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
+        """The records of one job, measured with the framework's adapter `fw`."""
+
+    def facts(self, fw: ModuleType) -> dict[str, Any]:
+        """Workload-specific facts recorded with the framework's info after the job."""
+        return {}
 
     @abstractmethod
     def metric(self, case: str) -> Metric:
         """How the seconds of `case` are displayed."""
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
         """Workload-specific text printed after the main table, plus data for the JSON."""
         return "", {}
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         """The rows this workload contributes to the report's summary table; `details` is
         the data extra_report returned, `runs` the raw results."""
         return default_headlines(self.name, summary)
 
-    def figures(
-        self, details: dict[str, Any], runs: list[dict[str, Any]], prefix: str
-    ) -> list[str]:
+    def figures(self, details: Details, runs: Runs, prefix: str) -> list[str]:
         """Workload-specific figures written next to the report (paths start with prefix)."""
         return []

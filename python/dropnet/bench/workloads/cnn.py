@@ -10,26 +10,32 @@ on (dropnet and PyTorch only).
 
 from __future__ import annotations
 
-import statistics
 import time
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from ..common import fmt_num, format_table
+from ..timing import Fit, time_per_call
 from .base import (
-    FrameworkMissing,
+    Details,
     Headline,
     Job,
     Metric,
     Options,
+    Records,
+    Runs,
+    Summary,
     Workload,
-    accuracy_by_framework,
     default_headlines,
-    epoch_clock,
+    grouped,
+    median,
+    medians,
     pick_epochs,
-    steady_epochs,
+    throughput,
 )
-from .gemm import _operands, time_per_call
+from .gemm import operands
 
 TARGET_VS_TORCH = 1.2  # training images/s vs PyTorch
 IMAGE_SHAPE = (32, 32, 3)  # channels-last, as dropnet and Keras take it (NCHW in PyTorch)
@@ -40,8 +46,6 @@ DATA_SEED = 0  # the images and labels are the same in every framework and repea
 DEFAULT_EPOCHS = {"dropnet": 6, "torch": 6, "keras": 3}
 QUICK_EPOCHS = {"dropnet": 2, "torch": 2, "keras": 2}
 BATCH = 64
-LEARNING_RATE = 1e-3
-EPSILON = 1e-7
 SPATIAL_RATE = 0.2
 DENSE_RATE = 0.5
 
@@ -75,138 +79,13 @@ def load_data(n: int) -> Data:
     return x, y
 
 
-# ----------------------------------------------------------------------------- dropnet
-
-
-def dropnet_model() -> Any:
-    """The workload's network in dropnet, compiled (also trained by the streaming workload)."""
-    try:
-        from dropnet.layers import (
-            Conv2D,
-            Dense,
-            Dropout,
-            Flatten,
-            Input,
-            MaxPooling2D,
-            SpatialDropout2D,
-        )
-        from dropnet.models import Sequential
-        from dropnet.optimizers import Adam
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    model = Sequential(
+def model(fw: ModuleType) -> Any:
+    """The workload's network in dropnet or Keras, compiled (the streaming workload trains
+    it too)."""
+    layers = fw.layers
+    net = fw.Sequential(
         [
-            Input(IMAGE_SHAPE),
-            Conv2D(32, 3, padding="same", activation="relu"),
-            Conv2D(32, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            SpatialDropout2D(SPATIAL_RATE),
-            Conv2D(64, 3, padding="same", activation="relu"),
-            MaxPooling2D(2),
-            SpatialDropout2D(SPATIAL_RATE),
-            Flatten(),
-            Dense(128, activation="relu"),
-            Dropout(DENSE_RATE),
-            Dense(CLASSES, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any]:
-    try:
-        import dropnet
-        from dropnet.callbacks import Callback
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    x, y = data
-    dropnet.set_num_threads(threads)
-    dropnet.set_random_seed(seed)
-
-    epoch_ends: list[float] = []
-
-    start = time.perf_counter()
-    model = dropnet_model()
-    history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=BATCH,
-        verbose=0,
-        callbacks=[epoch_clock(Callback, epoch_ends)],
-    ).history
-    return {
-        "fit_seconds": time.perf_counter() - start,
-        "final_loss": float(history["loss"][-1]),
-        "final_acc": float(history["accuracy"][-1]),
-        **steady_epochs(epoch_ends, start),
-    }
-
-
-def conv_dropnet(threads: int, min_time: float) -> dict[str, float]:
-    """Seconds per call of the single conv layer's predict and train_on_batch, and of a
-    1024x1024 dropnet._core.matmul, in this process."""
-    try:
-        import dropnet
-        from dropnet import _core
-        from dropnet.layers import Conv2D, Input
-        from dropnet.models import Sequential
-        from dropnet.optimizers import Adam
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    dropnet.set_num_threads(threads)
-    dropnet.set_random_seed(DATA_SEED)
-    x, target = _conv_operands()
-    model = Sequential(
-        [
-            Input((CONV_SIZE, CONV_SIZE, CONV_CHANNELS)),
-            Conv2D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu"),
-        ]
-    )
-    model.compile(optimizer=Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON), loss="mse")
-    a, b = _operands(GEMM_N)
-    fwd, _ = time_per_call(lambda: model.predict(x, batch_size=CONV_BATCH, verbose=0), min_time)
-    train, _ = time_per_call(lambda: model.train_on_batch(x, target), min_time)
-    gemm, _ = time_per_call(lambda: _core.matmul(a, b), min_time)
-    return {"fwd": fwd, "train": train, "gemm": gemm}
-
-
-def info_dropnet() -> dict[str, Any]:
-    import dropnet
-
-    return {"dropnet": getattr(dropnet, "__version__", "?"), "threads": dropnet.get_num_threads()}
-
-
-# ----------------------------------------------------------------------------- keras
-
-
-def fit_keras(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any]:
-    try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise FrameworkMissing(f"keras/tensorflow: {exc}") from exc
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"Keras backend is {keras.backend.backend()!r}, expected 'tensorflow'")
-    if tf.config.threading.get_intra_op_parallelism_threads() != threads:  # settable once
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    keras.utils.set_random_seed(seed)
-    x, y = data
-    (tf.constant([1.0]) + 1.0).numpy()  # start the TensorFlow runtime outside the timed region
-
-    epoch_ends: list[float] = []
-
-    layers = keras.layers
-    start = time.perf_counter()
-    model = keras.Sequential(
-        [
-            keras.Input(shape=IMAGE_SHAPE),
+            layers.Input(IMAGE_SHAPE),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(2),
@@ -220,71 +99,24 @@ def fit_keras(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any
             layers.Dense(CLASSES, activation="softmax"),
         ]
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=BATCH,
-        verbose=0,
-        callbacks=[epoch_clock(keras.callbacks.Callback, epoch_ends)],
-    ).history
-    return {
-        "fit_seconds": time.perf_counter() - start,
-        "final_loss": float(history["loss"][-1]),
-        "final_acc": float(history["accuracy"][-1]),
-        **steady_epochs(epoch_ends, start),
-    }
+    net.compile(fw.adam(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return net
 
 
-def info_keras() -> dict[str, Any]:
-    import keras
-    import tensorflow as tf
-
-    return {
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "backend": keras.backend.backend(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-    }
-
-
-# ----------------------------------------------------------------------------- torch
-
-
-def _torch_glorot(model: Any) -> None:
-    """Keras's initialisation: Glorot-uniform kernels (PyTorch's fan-in/fan-out of a conv
-    weight are in x kh x kw and out x kh x kw, the same as Keras's) and zero biases."""
-    from torch import nn
-
-    for layer in model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-
-
-def fit_torch(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any]:
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    x_np, y_np = data
-    x = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 3, 1, 2)))  # NHWC -> NCHW
-    y = torch.from_numpy(y_np.astype(np.int64))
-    (torch.zeros(1) + 1).item()  # touch the runtime outside the timed region
-    n = x.shape[0]
-    side = IMAGE_SHAPE[0] // 4  # after two 2x2 poolings
-
+def fit_keras_api(fw: ModuleType, epochs: int, data: Data) -> Fit:
+    """dropnet or Keras: the clock starts before the model is built."""
     start = time.perf_counter()
-    model = nn.Sequential(
+    return fw.fit(model(fw), *data, start=start, epochs=epochs, batch_size=BATCH)
+
+
+def fit_torch(fw: ModuleType, epochs: int, data: Data) -> Fit:
+    """PyTorch: the same layers on NCHW tensors (logits: the softmax is in the loss)."""
+    torch, nn = fw.torch, fw.nn
+    x = torch.from_numpy(np.ascontiguousarray(data[0].transpose(0, 3, 1, 2)))  # NHWC -> NCHW
+    y = torch.from_numpy(data[1].astype(np.int64))
+    side = IMAGE_SHAPE[0] // 4  # after two 2x2 poolings
+    start = time.perf_counter()
+    net = nn.Sequential(
         nn.Conv2d(IMAGE_SHAPE[2], 32, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(32, 32, 3, padding=1),
@@ -299,85 +131,15 @@ def fit_torch(epochs: int, seed: int, threads: int, data: Data) -> dict[str, Any
         nn.Linear(64 * side * side, 128),
         nn.ReLU(),
         nn.Dropout(DENSE_RATE),
-        nn.Linear(128, CLASSES),  # logits; the softmax lives in the loss
+        nn.Linear(128, CLASSES),
     )
-    _torch_glorot(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, eps=EPSILON)
+    fw.glorot(net)
     loss_fn = nn.CrossEntropyLoss()
-
-    epoch_ends: list[float] = []
-    loss_sum = torch.zeros(())
-    correct = torch.zeros((), dtype=torch.long)
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(n)
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
-        for i in range(0, n, BATCH):
-            idx = perm[i : i + BATCH]
-            xb, yb = x[idx], y[idx]
-            optimizer.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(idx)
-                correct += (logits.argmax(1) == yb).sum()
-        epoch_ends.append(time.perf_counter())
-    return {
-        "fit_seconds": time.perf_counter() - start,
-        "final_loss": loss_sum.item() / n,
-        "final_acc": correct.item() / n,
-        **steady_epochs(epoch_ends, start),
-    }
+    optimizer = fw.adam(net.parameters())
+    return fw.train(net, x, y, epochs, BATCH, optimizer, loss_fn, hits=fw.class_hits, start=start)
 
 
-def conv_torch(threads: int, min_time: float) -> dict[str, float]:
-    """Seconds per call of the single conv layer's forward (no_grad) and training step
-    (MSE, Adam), and of a 1024x1024 torch.mm, in this process."""
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
-    torch.manual_seed(DATA_SEED)
-    x_np, target_np = _conv_operands()
-    x = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 3, 1, 2)))
-    target = torch.from_numpy(np.ascontiguousarray(target_np.transpose(0, 3, 1, 2)))
-    model = nn.Sequential(
-        nn.Conv2d(CONV_CHANNELS, CONV_FILTERS, CONV_KERNEL, padding=CONV_KERNEL // 2), nn.ReLU()
-    )
-    _torch_glorot(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, eps=EPSILON)
-    loss_fn = nn.MSELoss()
-
-    def forward() -> Any:
-        with torch.no_grad():
-            return model(x)
-
-    def train_step() -> Any:
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), target)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    a, b = (torch.from_numpy(m) for m in _operands(GEMM_N))
-    fwd, _ = time_per_call(forward, min_time)
-    train, _ = time_per_call(train_step, min_time)
-    gemm, _ = time_per_call(lambda: torch.mm(a, b), min_time)
-    return {"fwd": fwd, "train": train, "gemm": gemm}
-
-
-def info_torch() -> dict[str, Any]:
-    import torch
-
-    return {"torch": torch.__version__, "num_threads": torch.get_num_threads()}
-
-
-def _conv_operands() -> tuple[np.ndarray, np.ndarray]:
+def conv_operands() -> tuple[np.ndarray, np.ndarray]:
     """The conv part's input batch and regression target (channels-last), fixed seed."""
     rng = np.random.default_rng(DATA_SEED)
     x = rng.standard_normal((CONV_BATCH, CONV_SIZE, CONV_SIZE, CONV_CHANNELS), dtype=np.float32)
@@ -385,17 +147,50 @@ def _conv_operands() -> tuple[np.ndarray, np.ndarray]:
     return x, target
 
 
-# ----------------------------------------------------------------------------- workload
+def conv_dropnet(fw: ModuleType, min_time: float) -> dict[str, float]:
+    """Seconds per call of the single conv layer's predict and train_on_batch."""
+    x, target = conv_operands()
+    layers = fw.layers
+    net = fw.Sequential(
+        [
+            layers.Input((CONV_SIZE, CONV_SIZE, CONV_CHANNELS)),
+            layers.Conv2D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu"),
+        ]
+    )
+    net.compile(fw.adam(), "mse")
+    fwd, _ = time_per_call(lambda: net.predict(x, batch_size=CONV_BATCH, verbose=0), min_time)
+    train, _ = time_per_call(lambda: net.train_on_batch(x, target), min_time)
+    return {"fwd": fwd, "train": train}
 
-FITTERS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[], dict[str, Any]]]] = {
-    "dropnet": (fit_dropnet, info_dropnet),
-    "keras": (fit_keras, info_keras),
-    "torch": (fit_torch, info_torch),
-}
-CONV_TIMERS: dict[str, Callable[[int, float], dict[str, float]]] = {
-    "dropnet": conv_dropnet,
-    "torch": conv_torch,
-}
+
+def conv_torch(fw: ModuleType, min_time: float) -> dict[str, float]:
+    """Seconds per call of the single conv layer's forward (no_grad) and training step
+    (MSE, Adam)."""
+    torch, nn = fw.torch, fw.nn
+    x, target = (
+        torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))) for a in conv_operands()
+    )
+    conv = nn.Conv2d(CONV_CHANNELS, CONV_FILTERS, CONV_KERNEL, padding=CONV_KERNEL // 2)
+    net = fw.glorot(nn.Sequential(conv, nn.ReLU()))
+    optimizer = fw.adam(net.parameters())
+    loss_fn = nn.MSELoss()
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return net(x)
+
+    def train_step() -> Any:
+        optimizer.zero_grad()
+        loss = loss_fn(net(x), target)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    fwd, _ = time_per_call(forward, min_time)
+    train, _ = time_per_call(train_step, min_time)
+    return {"fwd": fwd, "train": train}
+
+
 GEMM_CASE = f"gemm n={GEMM_N}"
 # conv-part case -> (key of the timer's result, floating-point operations per timed call)
 CONV_CASES = {
@@ -415,56 +210,47 @@ class CnnWorkload(Workload):
     )
     frameworks = ("dropnet", "keras", "torch")
 
-    def epochs_for(self, framework: str, opts: Options) -> int:
-        return pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
-
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         images = QUICK_IMAGES if opts.quick else N_IMAGES
         min_time = QUICK_MIN_TIME if opts.quick else MIN_TIME
-        jobs: list[Job] = []
-        for t in threads:
-            for fw in frameworks:
-                epochs = self.epochs_for(fw, opts)
-                jobs.append(
-                    Job(
-                        fw,
-                        t,
-                        {"part": "train", "images": images, "epochs": epochs},
-                        label=f"train, {images} images x {epochs} epochs",
-                    )
-                )
-        for t in threads:
-            for fw in frameworks:
-                if fw in CONV_FRAMEWORKS:
-                    jobs.append(
-                        Job(fw, t, {"part": "conv", "min_time": min_time}, label="conv layer")
-                    )
-        return jobs
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        info = FITTERS[framework][1]
+        def train(fw: str) -> tuple[dict[str, Any], str]:
+            epochs = pick_epochs(fw, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
+            params = {"part": "train", "images": images, "epochs": epochs}
+            return params, f"train, {images} images x {epochs} epochs"
+
+        conv = [fw for fw in frameworks if fw in CONV_FRAMEWORKS]
+        return self.jobs(frameworks, threads, train) + self.jobs(
+            conv, threads, lambda fw: ({"part": "conv", "min_time": min_time}, "conv layer")
+        )
+
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
         if params["part"] == "conv":
-            return {"records": self._run_conv(framework, threads, params), "info": info()}
-        fit = FITTERS[framework][0]
+            return self.measure_conv(fw, threads, float(params["min_time"]))
         images, epochs = int(params["images"]), int(params["epochs"])
-        res = fit(epochs, int(params.get("seed", 0)), threads, load_data(images))
+        data = load_data(images)
+        fw.setup(threads, int(params.get("seed", 0)))
+        fit = (fit_torch if fw.NAME == "torch" else fit_keras_api)(fw, epochs, data)
         # The first epoch (model construction, compile, graph tracing, lazy initialisation)
         # is left out: throughput is the median of the later epochs.
-        steady = res["steady_seconds_per_epoch"]
-        record = {
-            "case": "train",
-            "seconds": steady / images,  # per image; the table shows its inverse
-            "images": images,
-            "epochs": epochs,
-            "images_per_second": images / steady,
-            **res,
-        }
-        return {"records": [record], "info": info()}
+        steady = fit.steady
+        return [
+            {
+                "case": "train",
+                "seconds": steady / images,  # per image; the table shows its inverse
+                "images": images,
+                "epochs": epochs,
+                "images_per_second": images / steady,
+                **fit.record("fit_seconds", "final_loss", "final_acc"),
+            }
+        ]
 
-    def _run_conv(
-        self, framework: str, threads: int, params: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        times = CONV_TIMERS[framework](threads, float(params["min_time"]))
+    def measure_conv(self, fw: ModuleType, threads: int, min_time: float) -> Records:
+        """The conv layer's forward and training step, then the framework's own GEMM."""
+        fw.setup(threads, DATA_SEED)
+        gemm = fw.matmul(*operands(GEMM_N))
+        times = (conv_torch if fw.NAME == "torch" else conv_dropnet)(fw, min_time)
+        times["gemm"], _ = time_per_call(gemm, min_time)
         gemm_gflops = CONV_CASES[GEMM_CASE][1] / times["gemm"] / 1e9
         records = []
         for case, (key, flops) in CONV_CASES.items():
@@ -481,19 +267,15 @@ class CnnWorkload(Workload):
 
     def metric(self, case: str) -> Metric:
         if case == "train":
-            return Metric("throughput", "images/s", lambda s: 1.0 / s, higher_is_better=True)
+            return throughput("images/s")
         flops = CONV_CASES[case][1]
         return Metric("throughput", "GFLOP/s", lambda s: flops / s / 1e9, higher_is_better=True)
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = default_headlines(self.name, summary)
         for row in rows:
             if row.measure == "train":
-                row.accuracy = accuracy_by_framework(
-                    runs, "train", row.threads, "final_acc", list(row.values)
-                )
+                row.add_accuracy(runs, "final_acc")
                 row.measure = "train, images/s"
                 row.target = f">= {TARGET_VS_TORCH:g}x PyTorch"
                 vs = row.advantage("torch")
@@ -501,24 +283,18 @@ class CnnWorkload(Workload):
                 row.note = "accuracy: training accuracy of the last epoch (with dropout)"
         return rows
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
-        from ..common import fmt_num, format_table
-
-        text_parts: list[str] = []
-        train_groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for run in runs:
-            for rec in run.get("records", []):
-                if rec["case"] == "train":
-                    train_groups.setdefault((run["framework"], run["threads"]), []).append(rec)
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
+        parts: list[str] = []
         train_data: list[dict[str, Any]] = []
         rows: list[list[str]] = []
-        for (fw, threads), recs in train_groups.items():
-            first = statistics.median(r["first_epoch_seconds"] for r in recs)
-            steady = statistics.median(r["steady_seconds_per_epoch"] for r in recs)
-            ips = statistics.median(r["images_per_second"] for r in recs)
-            loss = statistics.median(r["final_loss"] for r in recs)
+        for (case, fw, threads), recs in grouped(runs, "case", "framework", "threads").items():
+            if case != "train":
+                continue
+            first, steady = (
+                median(recs, "first_epoch_seconds"),
+                median(recs, "steady_seconds_per_epoch"),
+            )
+            ips, loss = median(recs, "images_per_second"), median(recs, "final_loss")
             train_data.append(
                 {
                     "framework": fw,
@@ -532,47 +308,27 @@ class CnnWorkload(Workload):
                     "final_acc": [r["final_acc"] for r in recs],
                 }
             )
+            size = f"{recs[0]['images']} x {recs[0]['epochs']}"
             rows.append(
-                [
-                    fw,
-                    str(threads),
-                    f"{recs[0]['images']} x {recs[0]['epochs']}",
-                    fmt_num(first),
-                    fmt_num(steady),
-                    fmt_num(ips),
-                    f"{loss:.3f}",
-                ]
+                [fw, str(threads), size, *map(fmt_num, (first, steady, ips)), f"{loss:.3f}"]
             )
         if rows:
-            text_parts.append(
-                format_table(
-                    [
-                        "framework",
-                        "thr",
-                        "images x epochs",
-                        "first epoch s",
-                        "steady s/epoch",
-                        "images/s",
-                        "final loss",
-                    ],
-                    rows,
-                    right=[False, True, True, True, True, True, True],
-                )
+            head = ["framework", "thr", "images x epochs", "first epoch s", "steady s/epoch"]
+            parts.append(
+                format_table(head + ["images/s", "final loss"], rows, right=[False] + [True] * 6)
                 + "\nfirst epoch s includes model construction, compile and any graph tracing; "
                 "images/s = images / steady s/epoch (median epoch after the first). The labels "
                 f"are random, so the loss stays near ln {CLASSES} = {np.log(CLASSES):.3f}."
             )
 
         by_key: dict[tuple[str, int], dict[str, float]] = {}
-        for s in summary:
-            if s["case"] in CONV_CASES:
-                by_key.setdefault((s["framework"], s["threads"]), {})[s["case"]] = s["value_median"]
+        for (case, fw, threads), value in medians(summary).items():
+            if case in CONV_CASES:
+                by_key.setdefault((fw, threads), {})[case] = value
         conv_data: list[dict[str, Any]] = []
         rows = []
         for (fw, threads), values in by_key.items():
-            fwd = values.get("conv fwd")
-            train = values.get("conv train step")
-            gemm = values.get(GEMM_CASE)
+            fwd, train, gemm = (values.get(c) for c in CONV_CASES)
             entry = {
                 "framework": fw,
                 "threads": threads,
@@ -583,36 +339,17 @@ class CnnWorkload(Workload):
                 "train_fraction_of_gemm": train / gemm if train and gemm else None,
             }
             conv_data.append(entry)
+            fractions = (entry["fwd_fraction_of_gemm"], entry["train_fraction_of_gemm"])
             rows.append(
-                [
-                    fw,
-                    str(threads),
-                    fmt_num(fwd) if fwd else "-",
-                    fmt_num(train) if train else "-",
-                    fmt_num(gemm) if gemm else "-",
-                    f"{entry['fwd_fraction_of_gemm']:.2f}"
-                    if entry["fwd_fraction_of_gemm"]
-                    else "-",
-                    f"{entry['train_fraction_of_gemm']:.2f}"
-                    if entry["train_fraction_of_gemm"]
-                    else "-",
-                ]
+                [fw, str(threads)]
+                + [fmt_num(v) if v else "-" for v in (fwd, train, gemm)]
+                + [f"{f:.2f}" if f else "-" for f in fractions]
             )
         if rows:
-            text_parts.append(
-                format_table(
-                    [
-                        "framework",
-                        "thr",
-                        "conv fwd GFLOP/s",
-                        "conv train GFLOP/s",
-                        f"GEMM {GEMM_N} GFLOP/s",
-                        "fwd/GEMM",
-                        "train/GEMM",
-                    ],
-                    rows,
-                    right=[False, True, True, True, True, True, True],
-                )
+            head = ["framework", "thr", "conv fwd GFLOP/s", "conv train GFLOP/s"]
+            head += [f"GEMM {GEMM_N} GFLOP/s", "fwd/GEMM", "train/GEMM"]
+            parts.append(
+                format_table(head, rows, right=[False] + [True] * 6)
                 + f"\nConv2D({CONV_CHANNELS}->{CONV_FILTERS}, {CONV_KERNEL}x{CONV_KERNEL}, same, "
                 f"relu) on {CONV_BATCH} images of {CONV_SIZE}x{CONV_SIZE}x{CONV_CHANNELS}: "
                 f"{CONV_FLOPS / 1e9:.3f} GFLOP forward (predict / no_grad), "
@@ -621,4 +358,4 @@ class CnnWorkload(Workload):
                 "included in the step's time. GEMM: each framework's own float32 "
                 f"{GEMM_N}x{GEMM_N} product in the same process (dropnet._core.matmul, torch.mm)."
             )
-        return "\n\n".join(text_parts), {"train": train_data, "conv": conv_data}
+        return "\n\n".join(parts), {"train": train_data, "conv": conv_data}

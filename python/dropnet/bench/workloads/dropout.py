@@ -11,13 +11,24 @@ the best of dropnet's team-parallel memcpy, numpy's copyto and torch's copy_.
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from .base import FrameworkMissing, Headline, Job, Metric, Options, Workload, default_headlines
+from ..timing import median_call
+from .base import (
+    Details,
+    Headline,
+    Job,
+    Metric,
+    Options,
+    Records,
+    Runs,
+    Summary,
+    Workload,
+    default_headlines,
+)
 
 SIDE = 4096  # 4096 x 4096 float32 = 64 MiB
 RATE = 0.5
@@ -30,54 +41,33 @@ TENSOR_BYTES = SIDE * SIDE * 4
 BYTES = {COPY: 2 * TENSOR_BYTES, DROPOUT: 4 * TENSOR_BYTES}
 
 
-def median_call(fn: Callable[[], Any], calls: int) -> float:
-    """Median seconds of `calls` calls after an untimed one (first touch of outputs)."""
-    fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def run_dropnet(threads: int, calls: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    try:
-        import dropnet
-        from dropnet import _core
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    dropnet.set_num_threads(threads)
+def run_dropnet(fw: ModuleType, calls: int) -> Records:
+    core = fw._core
     x = np.random.default_rng(0).standard_normal((SIDE, SIDE), dtype=np.float32)
     y, dy, dx = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     dy[...] = 1.0
     mask = np.empty(x.size // 32, np.uint32)
     copies = {
-        "dropnet": median_call(lambda: _core.copy(x, y), calls),
+        "dropnet": median_call(lambda: core.copy(x, y), calls),
         "numpy": median_call(lambda: np.copyto(y, x), calls),
     }
     state = {"step": 0}
 
     def step() -> None:
         state["step"] += 1  # a fresh mask every call, as in training
-        _core.dropout_forward(x, RATE, 1, state["step"], out=y, mask=mask)
-        _core.dropout_backward(dy, mask, RATE, out=dx)
+        core.dropout_forward(x, RATE, 1, state["step"], out=y, mask=mask)
+        core.dropout_backward(dy, mask, RATE, out=dx)
 
     seconds = median_call(step, calls)
     kept = float(np.count_nonzero(y)) / y.size
-    records = [
+    return [
         {"case": COPY, "seconds": min(copies.values()), "copy_seconds": copies},
         {"case": DROPOUT, "seconds": seconds, "kept_fraction": kept},
     ]
-    return records, {"dropnet": dropnet.__version__}
 
 
-def run_torch(threads: int, calls: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    try:
-        import torch
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
+def run_torch(fw: ModuleType, calls: int) -> Records:
+    torch = fw.torch
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((SIDE, SIDE), dtype=np.float32))
     y = torch.empty_like(x)
     dy = torch.ones_like(x)
@@ -93,14 +83,10 @@ def run_torch(threads: int, calls: int) -> tuple[list[dict[str, Any]], dict[str,
         copy_s = median_call(lambda: y.copy_(x), calls)
         seconds = median_call(step, calls)
         kept = float(step().float().mean())
-    records = [
+    return [
         {"case": COPY, "seconds": copy_s},
         {"case": DROPOUT, "seconds": seconds, "kept_fraction": kept},
     ]
-    return records, {"torch": torch.__version__}
-
-
-RUNNERS = {"dropnet": run_dropnet, "torch": run_torch}
 
 
 class DropoutWorkload(Workload):
@@ -110,26 +96,21 @@ class DropoutWorkload(Workload):
         "traffic (4 x 64 MiB per step), against copy bandwidth (2 x 64 MiB per copy)"
     )
     frameworks = ("dropnet", "torch")
+    brief_info = ("dropnet", "torch")
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         calls = QUICK_CALLS if opts.quick else CALLS
-        return [
-            Job(fw, t, {"calls": calls}, label=f"{calls} calls")
-            for t in threads
-            for fw in frameworks
-        ]
+        return self.jobs(frameworks, threads, lambda fw: ({"calls": calls}, f"{calls} calls"))
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        records, info = RUNNERS[framework](threads, int(params["calls"]))
-        return {"records": records, "info": info}
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
+        fw.setup(threads)
+        return (run_torch if fw.NAME == "torch" else run_dropnet)(fw, int(params["calls"]))
 
     def metric(self, case: str) -> Metric:
         nbytes = BYTES[case]
         return Metric("bandwidth", "GB/s", lambda s: nbytes / s / 1e9, higher_is_better=True)
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
         out: dict[str, Any] = {}
         lines = []
         for threads in sorted({s["threads"] for s in summary}):
@@ -148,9 +129,7 @@ class DropoutWorkload(Workload):
                 )
         return "\n".join(lines), {"fraction_of_copy": out}
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = [h for h in default_headlines(self.name, summary) if h.measure == DROPOUT]
         for row in rows:
             got = details.get("fraction_of_copy", {}).get(str(row.threads))

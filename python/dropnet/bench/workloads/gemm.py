@@ -3,14 +3,27 @@
 
 from __future__ import annotations
 
-import math
 import statistics
-import time
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from .base import FrameworkMissing, Headline, Job, Metric, Options, Workload, default_headlines
+from ..common import fmt_num, format_table
+from ..timing import time_per_call
+from .base import (
+    Details,
+    Headline,
+    Job,
+    Metric,
+    Options,
+    Records,
+    Runs,
+    Summary,
+    Workload,
+    default_headlines,
+    grouped,
+)
 
 SIZES = (256, 512, 1024, 2048)
 QUICK_SIZES = (256, 512)
@@ -21,23 +34,7 @@ TARGET_VS_BEST_PEER = 0.85  # at n = 1024 and 2048
 TARGET_SIZES = (1024, 2048)  # results are checked against a float64 product up to this size
 
 
-def time_per_call(fn: Callable[[], Any], min_time: float) -> tuple[float, int]:
-    """Seconds per call of fn, from one batch of back-to-back calls lasting >= min_time,
-    after two warm-up calls and as many calibration batches as needed."""
-    fn()
-    fn()
-    iters = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / iters, iters
-        iters = max(iters + 1, math.ceil(iters * 1.25 * min_time / max(elapsed, 1e-9)))
-
-
-def _operands(n: int) -> tuple[np.ndarray, np.ndarray]:
+def operands(n: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(n)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
@@ -49,76 +46,6 @@ def _rel_err(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(c, dtype=np.float64) - ref)) / np.max(np.abs(ref)))
 
 
-# Each setup returns (info, maker) where maker(a, b) gives a zero-argument call computing a @ b
-# and returning something np.asarray understands.
-Maker = Callable[[np.ndarray, np.ndarray], Callable[[], Any]]
-
-
-def setup_dropnet(threads: int) -> tuple[dict[str, Any], Maker]:
-    try:
-        import dropnet
-        from dropnet import _core
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    dropnet.set_num_threads(threads)
-    info = {"dropnet": getattr(dropnet, "__version__", "?")}
-    return info, lambda a, b: lambda: _core.matmul(a, b)
-
-
-def setup_numpy(threads: int) -> tuple[dict[str, Any], Maker]:
-    info: dict[str, Any] = {"numpy": np.__version__}
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        info["thread_control"] = "OPENBLAS_NUM_THREADS/OMP_NUM_THREADS environment"
-    else:
-        # Kept alive for the life of the process: the limit holds while the object exists.
-        info["_limiter"] = threadpool_limits(limits=threads, user_api="blas")
-        info["thread_control"] = "threadpoolctl"
-        info["blas"] = [
-            {
-                k: lib.get(k)
-                for k in (
-                    "internal_api",
-                    "version",
-                    "architecture",
-                    "num_threads",
-                    "threading_layer",
-                    "prefix",
-                )
-            }
-            for lib in threadpool_info()
-            if lib.get("user_api") == "blas"
-        ]
-    return info, lambda a, b: lambda: a @ b
-
-
-def setup_torch(threads: int) -> tuple[dict[str, Any], Maker]:
-    try:
-        import torch
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
-    info = {
-        "torch": torch.__version__,
-        "num_threads": torch.get_num_threads(),
-        "mkl": torch.backends.mkl.is_available(),
-    }
-
-    def maker(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        return lambda: torch.mm(ta, tb)
-
-    return info, maker
-
-
-SETUPS: dict[str, Callable[[int], tuple[dict[str, Any], Maker]]] = {
-    "dropnet": setup_dropnet,
-    "numpy": setup_numpy,
-    "torch": setup_torch,
-}
-
-
 class GemmWorkload(Workload):
     name = "gemm"
     description = (
@@ -126,6 +53,7 @@ class GemmWorkload(Workload):
         "(each sample >= 0.2 s of back-to-back calls after warm-up)"
     )
     frameworks = ("dropnet", "numpy", "torch")
+    brief_info = ("dropnet",)
 
     def default_threads(self, cores: int) -> tuple[int, ...]:
         return (1, 2)
@@ -135,18 +63,13 @@ class GemmWorkload(Workload):
             "sizes": list(QUICK_SIZES if opts.quick else SIZES),
             "min_time": QUICK_MIN_TIME if opts.quick else MIN_TIME,
         }
-        return [
-            Job(fw, t, dict(params), label=f"n={params['sizes']}")
-            for t in threads
-            for fw in frameworks
-        ]
+        return self.jobs(frameworks, threads, lambda fw: (dict(params), f"n={params['sizes']}"))
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        info, maker = SETUPS[framework](threads)  # `info` keeps any thread limiter alive
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
+        fw.setup(threads)
         records = []
         for n in params["sizes"]:
-            fn = maker(*_operands(n))
-            seconds, iters = time_per_call(fn, float(params["min_time"]))
+            seconds, iters = time_per_call(fw.matmul(*operands(n)), float(params["min_time"]))
             records.append(
                 {
                     "case": f"n={n}",
@@ -160,14 +83,16 @@ class GemmWorkload(Workload):
         # idle-spinning worker threads would otherwise compete with the next timed size.
         for rec in records:
             if rec["n"] <= CHECK_MAX_N:
-                a, b = _operands(rec["n"])
-                rec["max_rel_err"] = _rel_err(np.asarray(maker(a, b)()), a, b)
-        if framework == "dropnet":
-            from dropnet import _core
+                a, b = operands(rec["n"])
+                rec["max_rel_err"] = _rel_err(np.asarray(fw.matmul(a, b)()), a, b)
+        return records
 
-            info["fma_peak_gflops"] = _core.fma_peak(0.3)
-        public = {k: v for k, v in info.items() if not k.startswith("_")}
-        return {"records": records, "info": public}
+    def facts(self, fw: ModuleType) -> dict[str, Any]:
+        if fw.NAME == "dropnet":
+            return {"fma_peak_gflops": fw._core.fma_peak(0.3)}
+        if fw.NAME == "torch":
+            return {"mkl": fw.torch.backends.mkl.is_available()}
+        return {}
 
     def metric(self, case: str) -> Metric:
         n = int(case.split("=", 1)[1])
@@ -175,9 +100,7 @@ class GemmWorkload(Workload):
             "throughput", "GFLOP/s", lambda s: 2.0 * n**3 / s / 1e9, higher_is_better=True
         )
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = []
         peaks: dict[int, list[float]] = {}
         for run in runs:
@@ -205,11 +128,7 @@ class GemmWorkload(Workload):
                 rows.append(row)
         return rows
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
-        from ..common import fmt_num, format_table
-
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
         by_key: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         for s in summary:
             by_key.setdefault((s["case"], s["threads"]), {})[s["framework"]] = s
@@ -249,15 +168,14 @@ class GemmWorkload(Workload):
         )
 
         errs: dict[str, float] = {}
-        blas: list[Any] = []
-        for run in runs:
-            for rec in run.get("records", []):
-                if "max_rel_err" in rec:
-                    errs[run["framework"]] = max(
-                        errs.get(run["framework"], 0.0), rec["max_rel_err"]
-                    )
-            if run["framework"] == "numpy" and run.get("info", {}).get("blas") and not blas:
-                blas = run["info"]["blas"]
+        for (fw,), recs in grouped(runs, "framework").items():
+            checked = [r["max_rel_err"] for r in recs if "max_rel_err" in r]
+            if checked:
+                errs[fw] = max(0.0, *checked)
+        numpy_runs = [
+            r for r in runs if r["framework"] == "numpy" and r.get("info", {}).get("blas")
+        ]
+        blas: list[Any] = numpy_runs[0]["info"]["blas"] if numpy_runs else []
         if errs:
             text += f"\nmax relative error vs float64 (n <= {CHECK_MAX_N}): " + ", ".join(
                 f"{fw} {e:.1e}" for fw, e in errs.items()

@@ -11,20 +11,23 @@ samples, no DataLoader); "train_on_batch" - one Python call per step (dropnet an
 from __future__ import annotations
 
 import time
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from ..timing import mean_call
 from .base import (
-    FrameworkMissing,
+    Details,
     Headline,
     Job,
     Metric,
     Options,
+    Records,
+    Runs,
+    Summary,
     Workload,
     default_headlines,
-    epoch_clock,
-    steady_epoch_seconds,
 )
 
 FIT = "fit, batch 1"
@@ -45,93 +48,37 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _per_call(fn: Any, calls: int) -> float:
-    for _ in range(min(calls, 100)):
-        fn()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def _time_keras_api(
-    model: Any, callback_base: type, x: np.ndarray, y: np.ndarray, calls: int
-) -> list[dict[str, Any]]:
-    """Both cases for a model with Keras's API (dropnet or Keras): compile, fit with batch
-    size 1 (median later epoch / steps), then `calls` train_on_batch calls of one sample."""
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    stamps: list[float] = []
-    start = time.perf_counter()
-    model.fit(
-        x,
-        y,
-        batch_size=1,
-        epochs=EPOCHS,
-        verbose=0,
-        callbacks=[epoch_clock(callback_base, stamps)],
-    )
-    steps = len(x)
-    fit = steady_epoch_seconds(stamps, start)
-    xb, yb = x[:1], y[:1]
-    per_call = _per_call(lambda: model.train_on_batch(xb, yb), calls)
-    return [
-        {"case": FIT, "seconds": fit / steps, "steps": steps},
-        {"case": CALL, "seconds": per_call, "calls": calls},
-    ]
-
-
-def run_dropnet(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
-    try:
-        import dropnet
-        from dropnet.callbacks import Callback
-        from dropnet.layers import Dense, Dropout, Input
-        from dropnet.models import Sequential
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    dropnet.set_num_threads(threads)
-    dropnet.set_random_seed(seed)
-    x, y = _data(steps)
-    model = Sequential(
-        [Input((2,)), Dense(8, activation="relu"), Dropout(0.2), Dense(1, activation="sigmoid")]
-    )
-    return _time_keras_api(model, Callback, x, y, calls)
-
-
-def run_keras(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
-    try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise FrameworkMissing(f"keras/tensorflow: {exc}") from exc
-    if tf.config.threading.get_intra_op_parallelism_threads() != threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    keras.utils.set_random_seed(seed)
-    x, y = _data(steps)
-    layers = keras.layers
-    model = keras.Sequential(
+def run_keras_api(fw: ModuleType, x: np.ndarray, y: np.ndarray, calls: int) -> Records:
+    """Both cases in dropnet or Keras: compile, fit with batch size 1 (median later epoch /
+    steps), then `calls` train_on_batch calls of one sample."""
+    layers = fw.layers
+    model = fw.Sequential(
         [
-            keras.Input(shape=(2,)),
+            layers.Input((2,)),
             layers.Dense(8, activation="relu"),
             layers.Dropout(0.2),
             layers.Dense(1, activation="sigmoid"),
         ]
     )
-    return _time_keras_api(model, keras.callbacks.Callback, x, y, calls)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    steps = len(x)
+    fit = fw.fit(model, x, y, batch_size=1, epochs=EPOCHS)
+    xb, yb = x[:1], y[:1]
+    per_call = mean_call(lambda: model.train_on_batch(xb, yb), calls)
+    return [
+        {"case": FIT, "seconds": fit.steady / steps, "steps": steps},
+        {"case": CALL, "seconds": per_call, "calls": calls},
+    ]
 
 
-def run_torch(threads: int, steps: int, calls: int, seed: int) -> list[dict[str, Any]]:
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    x_np, y_np = _data(steps)
+def run_torch(fw: ModuleType, x_np: np.ndarray, y_np: np.ndarray) -> Records:
+    """PyTorch's ordinary loop over one-sample slices in a shuffled order (no DataLoader),
+    each epoch timed on its own."""
+    torch, nn = fw.torch, fw.nn
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    steps = len(x_np)
     model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    opt = fw.adam(model.parameters())
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     epoch_times = []
@@ -147,9 +94,6 @@ def run_torch(threads: int, steps: int, calls: int, seed: int) -> list[dict[str,
     return [{"case": FIT, "seconds": fit / steps, "steps": steps}]
 
 
-RUNNERS = {"dropnet": run_dropnet, "keras": run_keras, "torch": run_torch}
-
-
 class OverheadWorkload(Workload):
     name = "overhead"
     description = (
@@ -157,33 +101,31 @@ class OverheadWorkload(Workload):
         "(Adam, BCE), in the framework's fit loop and as a train_on_batch call"
     )
     frameworks = ("dropnet", "keras", "torch")
+    brief_info = None
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         steps = QUICK_STEPS if opts.quick else STEPS
         calls = QUICK_CALLS if opts.quick else CALLS
-        return [
-            Job(
-                fw,
-                t,
+        return self.jobs(
+            frameworks,
+            threads,
+            lambda fw: (
                 {"steps": steps[fw], "calls": calls.get(fw, 0)},
-                label=f"{steps[fw]} steps x {EPOCHS} epochs",
-            )
-            for t in threads
-            for fw in frameworks
-        ]
-
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        records = RUNNERS[framework](
-            threads, int(params["steps"]), int(params["calls"]), int(params.get("seed", 0))
+                f"{steps[fw]} steps x {EPOCHS} epochs",
+            ),
         )
-        return {"records": records}
+
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
+        fw.setup(threads, int(params.get("seed", 0)))
+        x, y = _data(int(params["steps"]))
+        if fw.NAME == "torch":
+            return run_torch(fw, x, y)
+        return run_keras_api(fw, x, y, int(params["calls"]))
 
     def metric(self, case: str) -> Metric:
         return Metric("time per step", "µs/step", lambda s: s * 1e6)
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = default_headlines(self.name, summary)
         for row in rows:
             ours = row.values.get("dropnet")

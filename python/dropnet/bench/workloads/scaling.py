@@ -15,21 +15,13 @@ linearly in the work follows the line.
 
 from __future__ import annotations
 
-import time
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .base import (
-    FrameworkMissing,
-    Headline,
-    Job,
-    Metric,
-    Options,
-    Workload,
-    epoch_clock,
-    steady_epoch_seconds,
-)
+from ..common import format_table
+from .base import Details, Headline, Job, Metric, Options, Records, Runs, Summary, Workload
 
 MLP_IN = 64
 LSTM_UNITS, LSTM_FEATURES = 64, 8
@@ -60,45 +52,29 @@ def work(model: str, batch: int, width: int = 0, steps: int = 0) -> float:
     return 3.0 * batch * steps * gates * (LSTM_FEATURES + LSTM_UNITS) + 3.0 * batch * LSTM_UNITS
 
 
-def time_step(model: str, dims: dict[str, int], seed: int, quick: bool = False) -> float:
+def time_step(fw: ModuleType, model: str, dims: dict[str, int], seed: int, quick: bool) -> float:
     """Seconds per training step of one configuration, from the median later epoch."""
-    import dropnet
-    from dropnet.callbacks import Callback
-    from dropnet.layers import LSTM, Dense, Dropout, Input
-    from dropnet.models import Sequential
-
+    layers = fw.layers
     batch = dims["batch"]
     n = max(MIN_STEPS * batch, MIN_SAMPLES) // (4 if quick else 1)
     n -= n % batch
     rng = np.random.default_rng(seed)
-    dropnet.set_random_seed(seed)
     if model == "mlp":
         width = dims["width"]
         x = rng.standard_normal((n, MLP_IN)).astype(np.float32)
-        layers = [
-            Input((MLP_IN,)),
-            Dense(width, activation="relu"),
-            Dropout(0.5),
-            Dense(width, activation="relu"),
-            Dropout(0.5),
-            Dense(1, activation="sigmoid"),
-        ]
+        stack = [layers.Input((MLP_IN,))]
+        for _ in range(2):
+            stack += [layers.Dense(width, activation="relu"), layers.Dropout(0.5)]
     else:
         x = rng.standard_normal((n, dims["steps"], LSTM_FEATURES)).astype(np.float32)
-        layers = [
-            Input((dims["steps"], LSTM_FEATURES)),
-            LSTM(LSTM_UNITS, dropout=0.2, recurrent_dropout=0.2),
-            Dense(1, activation="sigmoid"),
+        stack = [
+            layers.Input((dims["steps"], LSTM_FEATURES)),
+            layers.LSTM(LSTM_UNITS, dropout=0.2, recurrent_dropout=0.2),
         ]
     y = (x.reshape(n, -1).mean(axis=1) > 0).astype(np.float32)
-    net = Sequential(layers)
+    net = fw.Sequential([*stack, layers.Dense(1, activation="sigmoid")])
     net.compile(optimizer="adam", loss="binary_crossentropy")
-    stamps: list[float] = []
-    start = time.perf_counter()
-    net.fit(
-        x, y, batch_size=batch, epochs=EPOCHS, verbose=0, callbacks=[epoch_clock(Callback, stamps)]
-    )
-    return steady_epoch_seconds(stamps, start) / (n // batch)
+    return fw.fit(net, x, y, batch_size=batch, epochs=EPOCHS).steady / (n // batch)
 
 
 class ScalingWorkload(Workload):
@@ -108,6 +84,7 @@ class ScalingWorkload(Workload):
         "(an MLP with dropout and an LSTM with variational dropout), 1 thread and all cores"
     )
     frameworks = ("dropnet",)
+    brief_info = None
 
     def default_threads(self, cores: int) -> tuple[int, ...]:
         return (1, cores) if cores > 1 else (1,)
@@ -121,18 +98,14 @@ class ScalingWorkload(Workload):
             for fw in frameworks
         ]
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            import dropnet
-        except ImportError as exc:
-            raise FrameworkMissing(f"dropnet: {exc}") from exc
-        dropnet.set_num_threads(threads)
-        name = params["sweep"]
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
+        name, seed = params["sweep"], int(params.get("seed", 0))
         model, what, sizes = (QUICK_SWEEPS if params.get("quick") else SWEEPS)[name]
         records = []
         for size in sizes:
             dims = dict(DEFAULTS[model], **{what: size})
-            seconds = time_step(model, dims, int(params.get("seed", 0)), bool(params.get("quick")))
+            fw.setup(threads, seed)
+            seconds = time_step(fw, model, dims, seed, bool(params.get("quick")))
             records.append(
                 {
                     "case": f"{name}={size}",
@@ -142,14 +115,12 @@ class ScalingWorkload(Workload):
                     "work": work(model, **dims),
                 }
             )
-        return {"records": records}
+        return records
 
     def metric(self, case: str) -> Metric:
         return Metric("time per step", "ms/step", lambda s: s * 1e3)
 
-    def _series(
-        self, summary: list[dict[str, Any]]
-    ) -> dict[str, dict[int, list[tuple[int, float]]]]:
+    def _series(self, summary: Summary) -> dict[str, dict[int, list[tuple[int, float]]]]:
         """sweep -> threads -> [(size, median seconds per step)] in size order."""
         out: dict[str, dict[int, list[tuple[int, float]]]] = {}
         for s in summary:
@@ -162,11 +133,7 @@ class ScalingWorkload(Workload):
                 pts.sort()
         return out
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
-        from ..common import format_table
-
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
         works = {rec["case"]: rec["work"] for run in runs for rec in run.get("records", [])}
         series = self._series(summary)
         rows, data = [], {}
@@ -218,9 +185,7 @@ class ScalingWorkload(Workload):
         )
         return text, {"sweeps": data}
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = []
         for name, d in details.get("sweeps", {}).items():
             top = d["threads"][-1]
@@ -246,9 +211,7 @@ class ScalingWorkload(Workload):
             )
         return rows
 
-    def figures(
-        self, details: dict[str, Any], runs: list[dict[str, Any]], prefix: str
-    ) -> list[str]:
+    def figures(self, details: Details, runs: Runs, prefix: str) -> list[str]:
         sweeps = details.get("sweeps", {})
         if not sweeps:
             return []

@@ -11,22 +11,28 @@ for the full work is projected linearly from the folds it ran, and marked as pro
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from .. import frameworks
+from ..common import fmt_num, format_table
 from .base import (
-    FrameworkMissing,
+    Details,
     Headline,
     Job,
     Metric,
     Options,
+    Records,
+    Runs,
+    Summary,
     Workload,
-    accuracy_by_framework,
     default_headlines,
     first_in_process,
+    grouped,
+    median,
     pick_epochs,
 )
 
@@ -55,7 +61,7 @@ def data_path() -> str:
     return os.environ.get(DATA_ENV) or SONAR_FILE
 
 
-def load_data():
+def load_data() -> tuple[np.ndarray, np.ndarray]:
     from dropnet.datasets import load_sonar  # clear message naming the UCI data if missing
 
     return load_sonar(data_path())
@@ -71,7 +77,7 @@ def folds_of(y: np.ndarray, seed: int, count: int) -> list[tuple[np.ndarray, np.
     return list(splits)[:count]
 
 
-def scaled(x: np.ndarray, train: np.ndarray, test: np.ndarray):
+def scaled(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x[train])
@@ -81,148 +87,81 @@ def scaled(x: np.ndarray, train: np.ndarray, test: np.ndarray):
     )
 
 
-# ----------------------------------------------------------------------------- dropnet
+def fold_torch(
+    fw: ModuleType, config: str, epochs: int, x: Any, y: Any, train: Any, test: Any
+) -> float:
+    """One fold in PyTorch: the adapter's loop, Keras's MaxNorm after every step; accuracy."""
+    torch, nn = fw.torch, fw.nn
+    in_rate, hid_rate, max_norm, lr, momentum = CONFIGS[config]
+    x_tr, x_te = (torch.from_numpy(a) for a in scaled(x, train, test))
+    y_tr = torch.from_numpy(y[train].astype(np.float32)).unsqueeze(1)
+    hidden = [nn.Linear(60, 60), nn.Linear(60, 30)]
+    layers: list[Any] = [nn.Dropout(in_rate)] if in_rate else []
+    for lin in hidden:
+        layers += [lin, nn.ReLU()] + ([nn.Dropout(hid_rate)] if hid_rate else [])
+    model = fw.glorot(nn.Sequential(*layers, nn.Linear(30, 1)))  # logits: sigmoid in the loss
+
+    def max_norm_step() -> None:
+        with torch.no_grad():  # Keras's MaxNorm over each unit's incoming weights
+            for lin in hidden:
+                norms = lin.weight.norm(dim=1, keepdim=True)
+                lin.weight.mul_(norms.clamp(0, MAX_NORM) / (1e-7 + norms))
+
+    # Keras's momentum update v = m*v - lr*g, w += v is torch's with dampening 0.
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    step = max_norm_step if max_norm else None
+    fw.train(model, x_tr, y_tr, epochs, BATCH, optimizer, nn.BCEWithLogitsLoss(), after_step=step)
+    model.eval()
+    with torch.no_grad():
+        pred = (model(x_te)[:, 0] > 0).numpy()
+    return float(np.mean(pred == y[test]))
 
 
-def cv_dropnet(config: str, epochs: int, folds: int, seed: int, threads: int) -> dict[str, Any]:
-    try:
-        import dropnet
+def fold_keras(
+    fw: ModuleType, config: str, epochs: int, x: Any, y: Any, train: Any, test: Any
+) -> float:
+    """One fold in Keras; its accuracy."""
+    in_rate, hid_rate, max_norm, lr, momentum = CONFIGS[config]
+    x_tr, x_te = scaled(x, train, test)
+    layers = fw.layers
+    constraint = fw.constraints.MaxNorm(MAX_NORM) if max_norm else None
+    stack = [layers.Input((60,))] + ([layers.Dropout(in_rate)] if in_rate else [])
+    for units in (60, 30):
+        stack.append(layers.Dense(units, activation="relu", kernel_constraint=constraint))
+        stack += [layers.Dropout(hid_rate)] if hid_rate else []
+    model = fw.Sequential([*stack, layers.Dense(1, activation="sigmoid")])
+    optimizer = fw.optimizers.SGD(learning_rate=lr, momentum=momentum)
+    model.compile(optimizer, "binary_crossentropy", metrics=["accuracy"])
+    model.fit(x_tr, y[train], epochs=epochs, batch_size=BATCH, verbose=0)
+    return float(model.evaluate(x_te, y[test], verbose=0)[1])
+
+
+def cross_validate(
+    framework: str | ModuleType, config: str, epochs: int, folds: int, seed: int, threads: int
+) -> dict[str, Any]:
+    """The first `folds` folds of one configuration: seconds and the fold accuracies."""
+    fw = frameworks.load(framework) if isinstance(framework, str) else framework
+    fw.setup(threads, None if fw.NAME == "dropnet" else seed)
+    x, y = load_data()
+    if fw.NAME == "dropnet":  # the case study's own code
+        from sklearn.model_selection import cross_val_score
+
         from dropnet.case_studies import sonar
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    from sklearn.model_selection import cross_val_score
 
-    dropnet.set_num_threads(threads)
-    x, y = load_data()
-    build = {
-        "baseline": sonar.create_baseline,
-        "visible": sonar.create_visible,
-        "hidden": sonar.create_hidden,
-    }[config]
-    splits = folds_of(y, seed, folds)
-    start = time.perf_counter()
-    scores = cross_val_score(
-        sonar.make_pipeline(build, epochs=epochs, random_state=seed), x, y, cv=splits
-    )
-    return {"fit_seconds": time.perf_counter() - start, "fold_acc": [float(s) for s in scores]}
-
-
-def info_dropnet() -> dict[str, Any]:
-    import dropnet
-
-    return {"dropnet": dropnet.__version__, "threads": dropnet.get_num_threads()}
-
-
-# ----------------------------------------------------------------------------- torch
-
-
-def cv_torch(config: str, epochs: int, folds: int, seed: int, threads: int) -> dict[str, Any]:
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    in_rate, hid_rate, max_norm, lr, momentum = CONFIGS[config]
-    x, y = load_data()
-    accs: list[float] = []
-    start = time.perf_counter()
-    for train, test in folds_of(y, seed, folds):
-        x_tr, x_te = (torch.from_numpy(a) for a in scaled(x, train, test))
-        y_tr = torch.from_numpy(y[train].astype(np.float32)).unsqueeze(1)
-        hidden = [nn.Linear(60, 60), nn.Linear(60, 30)]
-        out = nn.Linear(30, 1)  # logits; the sigmoid lives in the loss
-        layers: list[nn.Module] = [nn.Dropout(in_rate)] if in_rate else []
-        for lin in hidden:
-            layers += [lin, nn.ReLU()] + ([nn.Dropout(hid_rate)] if hid_rate else [])
-        model = nn.Sequential(*layers, out)
-        for lin in (*hidden, out):  # Keras's initialisation: Glorot-uniform kernels, zero biases
-            nn.init.xavier_uniform_(lin.weight)
-            nn.init.zeros_(lin.bias)
-        # Keras's momentum update v = m*v - lr*g, w += v is torch's with dampening 0.
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-        loss_fn = nn.BCEWithLogitsLoss()
-        n = x_tr.shape[0]
-        for _ in range(epochs):
-            model.train()
-            perm = torch.randperm(n)
-            for i in range(0, n, BATCH):
-                idx = perm[i : i + BATCH]
-                optimizer.zero_grad()
-                loss_fn(model(x_tr[idx]), y_tr[idx]).backward()
-                optimizer.step()
-                if max_norm:
-                    with torch.no_grad():  # Keras's MaxNorm over each unit's incoming weights
-                        for lin in hidden:
-                            norms = lin.weight.norm(dim=1, keepdim=True)
-                            lin.weight.mul_(norms.clamp(0, MAX_NORM) / (1e-7 + norms))
-        model.eval()
-        with torch.no_grad():
-            pred = (model(x_te)[:, 0] > 0).numpy()
-        accs.append(float(np.mean(pred == y[test])))
+        build = {
+            "baseline": sonar.create_baseline,
+            "visible": sonar.create_visible,
+            "hidden": sonar.create_hidden,
+        }[config]
+        splits = folds_of(y, seed, folds)
+        start = time.perf_counter()
+        pipeline = sonar.make_pipeline(build, epochs=epochs, random_state=seed)
+        accs = [float(s) for s in cross_val_score(pipeline, x, y, cv=splits)]
+    else:
+        fold = fold_torch if fw.NAME == "torch" else fold_keras
+        start = time.perf_counter()
+        accs = [fold(fw, config, epochs, x, y, tr, te) for tr, te in folds_of(y, seed, folds)]
     return {"fit_seconds": time.perf_counter() - start, "fold_acc": accs}
-
-
-def info_torch() -> dict[str, Any]:
-    import torch
-
-    return {"torch": torch.__version__, "num_threads": torch.get_num_threads()}
-
-
-# ----------------------------------------------------------------------------- keras
-
-
-def cv_keras(config: str, epochs: int, folds: int, seed: int, threads: int) -> dict[str, Any]:
-    try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise FrameworkMissing(f"keras/tensorflow: {exc}") from exc
-    if tf.config.threading.get_intra_op_parallelism_threads() != threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    keras.utils.set_random_seed(seed)
-    in_rate, hid_rate, max_norm, lr, momentum = CONFIGS[config]
-    x, y = load_data()
-    (tf.constant([1.0]) + 1.0).numpy()  # start the runtime outside the timed region
-    accs: list[float] = []
-    start = time.perf_counter()
-    for train, test in folds_of(y, seed, folds):
-        x_tr, x_te = scaled(x, train, test)
-        constraint = keras.constraints.MaxNorm(MAX_NORM) if max_norm else None
-        model = keras.Sequential([keras.Input(shape=(60,))])
-        if in_rate:
-            model.add(keras.layers.Dropout(in_rate))
-        for units in (60, 30):
-            model.add(keras.layers.Dense(units, activation="relu", kernel_constraint=constraint))
-            if hid_rate:
-                model.add(keras.layers.Dropout(hid_rate))
-        model.add(keras.layers.Dense(1, activation="sigmoid"))
-        model.compile(
-            loss="binary_crossentropy",
-            metrics=["accuracy"],
-            optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-        )
-        model.fit(x_tr, y[train], epochs=epochs, batch_size=BATCH, verbose=0)
-        accs.append(float(model.evaluate(x_te, y[test], verbose=0)[1]))
-    return {"fit_seconds": time.perf_counter() - start, "fold_acc": accs}
-
-
-def info_keras() -> dict[str, Any]:
-    import keras
-    import tensorflow as tf
-
-    return {"keras": keras.__version__, "tensorflow": tf.__version__}
-
-
-# ----------------------------------------------------------------------------- workload
-
-RUNNERS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[], dict[str, Any]]]] = {
-    "dropnet": (cv_dropnet, info_dropnet),
-    "torch": (cv_torch, info_torch),
-    "keras": (cv_keras, info_keras),
-}
 
 
 class SonarWorkload(Workload):
@@ -233,15 +172,10 @@ class SonarWorkload(Workload):
         "time = the whole cross-validation of one configuration"
     )
     frameworks = ("dropnet", "torch", "keras")
+    brief_info = ("keras",)
 
     def default_threads(self, cores: int) -> tuple[int, ...]:
         return (1,)  # 16x60 products: a second thread only adds synchronisation
-
-    def work_for(self, framework: str, opts: Options) -> tuple[int, int]:
-        """(epochs, folds) this framework runs."""
-        epochs = pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
-        folds = (QUICK_FOLDS if opts.quick else DEFAULT_FOLDS)[framework]
-        return epochs, folds
 
     def unavailable(self) -> str | None:
         from dropnet.datasets import SONAR_SOURCE
@@ -255,63 +189,52 @@ class SonarWorkload(Workload):
         jobs: list[Job] = []
         # --quick: one configuration (Keras traces a model per fold, which dominates).
         for config in ("hidden",) if opts.quick else CONFIGS:
-            for t in threads:
-                for fw in frameworks:
-                    epochs, folds = self.work_for(fw, opts)
-                    jobs.append(
-                        Job(
-                            fw,
-                            t,
-                            {"config": config, "epochs": epochs, "folds": folds, "seed": opts.seed},
-                            label=f"{config}, {folds} folds x {epochs} epochs",
-                        )
-                    )
+
+            def job(fw: str, config: str = config) -> tuple[dict[str, Any], str]:
+                epochs = pick_epochs(fw, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
+                folds = (QUICK_FOLDS if opts.quick else DEFAULT_FOLDS)[fw]
+                params = {"config": config, "epochs": epochs, "folds": folds, "seed": opts.seed}
+                return params, f"{config}, {folds} folds x {epochs} epochs"
+
+            jobs += self.jobs(frameworks, threads, job)
         return jobs
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        runner, info = RUNNERS[framework]
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
         config, epochs, folds = params["config"], int(params["epochs"]), int(params["folds"])
         seed = int(params.get("seed", 0))
-        if first_in_process(self.name, framework):
-            runner(config, 1, 1, seed, threads)  # untimed warm-up: imports, first-call setup
-        res = runner(config, epochs, folds, seed, threads)
+        if first_in_process(self.name, fw.NAME):
+            cross_validate(fw, config, 1, 1, seed, threads)  # untimed: imports, first calls
+        res = cross_validate(fw, config, epochs, folds, seed, threads)
         scale = (FOLDS / folds) * (FULL_EPOCHS / epochs)
-        record = {
-            "case": config,
-            "seconds": res["fit_seconds"] * scale,
-            "epochs": epochs,
-            "folds": folds,
-            "projected": scale != 1.0,
-            **res,
-        }
-        return {"records": [record], "info": info()}
+        return [
+            {
+                "case": config,
+                "seconds": res["fit_seconds"] * scale,
+                "epochs": epochs,
+                "folds": folds,
+                "projected": scale != 1.0,
+                **res,
+            }
+        ]
 
     def metric(self, case: str) -> Metric:
         return Metric("time per configuration (10 folds x 300 epochs)", "s", lambda s: s)
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = default_headlines(self.name, summary)
         total: dict[str, float] = {}
         threads = rows[0].threads if rows else 1
         for row in rows:
             config = row.measure
-            row.accuracy = accuracy_by_framework(
-                runs, config, row.threads, "fold_acc", list(row.values)
-            )
+            row.add_accuracy(runs, "fold_acc")
             row.measure = f"{config}, 10 folds x 300 epochs"
             for fw, v in row.values.items():
                 total[fw] = total.get(fw, 0.0) + v
         if rows and all(len(r.values) == len(rows[0].values) for r in rows):
             ours = total.get("dropnet")
             # dropnet's target is judged on full runs only, not on a projection.
-            projected = any(
-                rec.get("projected")
-                for run in runs
-                if run["framework"] == "dropnet"
-                for rec in run.get("records", [])
-            )
+            ours_runs = grouped(runs, "framework").get(("dropnet",), [])
+            projected = any(rec.get("projected") for rec in ours_runs)
             rows.append(
                 Headline(
                     self.name,
@@ -328,19 +251,11 @@ class SonarWorkload(Workload):
             )
         return rows
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
-        from ..common import fmt_num, format_table
-
-        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-        for run in runs:
-            for rec in run.get("records", []):
-                groups.setdefault((run["framework"], rec["case"], run["threads"]), []).append(rec)
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
         rows, data = [], []
         totals: dict[tuple[str, int], float] = {}
-        for (fw, case, threads), recs in groups.items():
-            full = statistics.median(r["seconds"] for r in recs)
+        for (fw, case, threads), recs in grouped(runs, "framework", "case", "threads").items():
+            full = median(recs, "seconds")
             totals[(fw, threads)] = totals.get((fw, threads), 0.0) + full
             accs = [a for r in recs for a in r["fold_acc"]]
             projected = recs[0]["projected"]
@@ -366,24 +281,12 @@ class SonarWorkload(Workload):
             )
         base = {t: s for (fw, t), s in totals.items() if fw == "dropnet"}
         for (fw, threads), total in totals.items():
-            ratio = (
-                f"{total / base[threads]:.1f}x dropnet"
-                if threads in base and fw != "dropnet"
-                else ""
-            )
+            is_peer = threads in base and fw != "dropnet"
+            ratio = f"{total / base[threads]:.1f}x dropnet" if is_peer else ""
             rows.append([fw, "all three", str(threads), "", fmt_num(total), ratio])
-        text = format_table(
-            [
-                "framework",
-                "config",
-                "thr",
-                "folds x epochs",
-                "s (full work)",
-                "fold accuracy mean (std)",
-            ],
-            rows,
-            right=[False, False, True, True, True, False],
-        )
+        head = ["framework", "config", "thr", "folds x epochs", "s (full work)"]
+        head.append("fold accuracy mean (std)")
+        text = format_table(head, rows, right=[False, False, True, True, True, False])
         text += (
             "\ns (full work): median seconds for 10 folds x 300 epochs; '(proj.)' where the "
             "framework ran fewer folds or epochs and the time is scaled linearly. Accuracy "

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from . import cnn
 from .base import (
-    FrameworkMissing,
+    Details,
     Headline,
     Job,
     Metric,
     Options,
+    Records,
+    Runs,
+    Summary,
     Workload,
-    epoch_clock,
-    steady_epoch_seconds,
+    throughput,
 )
 
 SOURCES = ("arrays", "Sequence", "generator", "memmap")
@@ -34,18 +36,16 @@ QUICK_SIZES = {"mlp": 4_096, "cnn": 512}
 EPOCHS, QUICK_EPOCHS = 4, 2
 
 
-def _mlp() -> Any:
-    from dropnet.layers import Dense, Dropout, Input
-    from dropnet.models import Sequential
-
-    model = Sequential(
+def _mlp(fw: ModuleType) -> Any:
+    layers = fw.layers
+    model = fw.Sequential(
         [
-            Input(MLP_SHAPE),
-            Dense(512, activation="relu"),
-            Dropout(0.2),
-            Dense(512, activation="relu"),
-            Dropout(0.2),
-            Dense(MLP_CLASSES, activation="softmax"),
+            layers.Input(MLP_SHAPE),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(MLP_CLASSES, activation="softmax"),
         ]
     )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -92,6 +92,7 @@ class StreamingWorkload(Workload):
         "as a share of the same fit on in-memory arrays (MLP 784-512-512-10 and the CNN)"
     )
     frameworks = ("dropnet",)
+    brief_info = None
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         return [
@@ -100,13 +101,7 @@ class StreamingWorkload(Workload):
             for t in threads
         ]
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            import dropnet
-            from dropnet.callbacks import Callback
-        except ImportError as exc:
-            raise FrameworkMissing(f"dropnet: {exc}") from exc
-        dropnet.set_num_threads(threads)
+    def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
         which, quick = params["model"], bool(params.get("quick"))
         n = (QUICK_SIZES if quick else SIZES)[which]
         rng = np.random.default_rng(0)
@@ -116,32 +111,22 @@ class StreamingWorkload(Workload):
             build, batch = _mlp, MLP_BATCH
         else:
             x, y = cnn.load_data(n)
-            build, batch = cnn.dropnet_model, cnn.BATCH
+            build, batch = cnn.model, cnn.BATCH
         records = []
         with tempfile.TemporaryDirectory() as folder:
             for source, (data, kwargs) in _sources(x, y, batch, folder).items():
-                dropnet.set_random_seed(int(params.get("seed", 0)))
-                model = build()
-                stamps: list[float] = []
-                start = time.perf_counter()
-                model.fit(
-                    data,
-                    epochs=QUICK_EPOCHS if quick else EPOCHS,
-                    shuffle=False,
-                    verbose=0,
-                    callbacks=[epoch_clock(Callback, stamps)],
-                    **kwargs,
+                fw.setup(threads, int(params.get("seed", 0)))
+                epochs = QUICK_EPOCHS if quick else EPOCHS
+                fit = fw.fit(build(fw), data, epochs=epochs, shuffle=False, **kwargs)
+                records.append(
+                    {"case": f"{which} {source}", "seconds": fit.steady / n, "samples": n}
                 )
-                seconds = steady_epoch_seconds(stamps, start)
-                records.append({"case": f"{which} {source}", "seconds": seconds / n, "samples": n})
-        return {"records": records}
+        return records
 
     def metric(self, case: str) -> Metric:
-        return Metric("training throughput", "samples/s", lambda s: 1.0 / s, higher_is_better=True)
+        return throughput("samples/s", "training throughput")
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         value = {(s["case"], s["threads"]): s["value_median"] for s in summary}
         rows = []
         for (case, threads), v in value.items():

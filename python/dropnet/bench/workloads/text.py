@@ -14,37 +14,28 @@ the median epoch after the first; the report gives dropnet's ratio to each.
 from __future__ import annotations
 
 import functools
-import time
+from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 
 from .base import (
-    FrameworkMissing,
+    Details,
     Headline,
     Job,
-    Metric,
     Options,
-    accuracy_by_framework,
+    Runs,
+    Summary,
     default_headlines,
-    epoch_clock,
-    pick_epochs,
-    steady_epochs,
 )
 from .lstm import (
-    BATCH,
     CASE,
-    EPSILON,
     FUSED_CASE,
-    LEARNING_RATE,
     LstmWorkload,
-    _torch_dense_head,
-    _torch_train,
-    info_dropnet,
-    info_keras,
-    info_torch,
-    torch_fused_lstm,
-    torch_variational_lstm,
+    TorchModel,
+    fused_lstm,
+    variational_lstm,
+    with_head,
 )
 
 QUICK_SENTENCES = 600
@@ -75,146 +66,6 @@ def _sizes() -> tuple[int, int, int, int, float]:
     return text.NUM_WORDS, text.MAXLEN, text.EMBED_DIM, text.UNITS, text.RATE
 
 
-# ----------------------------------------------------------------------------- dropnet
-
-
-def fit_dropnet(epochs: int, seed: int, threads: int, data: Data) -> dict[str, dict[str, Any]]:
-    try:
-        import dropnet
-        from dropnet.callbacks import Callback
-        from dropnet.layers import LSTM, Dense, Embedding, Input
-        from dropnet.models import Sequential
-        from dropnet.optimizers import Adam
-    except ImportError as exc:
-        raise FrameworkMissing(f"dropnet: {exc}") from exc
-    words, steps, dim, units, rate = _sizes()
-    x, y = data
-    dropnet.set_num_threads(threads)
-    dropnet.set_random_seed(seed)
-
-    epoch_ends: list[float] = []
-    start = time.perf_counter()
-    model = Sequential(
-        [
-            Input((steps,)),
-            Embedding(words, dim),
-            LSTM(units, dropout=rate, recurrent_dropout=rate),
-            Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(
-        optimizer=Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
-    history = model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=BATCH,
-        verbose=0,
-        callbacks=[epoch_clock(Callback, epoch_ends)],
-    ).history
-    return {CASE: _result(start, history, epoch_ends)}
-
-
-def _result(start: float, history: dict, epoch_ends: list[float]) -> dict[str, Any]:
-    return {
-        "fit_seconds": time.perf_counter() - start,
-        "first_loss": float(history["loss"][0]),
-        "final_loss": float(history["loss"][-1]),
-        "final_acc": float(history["accuracy"][-1]),
-        **steady_epochs(epoch_ends, start),
-    }
-
-
-# ----------------------------------------------------------------------------- keras
-
-
-def fit_keras(epochs: int, seed: int, threads: int, data: Data) -> dict[str, dict[str, Any]]:
-    try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise FrameworkMissing(f"keras/tensorflow: {exc}") from exc
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"Keras backend is {keras.backend.backend()!r}, expected 'tensorflow'")
-    if tf.config.threading.get_intra_op_parallelism_threads() != threads:  # settable once
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    words, steps, dim, units, rate = _sizes()
-    keras.utils.set_random_seed(seed)
-    x, y = data
-    (tf.constant([1.0]) + 1.0).numpy()  # start the TensorFlow runtime outside the timed region
-
-    epoch_ends: list[float] = []
-    layers = keras.layers
-    start = time.perf_counter()
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(steps,), dtype="int32"),
-            layers.Embedding(words, dim),
-            layers.LSTM(units, dropout=rate, recurrent_dropout=rate),
-            layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, epsilon=EPSILON),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
-    history = model.fit(
-        x.astype(np.int32),
-        y,
-        epochs=epochs,
-        batch_size=BATCH,
-        verbose=0,
-        callbacks=[epoch_clock(keras.callbacks.Callback, epoch_ends)],
-    ).history
-    return {CASE: _result(start, history, epoch_ends)}
-
-
-# ----------------------------------------------------------------------------- torch
-
-
-def fit_torch(epochs: int, seed: int, threads: int, data: Data) -> dict[str, dict[str, Any]]:
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise FrameworkMissing(f"torch: {exc}") from exc
-    words, _, dim, units, rate = _sizes()
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    x = torch.from_numpy(data[0])
-    y = torch.from_numpy(data[1])
-    (torch.zeros(1) + 1).item()  # touch the runtime outside the timed region
-    results = {}
-    for case, make in ((CASE, torch_variational_lstm), (FUSED_CASE, torch_fused_lstm)):
-        embedding = nn.Embedding(words, dim)
-        nn.init.uniform_(embedding.weight, -0.05, 0.05)  # Keras's Embedding initialisation
-        params, last_state = make(dim, units, 1.0 - rate)
-        head = _torch_dense_head(units)
-
-        def logits(xb: Any, embedding=embedding, last_state=last_state, head=head) -> Any:
-            return head(last_state(embedding(xb))).squeeze(1)
-
-        params = [*embedding.parameters(), *params, *head.parameters()]
-        results[case] = _torch_train(torch, x, y, epochs, params, logits)
-    return results
-
-
-# ----------------------------------------------------------------------------- workload
-
-FITTERS: dict[
-    str, tuple[Callable[..., dict[str, dict[str, Any]]], Callable[[], dict[str, Any]]]
-] = {
-    "dropnet": (fit_dropnet, info_dropnet),
-    "keras": (fit_keras, info_keras),
-    "torch": (fit_torch, info_torch),
-}
-
-
 class TextWorkload(LstmWorkload):
     """The lstm workload's measurements and tables on the text case study's model and data."""
 
@@ -226,57 +77,57 @@ class TextWorkload(LstmWorkload):
         "PyTorch: a Python step loop with the same per-sentence masks, and its fused nn.LSTM "
         "without recurrent dropout as a bound"
     )
-
-    def epochs_for(self, framework: str, opts: Options) -> int:
-        return pick_epochs(framework, opts, DEFAULT_EPOCHS, QUICK_EPOCHS)
+    unit = "sentences"
+    default_epochs, quick_epochs = DEFAULT_EPOCHS, QUICK_EPOCHS
 
     def plan(self, opts: Options, frameworks: list[str], threads: tuple[int, ...]) -> list[Job]:
         sentences = QUICK_SENTENCES if opts.quick else None
-        label = f"{sentences or 2400} sentences"
+
+        def job(fw: str) -> tuple[dict[str, Any], str]:
+            epochs = self.epochs_for(fw, opts)
+            params = {"sentences": sentences, "epochs": epochs}
+            return params, f"{sentences or 2400} sentences x {epochs} epochs"
+
+        return self.jobs(frameworks, threads, job)
+
+    def data(self, params: dict[str, Any]) -> Data:
+        return load_data(params.get("sentences"))
+
+    def keras_layers(self, fw: ModuleType) -> list[Any]:
+        words, steps, dim, units, rate = _sizes()
+        layers = fw.layers
+        # Keras takes the ids as int32 (see keras_inputs); dropnet as they are.
+        dtype = {"dtype": "int32"} if fw.NAME == "keras" else {}
         return [
-            Job(
-                fw,
-                t,
-                {"sentences": sentences, "epochs": self.epochs_for(fw, opts)},
-                label=f"{label} x {self.epochs_for(fw, opts)} epochs",
-            )
-            for t in threads
-            for fw in frameworks
+            layers.Input((steps,), **dtype),
+            layers.Embedding(words, dim),
+            layers.LSTM(units, dropout=rate, recurrent_dropout=rate),
         ]
 
-    def run(self, framework: str, threads: int, params: dict[str, Any]) -> dict[str, Any]:
-        fit, info = FITTERS[framework]
-        epochs = int(params["epochs"])
-        data = load_data(params.get("sentences"))
-        n = len(data[1])
-        results = fit(epochs, int(params.get("seed", 0)), threads, data)
-        records = []
-        for case, res in results.items():
-            steady = res["steady_seconds_per_epoch"]
-            records.append(
-                {
-                    "case": case,
-                    "seconds": steady / n,  # per sentence; the table shows its inverse
-                    "sequences": n,
-                    "epochs": epochs,
-                    "sequences_per_second": n / steady,
-                    **res,
-                }
-            )
-        return {"records": records, "info": info()}
+    def keras_inputs(self, fw: ModuleType, x: np.ndarray) -> np.ndarray:
+        return x.astype(np.int32) if fw.NAME == "keras" else x
 
-    def metric(self, case: str) -> Metric:
-        return Metric("throughput", "sentences/s", lambda s: 1.0 / s, higher_is_better=True)
+    def torch_models(self, fw: ModuleType) -> dict[str, Callable[[], TorchModel]]:
+        words, _, dim, units, rate = _sizes()
+        nn = fw.nn
 
-    def headlines(
-        self, summary: list[dict[str, Any]], details: dict[str, Any], runs: list[dict[str, Any]]
-    ) -> list[Headline]:
+        def model(recurrent: Callable[..., TorchModel]) -> TorchModel:
+            embedding = nn.Embedding(words, dim)
+            nn.init.uniform_(embedding.weight, -0.05, 0.05)  # Keras's Embedding initialisation
+            params, last_state = recurrent(fw, dim, units, 1.0 - rate)
+            stack = [*embedding.parameters(), *params]
+            return with_head(fw, units, stack, lambda xb: last_state(embedding(xb)))
+
+        return {
+            CASE: lambda: model(variational_lstm),
+            FUSED_CASE: lambda: model(fused_lstm),
+        }
+
+    def headlines(self, summary: Summary, details: Details, runs: Runs) -> list[Headline]:
         rows = [h for h in default_headlines(self.name, summary) if h.measure == CASE]
         fused = {r["threads"]: r.get("vs_torch_fused") for r in details.get("ratios", [])}
         for row in rows:
-            row.accuracy = accuracy_by_framework(
-                runs, CASE, row.threads, "final_acc", list(row.values)
-            )
+            row.add_accuracy(runs, "final_acc")
             row.measure = "train (Embedding + LSTM, recurrent dropout), sentences/s"
             note = "PyTorch column: its step loop with the same masks"
             if fused.get(row.threads):
@@ -287,35 +138,23 @@ class TextWorkload(LstmWorkload):
             row.note = note
         return rows
 
-    def extra_report(
-        self, summary: list[dict[str, Any]], runs: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, Any]]:
-        table, train_data = self.train_table(runs, unit="sentences")
+    def extra_report(self, summary: Summary, runs: Runs) -> tuple[str, Details]:
+        table, train_data = self.train_table(runs)
+        ratios, lines = self.ratios(
+            summary,
+            "dropnet sentences/s",
+            [
+                ("vs_keras", "Keras (same model)", (CASE, "keras"), None),
+                ("vs_torch_loop", "PyTorch step loop with the same masks", (CASE, "torch"), None),
+                (
+                    "vs_torch_fused",
+                    "PyTorch fused nn.LSTM without recurrent dropout",
+                    (FUSED_CASE, "torch"),
+                    None,
+                ),
+            ],
+        )
         parts = [table] if table else []
-        value = {(s["case"], s["framework"], s["threads"]): s["value_median"] for s in summary}
-        ratios: list[dict[str, Any]] = []
-        lines: list[str] = []
-        for (case, fw, threads), v in value.items():
-            if case != CASE or fw != "dropnet":
-                continue
-            peers = {
-                "keras": value.get((CASE, "keras", threads)),
-                "torch_loop": value.get((CASE, "torch", threads)),
-                "torch_fused": value.get((FUSED_CASE, "torch", threads)),
-            }
-            entry = {"threads": threads, "dropnet_sentences_per_second": v}
-            entry.update({f"vs_{k}": (v / p if p else None) for k, p in peers.items()})
-            ratios.append(entry)
-            for key, name in (
-                ("vs_keras", "Keras (same model)"),
-                ("vs_torch_loop", "PyTorch step loop with the same masks"),
-                ("vs_torch_fused", "PyTorch fused nn.LSTM without recurrent dropout"),
-            ):
-                ratio = entry[key]
-                lines.append(
-                    f"thr={threads}: dropnet sentences/s / {name} = "
-                    + (f"{ratio:.2f}x" if ratio else "not measured")
-                )
         if lines:
             parts.append("Ratios (medians of the table above)\n" + "\n".join(lines))
         return "\n\n".join(parts), {"train": train_data, "ratios": ratios}
