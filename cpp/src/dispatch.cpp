@@ -4,6 +4,8 @@
 #endif
 #include "dropnet/dispatch.hpp"
 
+#include "dropnet/common.hpp"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -209,8 +211,7 @@ void install_fork_handler() {
 
 namespace {
 #if defined(__SSE__) || defined(__x86_64__)
-constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
-// Each thread's MXCSR before the outermost guard; restored when it ends.
+// The calling thread's MXCSR before the outermost guard; restored when it ends.
 thread_local unsigned t_saved_csr = 0;
 thread_local int t_depth = 0;
 
@@ -227,23 +228,19 @@ void restore_on_this_thread() {
 void flush_on_this_thread() {}
 void restore_on_this_thread() {}
 #endif
-
-// f() once on the calling thread and once on each other thread of its OpenMP team.
-template <class F>
-void on_every_thread(F f) {
-#ifdef _OPENMP
-  const int n = omp_get_max_threads();
-  if (n > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(n)
-    f();
-    return;
-  }
-#endif
-  f();
-}
 }  // namespace
 
-FlushDenormals::FlushDenormals() { on_every_thread(flush_on_this_thread); }
-FlushDenormals::~FlushDenormals() { on_every_thread(restore_on_this_thread); }
+unsigned flush_mode_outside() {
+#if defined(__SSE__) || defined(__x86_64__)
+  return (t_depth > 0 ? t_saved_csr : _mm_getcsr()) & kFlushBits;
+#else
+  return 0;
+#endif
+}
+
+// The calling thread only: the kernels' parallel regions hand its mode to their team
+// (FollowFlush), so a call that runs on one thread wakes no team for this.
+FlushDenormals::FlushDenormals() { flush_on_this_thread(); }
+FlushDenormals::~FlushDenormals() { restore_on_this_thread(); }
 
 }  // namespace dropnet

@@ -10,6 +10,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 namespace dropnet {
 using index_t = std::int64_t;
@@ -61,6 +64,51 @@ inline index_t checked_size(const std::vector<index_t>& sizes, const std::string
   return checked_product(sizes.begin(), sizes.end(), what);
 }
 
+// The calling thread's flush-to-zero mode (x86 MXCSR FTZ and DAZ bits) outside any
+// FlushDenormals scope (dispatch.cpp): its present mode when none is open.
+unsigned flush_mode_outside();
+
+// Inside a parallel region: this thread computes in the flush-to-zero mode that the
+// thread opening the region had, and leaves the region in that thread's mode outside
+// dropnet's calls (both read there, by team_mode()). So the team computes as its caller
+// does (FlushDenormals), and a team thread born inside a flushing call (threads inherit
+// their creator's mode) does not keep flushing for other code sharing the OpenMP runtime.
+struct TeamMode {
+  unsigned during, after;
+};
+#if defined(__SSE__) || defined(__x86_64__)
+constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) | DAZ (bit 6)
+inline TeamMode team_mode() { return {_mm_getcsr() & kFlushBits, flush_mode_outside()}; }
+class FollowFlush {
+ public:
+  // (The thread that opened the region goes on in its mode: it is still inside the call.)
+  explicit FollowFlush(TeamMode m) : after_(opener() ? m.during : m.after) { set(m.during); }
+  ~FollowFlush() { set(after_); }
+  FollowFlush(const FollowFlush&) = delete;
+  FollowFlush& operator=(const FollowFlush&) = delete;
+
+ private:
+  static bool opener() {
+#ifdef _OPENMP
+    return omp_get_thread_num() == 0;
+#else
+    return true;
+#endif
+  }
+  static void set(unsigned mode) {
+    const unsigned csr = _mm_getcsr();
+    if ((csr & kFlushBits) != mode) _mm_setcsr((csr & ~kFlushBits) | mode);
+  }
+  unsigned after_;
+};
+#else
+inline TeamMode team_mode() { return {0, 0}; }
+class FollowFlush {
+ public:
+  explicit FollowFlush(TeamMode) {}
+};
+#endif
+
 // f(i) for i in [0, n): split statically across the OpenMP team when `parallel`, else a
 // plain loop (an OpenMP region with a false if-clause still costs about half a
 // microsecond, which small models pay many times per step).
@@ -68,8 +116,13 @@ template <class F>
 inline void parallel_for(index_t n, bool parallel, F&& f) {
 #ifdef _OPENMP
   if (parallel) {
-#pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < n; ++i) f(i);
+    const TeamMode mode = team_mode();
+#pragma omp parallel
+    {
+      FollowFlush follow(mode);
+#pragma omp for schedule(static)
+      for (index_t i = 0; i < n; ++i) f(i);
+    }
     return;
   }
 #endif

@@ -35,11 +35,12 @@ bool openmp_enabled();
 void install_fork_handler();
 
 // While alive, subnormal float results are flushed to zero and subnormal inputs read as
-// zero (x86 MXCSR FTZ and DAZ) on the calling thread and on every OpenMP thread of its team,
-// as TensorFlow runs Keras models. Training with momentum drives unused weights' velocities
-// geometrically into the subnormal range, where each operation costs about a hundred
-// cycles; flushing changes only values below 1.2e-38 (float) or 2.2e-308 (double). Every
-// thread flushes alike, so results stay the same on any thread count. No-op off x86.
+// zero (x86 MXCSR FTZ and DAZ) on the calling thread, and on the OpenMP threads of each
+// parallel region it opens (common.hpp's FollowFlush), as TensorFlow runs Keras models. Training
+// with momentum drives unused weights' velocities geometrically into the subnormal range, where
+// each operation costs about a hundred cycles; flushing changes only values below 1.2e-38 (float)
+// or 2.2e-308 (double). Every thread flushes alike, so results stay the same on any thread count.
+// No-op off x86.
 class FlushDenormals {
  public:
   FlushDenormals();

@@ -269,8 +269,10 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
   const index_t mc = ceil_div(panels, mu) * MR;  // rows in the largest block
   const index_t nc_max = std::min(NC, ceil_div(N, NR) * NR);
   PackBuffer<T> bpack(KC * nc_max);
+  const TeamMode mode = team_mode();
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
+    FollowFlush follow(mode);
     PackBuffer<T> apack(KC * mc);
     for (index_t jc = 0; jc < N; jc += NC) {
       const index_t nc = std::min(NC, N - jc);
