@@ -76,11 +76,21 @@ template <class F>
 void for_each_keep_word(const RngStream& rng, std::uint64_t b0, index_t words, std::uint32_t thr,
                         bool parallel, F f) {
 #ifdef DROPNET_PHILOX_X16
-  parallel_for(words / 2, parallel, [&](index_t p) {
-    const std::uint64_t b = philox_keep_bits64(rng, b0 + std::uint64_t(p) * 16, thr);
-    f(2 * p, std::uint32_t(b));
-    f(2 * p + 1, std::uint32_t(b >> 32));
+  // Runs of 8 words (four 16-block chains at once), then pairs, then an odd last word.
+  constexpr index_t kRun = 8;
+  parallel_for(words / kRun, parallel, [&](index_t p) {
+    std::uint64_t b[kRun / 2];
+    philox_keep_bits64xv<kRun / 2>(rng, b0 + std::uint64_t(p * kRun) * 8, thr, b);
+    for (index_t i = 0; i < kRun / 2; ++i) {
+      f(p * kRun + 2 * i, std::uint32_t(b[i]));
+      f(p * kRun + 2 * i + 1, std::uint32_t(b[i] >> 32));
+    }
   });
+  for (index_t w = words / kRun * kRun; w + 2 <= words; w += 2) {
+    const std::uint64_t b = philox_keep_bits64(rng, b0 + std::uint64_t(w) * 8, thr);
+    f(w, std::uint32_t(b));
+    f(w + 1, std::uint32_t(b >> 32));
+  }
   if (words % 2) f(words - 1, philox_keep_bits32(rng, b0 + std::uint64_t(words - 1) * 8, thr));
 #else
   parallel_for(words, parallel,
