@@ -578,18 +578,17 @@ class GraphNetwork final : public Network<T> {
 
   // Rows per inference pass. Rows are independent, so the split never changes outputs; the
   // loss and metric sums add up per pass, so it depends on the model alone (never on the
-  // machine's caches), and evaluations give the same bits everywhere. At most as many rows
-  // as keep the widest tensor (256 KiB of it) in L2 between ops, and at least 8 so the
-  // GEMMs of narrow layers get rows to work on. Within that, as few as keep the widest
-  // tensor within 16 KiB (half of the smallest L1d in use), so consecutive ops pass it on
-  // without a trip to L2; unless the weights are large beside a row: each pass re-reads
-  // them, so a pass takes at least as many rows as its largest weight holds row widths.
+  // machine's caches), and evaluations give the same bits everywhere. Each pass re-reads
+  // the weights, so it takes at least as many rows as its largest weight holds row widths
+  // (a 2048-wide Dense layer: 1024 rows, the most a pass takes); beyond that, as few rows
+  // as keep the widest tensor within 16 KiB (half of the smallest L1d in use), so that
+  // consecutive ops pass it on without a trip to L2. Never fewer than 8, so the GEMMs of
+  // narrow layers get rows to work on.
   index_t inference_chunk() const {
     const index_t row = index_t(sizeof(T)) * std::max<index_t>(max_width_, 1);
-    const index_t l2_rows = std::min<index_t>(1024, std::max<index_t>(8, (index_t(1) << 18) / row));
     const index_t l1_rows = (index_t(16) << 10) / row;
     const index_t weight_rows = max_param_ * index_t(sizeof(T)) / row;
-    return std::clamp<index_t>(std::max(l1_rows, weight_rows), 8, l2_rows);
+    return std::clamp<index_t>(std::max(l1_rows, weight_rows), 8, 1024);
   }
 
   // ---- rewrites: fusions decided once from what the ops report.
