@@ -287,7 +287,9 @@ void loss_forward_backward(LossKind loss, bool from_logits, const LossParams& pa
       (loss == LossKind::hinge || loss == LossKind::squared_hinge) &&
       std::all_of(y_true, y_true + N * C, [](T v) { return v == T(0) || v == T(1); });
   const RowLoss L{loss, from_logits, params, hinge_binary};
-  for (index_t i = 0; i < N; ++i) {
+  // Samples are independent (each writes its own loss and gradient rows; the batch's sum is
+  // taken in order by the caller), so threads never change a result.
+  parallel_for(N, N > 1 && use_threads(N * C * 4), [&](index_t i) {
     const double wi = w ? double(w[i]) : 1.0;
     double sum = 0.0;
     for (index_t r = 0; r < rows; ++r) {
@@ -297,7 +299,7 @@ void loss_forward_backward(LossKind loss, bool from_logits, const LossParams& pa
       sum += row_loss(L, head + at, y, cls, width, grad + at, grad_scale * wi / double(rows));
     }
     sample_loss[i] = wi * (sum / double(rows));
-  }
+  });
 }
 
 template <class T>
