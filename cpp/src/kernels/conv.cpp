@@ -405,7 +405,10 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
                    double alpha) {
   const index_t P = g.positions(), K = g.patch(), S = g.in_size();
   const index_t work = n * P * K * F / 4;
-  if (dz != dy) activation_backward<T>(act, alpha, z, y, dy, dz, n * P, F);
+  // dz is taken per part of the kernel gradient below, on the thread that then reads it
+  // while it is still in cache; elementwise (per row for softmax), so the same bits.
+  const bool act_in_parts = dz != dy && (dW || db);
+  if (dz != dy && !act_in_parts) activation_backward<T>(act, alpha, z, y, dy, dz, n * P, F);
   const Tiling tl = tiling<T>(g, n);
 
   if (dW || db) {
@@ -417,6 +420,11 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
     const bool direct = direct_patches<T>(g, F);
     parallel_for(parts, parts > 1 && use_threads(work), [&](index_t p) {
       const index_t s_begin = p * n / parts, s_end = (p + 1) * n / parts;
+      if (act_in_parts) {
+        const index_t o = s_begin * P * F;
+        activation_backward<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o, dz + o,
+                               (s_end - s_begin) * P, F);
+      }
       T* pw = p == 0 ? dW : partial.data() + (p - 1) * stride;
       T* pb = p == 0 ? db : partial.data() + (p - 1) * stride + K * F;
       if (pb) std::fill(pb, pb + F, T(0));
