@@ -1,8 +1,11 @@
-// Convolution (Conv1D/Conv2D, channels-last) as im2col + the shared GEMM: forward with the
-// bias and relu in the GEMM epilogue, backward as two GEMMs (patchesᵀ·dz for the kernel,
-// dz·Wᵀ then col2im for the input). Patches are built a tile at a time in a per-thread
-// buffer that stays in cache: a few whole samples when they are small, else a run of one
-// sample's output positions, so the scratch never grows with the image.
+// Convolution (Conv1D/Conv2D, channels-last) as products of the patch matrix with the
+// shared GEMM's micro-kernels: forward with the bias and relu in the epilogue, backward as
+// patchesᵀ·dz for the kernel and, for the input, dz·Wᵀ then col2im (or, with stride 1, a
+// convolution of dz). With contiguous window rows (dil_w == 1) the micro-kernel reads the
+// patches in place from a padded band of the input (see "Patches read in place"); else
+// they are built by im2col a tile at a time in a per-thread buffer that stays in cache: a
+// few whole samples when they are small, else a run of one sample's output positions, so
+// the scratch never grows with the image.
 #include <algorithm>
 #include <cstring>
 #include <vector>
