@@ -1,7 +1,7 @@
 // GEMM micro-kernels: one R×NR tile of C = C + A·B over a run of k, with A and B either
 // packed into panels or read in place through strides. AVX-512 in the x86-64-v4 build,
 // AVX2+FMA in the x86-64-v3 build, plain C++ (vectorized by the compiler) in the baseline
-// build. Included by gemm.cpp only.
+// build. Included by gemm.cpp and conv.cpp (which reads its patches in place).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -70,7 +70,9 @@ struct Tile<double> {
 
 // Operands of one tile. Packed: a holds R rows per k (a[k*R + r]) and b holds NR columns
 // per k (b[k*NR + j], zero beyond the valid columns). In place: a[r*a_rs + k*a_ks] and
-// b[k*b_ks + j] with only the nr valid columns readable.
+// b[k*b_ks + j] with only the nr valid columns readable. In place, k may also run in runs
+// of k_run steps, a moving a_jump further after each run (a convolution's window rows in
+// the padded input); 0 means one run of K.
 template <class T>
 struct TileArgs {
   index_t K;
@@ -84,6 +86,8 @@ struct TileArgs {
   bool load_c;    // continue the chains from C; otherwise start from zero
   const T* bias;  // added to each row as the chains are stored (the whole k done), or null
   bool relu;      // then max(·, 0), NaN kept, like the activation kernel
+  index_t k_run = 0;
+  index_t a_jump = 0;
 };
 
 #ifdef DROPNET_GEMM_SIMD
@@ -217,32 +221,38 @@ inline void gemm_rx2v(const TileArgs<typename S::T>& t) {
   const index_t a_rs = kPacked ? 1 : t.a_rs;
   const index_t a_ks = kPacked ? R : t.a_ks;
   const index_t b_ks = kPacked ? 2 * W : t.b_ks;
+  const index_t run = kPacked || t.k_run <= 0 ? t.K : t.k_run;
+  const index_t a_jump = kPacked ? 0 : t.a_jump;
+  for (index_t k0 = 0; k0 < t.K; k0 += run) {
+    const index_t kn = std::min(run, t.K - k0);
 #pragma GCC unroll 4
-  for (index_t k = 0; k < t.K; ++k) {
+    for (index_t k = 0; k < kn; ++k) {
 #ifdef DROPNET_GEMM_AVX512
-    // Packed panels outgrow L1 at this width: hint the k-steps a few ahead.
-    if constexpr (kPacked) {
-      __builtin_prefetch(a + 16 * R, 0, 3);
-      __builtin_prefetch(b + 8 * 2 * W, 0, 3);
-      __builtin_prefetch(b + 8 * 2 * W + W, 0, 3);
-    }
+      // Packed panels outgrow L1 at this width: hint the k-steps a few ahead.
+      if constexpr (kPacked) {
+        __builtin_prefetch(a + 16 * R, 0, 3);
+        __builtin_prefetch(b + 8 * 2 * W, 0, 3);
+        __builtin_prefetch(b + 8 * 2 * W + W, 0, 3);
+      }
 #endif
-    V b0, b1;
-    if constexpr (kPacked || kFullN) {
-      b0 = S::load(b);
-      b1 = S::load(b + W);
-    } else {
-      b0 = S::mload(b, m0);
-      b1 = S::mload(b + W, m1);
-    }
+      V b0, b1;
+      if constexpr (kPacked || kFullN) {
+        b0 = S::load(b);
+        b1 = S::load(b + W);
+      } else {
+        b0 = S::mload(b, m0);
+        b1 = S::mload(b + W, m1);
+      }
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const V av = S::bcast(a + r * a_rs);
-      c0[r] = S::fmadd(av, b0, c0[r]);
-      c1[r] = S::fmadd(av, b1, c1[r]);
+      for (int r = 0; r < R; ++r) {
+        const V av = S::bcast(a + r * a_rs);
+        c0[r] = S::fmadd(av, b0, c0[r]);
+        c1[r] = S::fmadd(av, b1, c1[r]);
+      }
+      a += a_ks;
+      b += b_ks;
     }
-    a += a_ks;
-    b += b_ks;
+    a += a_jump;
   }
   if (t.bias) {
     V bias0, bias1;
@@ -334,15 +344,21 @@ inline void gemm_rxnr__generic(const TileArgs<T>& t) {
   const index_t a_rs = kPacked ? 1 : t.a_rs;
   const index_t a_ks = kPacked ? R : t.a_ks;
   const index_t b_ks = kPacked ? NR : t.b_ks;
-  for (index_t k = 0; k < t.K; ++k) {
-    T bk[NR];
-    for (int j = 0; j < NR; ++j) bk[j] = (kPacked || j < nr) ? b[j] : T(0);
-    for (int r = 0; r < R; ++r) {
-      const T av = a[r * a_rs];
-      for (int j = 0; j < NR; ++j) acc[r][j] = madd(av, bk[j], acc[r][j]);
+  const index_t run = kPacked || t.k_run <= 0 ? t.K : t.k_run;
+  const index_t a_jump = kPacked ? 0 : t.a_jump;
+  for (index_t k0 = 0; k0 < t.K; k0 += run) {
+    const index_t kn = std::min(run, t.K - k0);
+    for (index_t k = 0; k < kn; ++k) {
+      T bk[NR];
+      for (int j = 0; j < NR; ++j) bk[j] = (kPacked || j < nr) ? b[j] : T(0);
+      for (int r = 0; r < R; ++r) {
+        const T av = a[r * a_rs];
+        for (int j = 0; j < NR; ++j) acc[r][j] = madd(av, bk[j], acc[r][j]);
+      }
+      a += a_ks;
+      b += b_ks;
     }
-    a += a_ks;
-    b += b_ks;
+    a += a_jump;
   }
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < nr; ++j) {

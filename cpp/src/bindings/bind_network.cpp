@@ -532,8 +532,8 @@ class NetBindingT final : public NetBinding {
     if (d.b.n <= 0) throw py::value_error("train_on_batch: expected at least one sample");
     if (check) {
       for (const py::array& a : d.keep)
-        if (!finite_values<false>(static_cast<const T*>(a.data()), static_cast<T*>(nullptr),
-                                  std::size_t(a.size())))
+        if (!finite_values_parallel<false>(static_cast<const T*>(a.data()),
+                                           static_cast<T*>(nullptr), std::size_t(a.size())))
           return py::make_tuple(py::none(), it);
     }
     py::array_t<double> out(per_pass_);

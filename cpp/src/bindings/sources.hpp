@@ -4,6 +4,7 @@
 // Sequences, pulled with the GIL). Errors raised in Python while the core runs are kept
 // here and raised once the core has returned and the model's state is recorded.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +33,21 @@ bool finite_values(const T* from, T* to, std::size_t count) {
     bad |= Bits((b & exponent) == exponent);
   }
   return bad == 0;
+}
+
+// finite_values over large arrays (a batch of feature maps) in chunks across the threads:
+// the copy is the same, only done in parallel.
+template <bool Copy, class T>
+bool finite_values_parallel(const T* from, T* to, std::size_t count) {
+  constexpr std::size_t kChunk = std::size_t(1) << 16;
+  const index_t chunks = index_t((count + kChunk - 1) / kChunk);
+  if (chunks < 2 || !use_threads(index_t(count))) return finite_values<Copy>(from, to, count);
+  std::vector<char> ok(sz(chunks));
+  parallel_for(chunks, true, [&](index_t c) {
+    const std::size_t i0 = sz(c) * kChunk, n = std::min(kChunk, count - i0);
+    ok[sz(c)] = finite_values<Copy>(from + i0, Copy ? to + i0 : to, n);
+  });
+  return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
 
 // Keeps the first Python error met during a core call (with the GIL held when it is
@@ -445,7 +461,7 @@ class OutputArrays final : public OutputSink<T> {
         bufs_[k].resize(bufs_[k].size() + count);
         to = bufs_[k].data() + bufs_[k].size() - count;
       }
-      if (!finite_values<true>(outs[k], to, count)) finite_ = false;
+      if (!finite_values_parallel<true>(outs[k], to, count)) finite_ = false;
     }
     rows_ += n;
   }

@@ -1,17 +1,24 @@
-// Convolution (Conv1D/Conv2D, channels-last) as im2col + the shared GEMM: forward with the
-// bias and relu in the GEMM epilogue, backward as two GEMMs (patchesᵀ·dz for the kernel,
-// dz·Wᵀ then col2im for the input). Patches are built a tile at a time in a per-thread
-// buffer that stays in cache: a few whole samples when they are small, else a run of one
-// sample's output positions, so the scratch never grows with the image.
+// Convolution (Conv1D/Conv2D, channels-last) as products of the patch matrix with the
+// shared GEMM's micro-kernels: forward with the bias and relu in the epilogue, backward as
+// patchesᵀ·dz for the kernel and, for the input, dz·Wᵀ then col2im (or, with stride 1, a
+// convolution of dz). With contiguous window rows (dil_w == 1) the micro-kernel reads the
+// patches in place from a padded band of the input (see "Patches read in place"); else
+// they are built by im2col a tile at a time in a per-thread buffer that stays in cache: a
+// few whole samples when they are small, else a run of one sample's output positions, so
+// the scratch never grows with the image.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "dropnet/gemm_ukernel.hpp"
 #include "dropnet/kernels.hpp"
 
 DROPNET_ISA_BEGIN
 
 namespace {
+
+using gemm_detail::run_tile;
+using gemm_detail::TileArgs;
 
 // Samples whose weight and bias gradients are summed as one chain; the parts are then
 // added in order. Fixed by the batch alone, so any thread count gives the same bits.
@@ -76,11 +83,12 @@ Tiling tiling(const WindowGeometry& g, index_t n) {
   return t;
 }
 
-// A per-thread scratch buffer (slot 0: patches, slot 1: patch gradients) that grows to
+// A per-thread scratch buffer (slot 0: patches, slot 1: patch gradients, slot 2: a band
+// of padded input) that grows to
 // one tile and is kept across calls, so training steps allocate nothing.
 template <class T>
 T* scratch(int slot, index_t count) {
-  static thread_local std::vector<T> buf[2];
+  static thread_local std::vector<T> buf[3];
   std::vector<T>& b = buf[slot];
   if (b.size() < sz(count)) b.resize(sz(count));
   return b.data();
@@ -162,6 +170,171 @@ const T* patches(const WindowGeometry& g, const T* x, const Tile& t) {
   return buf;
 }
 
+// ---- Patches read in place (no im2col).
+//
+// With dil_w == 1 a window row is k_w·C consecutive values of the input, zero padding
+// included once the padding is laid out around it: a band of output rows then reads its
+// patch rows straight from a padded copy of the input rows it covers (or from the input
+// itself when it needs no padding). The micro-kernel walks each patch row as k_h runs of
+// k_w·C values (TileArgs::k_run / a_jump), and rows of one output row are evenly strided,
+// so a register tile is a run of positions of one output row. Every output element is the
+// same chain over k in the same order, with the same zeros, as through im2col + GEMM.
+
+// Output rows per band: about this much padded input, which stays in L2 while a band's
+// tiles run over it (the weight gradient sweeps it once per tile of kernel rows, its
+// chains stored and reloaded between bands).
+constexpr index_t kBandBytes = 64 << 10;
+
+// In-place patches need contiguous window rows, a product whose chains run like the GEMM's
+// (N >= 8; narrower outputs take the dot-product path, a different order) and output rows
+// wide enough to fill a good part of a register tile.
+template <class T>
+bool direct_patches(const WindowGeometry& g, index_t N) {
+  return g.dil_w == 1 && !g.pointwise() && N >= 8 && g.pad_top >= 0 && g.pad_left >= 0 &&
+         2 * g.out_w >= gemm_detail::Tile<T>::MR;
+}
+
+// The padded input: wp pixels per row (pad_left, the input's in_w, the rest zero).
+struct Padded {
+  index_t wp;
+  bool inside;  // no window reaches past the input: read it in place
+};
+
+inline Padded padded_layout(const WindowGeometry& g) {
+  const index_t need_w = (g.out_w - 1) * g.stride_w + g.k_w;  // dil_w == 1
+  const index_t need_h = (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1;
+  Padded p{};
+  p.wp = std::max(g.pad_left + g.in_w, need_w);
+  p.inside = g.pad_left == 0 && g.pad_top == 0 && need_w <= g.in_w && need_h <= g.in_h;
+  if (p.inside) p.wp = g.in_w;
+  return p;
+}
+
+// Padded rows [r0, r1) of one sample (padded row r = input row r - pad_top) with pitch
+// wp·C: the input in place when it needs no padding, else a copy in slot 2.
+template <class T>
+const T* padded_band(const WindowGeometry& g, const Padded& p, const T* x, index_t r0, index_t r1) {
+  const index_t C = g.channels, pitch = p.wp * C;
+  if (p.inside) return x + r0 * pitch;
+  T* buf = scratch<T>(2, (r1 - r0) * pitch);
+  for (index_t r = r0; r < r1; ++r) {
+    T* dst = buf + (r - r0) * pitch;
+    const index_t ih = r - g.pad_top;
+    if (ih < 0 || ih >= g.in_h) {
+      std::fill(dst, dst + pitch, T(0));
+      continue;
+    }
+    const index_t left = g.pad_left * C, w = g.in_w * C;
+    std::fill(dst, dst + left, T(0));
+    std::memcpy(dst + left, x + ih * w, sizeof(T) * sz(w));
+    std::fill(dst + left + w, dst + pitch, T(0));
+  }
+  return buf;
+}
+
+// Output rows per band and the padded rows band [oh0, oh1) covers.
+inline index_t band_rows(const WindowGeometry& g, const Padded& p, index_t bytes) {
+  const index_t pitch_bytes = p.wp * g.channels * bytes * g.stride_h;
+  return std::clamp<index_t>(kBandBytes / std::max<index_t>(pitch_bytes, 1), 1, g.out_h);
+}
+inline index_t band_first(const WindowGeometry& g, index_t oh0) { return oh0 * g.stride_h; }
+inline index_t band_end(const WindowGeometry& g, index_t oh1) {
+  return (oh1 - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1;
+}
+
+// z (positions × F) of output rows [oh0, oh1) of one sample = patches · W (+ bias, relu),
+// xp holding padded rows from band_first(oh0) on.
+template <class T>
+void direct_forward_band(const WindowGeometry& g, const Padded& p, index_t F, const T* xp,
+                         index_t oh0, index_t oh1, const T* W, const T* bias, bool relu, T* z) {
+  constexpr int MR = gemm_detail::Tile<T>::MR, NR = gemm_detail::Tile<T>::NR;
+  const index_t C = g.channels, K = g.patch(), run = g.k_w * C, pitch = p.wp * C;
+  const index_t tiles = ceil_div(g.out_w, MR);  // tiles per output row, sized evenly
+  for (index_t j = 0; j < F; j += NR) {
+    const int nr = static_cast<int>(std::min<index_t>(NR, F - j));
+    for (index_t oh = oh0; oh < oh1; ++oh) {
+      const T* a = xp + (oh - oh0) * g.stride_h * pitch;
+      for (index_t u = 0; u < tiles; ++u) {
+        const index_t w0 = u * g.out_w / tiles, w1 = (u + 1) * g.out_w / tiles;
+        TileArgs<T> t{K,
+                      a + w0 * g.stride_w * C,
+                      g.stride_w * C,
+                      1,
+                      W + j,
+                      F,
+                      z + (oh * g.out_w + w0) * F + j,
+                      F,
+                      nr,
+                      false,
+                      bias ? bias + j : nullptr,
+                      relu};
+        t.k_run = run;
+        t.a_jump = g.dil_h * pitch - run;
+        run_tile<T, false>(static_cast<int>(w1 - w0), nr == NR, t);
+      }
+    }
+  }
+}
+
+// The forward product of n samples with in-place patches; `after` (sample, oh0, oh1) runs
+// on each band's rows once they are written.
+template <class T, class After>
+void direct_forward(const WindowGeometry& g, index_t F, const T* x, const T* W, const T* bias,
+                    bool relu, T* z, index_t n, After&& after) {
+  const Padded p = padded_layout(g);
+  const index_t rows = band_rows(g, p, sizeof(T)), bands = ceil_div(g.out_h, rows);
+  const index_t work = n * g.positions() * g.patch() * F / 4;
+  parallel_for(n * bands, n * bands > 1 && use_threads(work), [&](index_t u) {
+    const index_t s = u / bands, oh0 = u % bands * rows, oh1 = std::min(g.out_h, oh0 + rows);
+    const T* xp = padded_band(g, p, x + s * g.in_size(), band_first(g, oh0), band_end(g, oh1));
+    direct_forward_band(g, p, F, xp, oh0, oh1, W, bias, relu, z + s * g.positions() * F);
+    after(s, oh0, oh1);
+  });
+}
+
+// pw (patch × F) [+]= patchesᵀ · dz over the samples [s_begin, s_end), band after band: the
+// chains over positions continue from pw (stored in T) between bands, so each is the one
+// chain over the part's rows in order; accumulate false starts them from zero.
+template <class T>
+void direct_weight_grad(const WindowGeometry& g, index_t F, const T* x, const T* dz, T* pw,
+                        index_t s_begin, index_t s_end) {
+  constexpr int MR = gemm_detail::Tile<T>::MR, NR = gemm_detail::Tile<T>::NR;
+  const Padded p = padded_layout(g);
+  const index_t rows = band_rows(g, p, sizeof(T));
+  const index_t C = g.channels, P = g.positions(), run = g.k_w * C, pitch = p.wp * C;
+  const index_t tiles = ceil_div(run, MR);  // tiles of kernel rows per window row, even
+  bool started = false;
+  for (index_t s = s_begin; s < s_end; ++s)
+    for (index_t oh0 = 0; oh0 < g.out_h; oh0 += rows) {
+      const index_t oh1 = std::min(g.out_h, oh0 + rows);
+      const T* xp = padded_band(g, p, x + s * g.in_size(), band_first(g, oh0), band_end(g, oh1));
+      const T* d = dz + (s * P + oh0 * g.out_w) * F;
+      for (index_t i = 0; i < g.k_h; ++i)
+        for (index_t u = 0; u < tiles; ++u) {
+          const index_t q0 = u * run / tiles, q1 = (u + 1) * run / tiles;
+          for (index_t j = 0; j < F; j += NR) {
+            const int nr = static_cast<int>(std::min<index_t>(NR, F - j));
+            TileArgs<T> t{(oh1 - oh0) * g.out_w,
+                          xp + i * g.dil_h * pitch + q0,
+                          1,
+                          g.stride_w * C,
+                          d + j,
+                          F,
+                          pw + (i * run + q0) * F + j,
+                          F,
+                          nr,
+                          started,
+                          nullptr,
+                          false};
+            t.k_run = g.out_w;
+            t.a_jump = g.stride_h * pitch - g.out_w * g.stride_w * C;
+            run_tile<T, false>(static_cast<int>(q1 - q0), nr == NR, t);
+          }
+        }
+      started = true;
+    }
+}
+
 // With stride 1 the input gradient is itself a convolution: of dz, zero-padded by
 // d·(k-1) - pad before, with the kernel flipped in space and its channel axes swapped,
 // dx[a] = Σ_i dz[a - pad' + i·d] · W[k-1-i]ᵀ. Patches of dz and one product per few
@@ -183,6 +356,11 @@ void input_gradient_as_conv(const WindowGeometry& g, index_t F, const T* W, cons
         for (index_t f = 0; f < F; ++f)
           wf[sz((((g.k_h - 1 - i) * g.k_w + (g.k_w - 1 - j)) * F + f) * C + c)] =
               W[((i * g.k_w + j) * C + c) * F + f];
+  if (direct_patches<T>(t, C)) {
+    direct_forward(t, C, dz, wf.data(), static_cast<const T*>(nullptr), false, dx, n,
+                   [](index_t, index_t, index_t) {});
+    return;
+  }
   const Tiling tl = tiling<T>(t, n);
   const index_t calls = tl.count(0, n);
   parallel_for(calls, calls > 1 && use_threads(n * P * K * C / 4), [&](index_t c) {
@@ -200,6 +378,15 @@ void conv_forward(const WindowGeometry& g, index_t F, const T* x, const T* W, co
   const index_t P = g.positions(), K = g.patch();
   const bool relu_in_place = act == Act::relu && y == z;
   const bool act_done = (act == Act::linear || relu_in_place) && y == z;
+  if (direct_patches<T>(g, F)) {
+    direct_forward(g, F, x, W, b, relu_in_place, z, n, [&](index_t s, index_t oh0, index_t oh1) {
+      if (act_done) return;
+      const index_t r0 = s * P + oh0 * g.out_w, r1 = s * P + oh1 * g.out_w;
+      for (index_t r = r0; r < r1; ++r)
+        activation_forward_span<T>(act, alpha, z + r * F, y + r * F, F);
+    });
+    return;
+  }
   const Tiling tl = tiling<T>(g, n);
   const index_t calls = tl.count(0, n);
   // Rows are independent, so splitting them across threads never changes results; a
@@ -221,7 +408,10 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
                    double alpha) {
   const index_t P = g.positions(), K = g.patch(), S = g.in_size();
   const index_t work = n * P * K * F / 4;
-  if (dz != dy) activation_backward<T>(act, alpha, z, y, dy, dz, n * P, F);
+  // dz is taken per part of the kernel gradient below, on the thread that then reads it
+  // while it is still in cache; elementwise (per row for softmax), so the same bits.
+  const bool act_in_parts = dz != dy && (dW || db);
+  if (dz != dy && !act_in_parts) activation_backward<T>(act, alpha, z, y, dy, dz, n * P, F);
   const Tiling tl = tiling<T>(g, n);
 
   if (dW || db) {
@@ -230,11 +420,26 @@ void conv_backward(const WindowGeometry& g, index_t F, const T* x, const T* W, c
     const index_t parts = std::min(n, kGradParts);
     const index_t stride = K * F + F;
     std::vector<T> partial(sz(std::max<index_t>(parts - 1, 0) * stride));
+    const bool direct = direct_patches<T>(g, F);
     parallel_for(parts, parts > 1 && use_threads(work), [&](index_t p) {
       const index_t s_begin = p * n / parts, s_end = (p + 1) * n / parts;
+      if (act_in_parts) {
+        const index_t o = s_begin * P * F;
+        activation_backward<T>(act, alpha, z ? z + o : nullptr, y ? y + o : nullptr, dy + o, dz + o,
+                               (s_end - s_begin) * P, F);
+      }
       T* pw = p == 0 ? dW : partial.data() + (p - 1) * stride;
       T* pb = p == 0 ? db : partial.data() + (p - 1) * stride + K * F;
       if (pb) std::fill(pb, pb + F, T(0));
+      if (direct) {
+        if (pw) direct_weight_grad(g, F, x, dz, pw, s_begin, s_end);
+        if (pb)
+          for (index_t r = s_begin * P; r < s_end * P; ++r) {
+#pragma omp simd
+            for (index_t f = 0; f < F; ++f) pb[f] += dz[r * F + f];
+          }
+        return;
+      }
       const index_t tiles = tl.count(s_begin, s_end);
       for (index_t c = 0; c < tiles; ++c) {
         const Tile t = tl.at(s_begin, s_end, c);
