@@ -221,10 +221,8 @@ inline void gemm_rx2v(const TileArgs<typename S::T>& t) {
   const index_t a_rs = kPacked ? 1 : t.a_rs;
   const index_t a_ks = kPacked ? R : t.a_ks;
   const index_t b_ks = kPacked ? 2 * W : t.b_ks;
-  const index_t run = kPacked || t.k_run <= 0 ? t.K : t.k_run;
-  const index_t a_jump = kPacked ? 0 : t.a_jump;
-  for (index_t k0 = 0; k0 < t.K; k0 += run) {
-    const index_t kn = std::min(run, t.K - k0);
+  // k steps [0, kn) from a and b, which move on with them.
+  auto steps = [&](index_t kn) {
 #pragma GCC unroll 4
     for (index_t k = 0; k < kn; ++k) {
 #ifdef DROPNET_GEMM_AVX512
@@ -252,7 +250,14 @@ inline void gemm_rx2v(const TileArgs<typename S::T>& t) {
       a += a_ks;
       b += b_ks;
     }
-    a += a_jump;
+  };
+  if (kPacked || t.k_run <= 0) {
+    steps(t.K);
+  } else {
+    for (index_t k0 = 0; k0 < t.K; k0 += t.k_run) {
+      steps(std::min(t.k_run, t.K - k0));
+      a += t.a_jump;
+    }
   }
   if (t.bias) {
     V bias0, bias1;
