@@ -236,3 +236,21 @@ def test_narrow_outputs_equal_reference_for_every_row_count(dtype, trans_a):
                 np.testing.assert_array_equal(
                     run(a, b, c, trans_a, False, True), run(a, b, c, trans_a, False, True, True)
                 )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_transposed_b_too_large_to_keep_is_read_while_alive(dtype):
+    """One row panel against a transposed B of more than 1 MiB: its dense copy goes in a
+    buffer freed when the call returns, and the product reads it only while it exists
+    (a Dense layer's input gradient, a wide input under a narrow layer)."""
+    rng = np.random.default_rng(11)
+    a, b, c = operands(rng, 2, 100_000, 3, False, True, dtype)
+    for level in levels():
+        _core.set_cpu_capability(level)
+        for _ in range(3):  # other work between calls reuses the freed memory
+            scratch = [np.full((1000, 1000), 7.0, dtype) for _ in range(3)]
+            got = run(a, b, c, False, True, False)
+            del scratch
+            want, bound = expected(a, b, c, False, True, False)
+            assert np.all(np.abs(got - want) <= 10 * np.finfo(dtype).eps * bound + 1e-30)
+            np.testing.assert_array_equal(got, run(a, b, c, False, True, False, True))

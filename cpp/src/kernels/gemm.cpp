@@ -124,13 +124,14 @@ void gemm_direct(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
                  index_t lda, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate,
                  const T* bias = nullptr, bool relu = false) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  // A dense K×N copy of op(B) when trans_b: in a per-thread buffer reused across calls when
+  // small (small models transpose a weight matrix every step), else in one freed on return
+  // (it lives as long as the call reads it), so no thread keeps a large matrix's copy after
+  // the model is gone.
+  std::vector<T> large;
   if (trans_b) {
-    // A dense K×N copy of op(B): in a per-thread buffer reused across calls when small
-    // (small models transpose a weight matrix every step), else in one freed on return, so
-    // no thread keeps a large matrix's copy after the model is gone.
     constexpr std::size_t kKeep = (std::size_t(1) << 20) / sizeof(T);
     static thread_local std::vector<T> bt;
-    std::vector<T> large;
     const std::size_t need = sz(K) * sz(N);
     std::vector<T>& buf = need <= kKeep ? bt : large;
     if (buf.size() < need) buf.resize(need);
