@@ -126,9 +126,7 @@ inline std::uint32_t philox_keep_bits32(const RngStream& s, std::uint64_t b0, st
 }
 #if defined(__AVX512F__)
 #define DROPNET_PHILOX_X16 1
-// The same for 64 consecutive elements (blocks b0..b0+15) at AVX-512 width: bit i of the
-// result is bit i of philox_keep_bits32(s, b0, thr) for i < 32, and of
-// philox_keep_bits32(s, b0 + 8, thr) shifted up by 32 for the rest.
+// The 32-bit products of 16 lanes at once: high halves returned, low halves in lo.
 inline __m512i philox_mulhilo16(__m512i a, __m512i m, __m512i& lo) {
   const __m512i even = _mm512_mul_epu32(a, m);
   const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
@@ -136,9 +134,11 @@ inline __m512i philox_mulhilo16(__m512i a, __m512i m, __m512i& lo) {
   return _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
 }
 
-// philox_keep_bits64 for V runs of 64 elements at once (blocks b0 + 16v .. b0 + 16v + 15
-// into out[v]): the same arithmetic, with V independent chains of rounds in flight, so
-// the multiplies' latency overlaps instead of stalling each round.
+// The same for V runs of 64 consecutive elements at AVX-512 width, run v from blocks
+// b0 + 16v .. b0 + 16v + 15: bit i of out[v] is bit i of philox_keep_bits32(s, b0 + 16v,
+// thr) for i < 32, and of philox_keep_bits32(s, b0 + 16v + 8, thr) shifted up by 32 for
+// the rest. The V runs' rounds are independent chains in flight together, so the
+// multiplies' latency overlaps instead of stalling each round.
 template <int V>
 inline void philox_keep_bits64xv(const RngStream& s, std::uint64_t b0, std::uint32_t thr,
                                  std::uint64_t* out) {
@@ -180,31 +180,11 @@ inline void philox_keep_bits64xv(const RngStream& s, std::uint64_t b0, std::uint
              _pdep_u64(keep(c3[v]), 0x8888888888888888ull);
 }
 
+// One run of 64 elements (blocks b0..b0+15).
 inline std::uint64_t philox_keep_bits64(const RngStream& s, std::uint64_t b0, std::uint32_t thr) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i lo_base = _mm512_set1_epi32(int(std::uint32_t(b0)));
-  __m512i c0 = _mm512_add_epi32(lo_base, lane);
-  const __mmask16 wrapped = _mm512_cmplt_epu32_mask(c0, lo_base);  // carry into the high word
-  const __m512i hi_base = _mm512_set1_epi32(int(std::uint32_t(b0 >> 32)));
-  __m512i c1 = _mm512_mask_add_epi32(hi_base, wrapped, hi_base, _mm512_set1_epi32(1));
-  __m512i c2 = _mm512_set1_epi32(int(s.s0)), c3 = _mm512_set1_epi32(int(s.s1));
-  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
-  std::uint32_t k0 = s.k0, k1 = s.k1;
-  for (int round = 0; round < 10; ++round) {
-    __m512i lo0, lo1;
-    const __m512i hi0 = philox_mulhilo16(c0, m0, lo0);
-    const __m512i hi1 = philox_mulhilo16(c2, m1, lo1);
-    c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(int(k0)));
-    c1 = lo1;
-    c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(int(k1)));
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  const __m512i t = _mm512_set1_epi32(int(thr));
-  auto keep = [&](__m512i w) { return std::uint64_t(_mm512_cmpge_epu32_mask(w, t)); };
-  return _pdep_u64(keep(c0), 0x1111111111111111ull) | _pdep_u64(keep(c1), 0x2222222222222222ull) |
-         _pdep_u64(keep(c2), 0x4444444444444444ull) | _pdep_u64(keep(c3), 0x8888888888888888ull);
+  std::uint64_t out;
+  philox_keep_bits64xv<1>(s, b0, thr, &out);
+  return out;
 }
 #endif
 #else

@@ -343,6 +343,13 @@ void gemm_packed(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, co
 // The path depends only on N, never on M or the thread count, so rows stay independent.
 constexpr int kLanes = 8;
 
+// The fixed tree that combines one output's kLanes partial sums, lane l at c[l * stride].
+template <class T>
+inline T sum_lanes(const T* c, index_t stride = 1) {
+  return ((c[0] + c[stride]) + (c[2 * stride] + c[3 * stride])) +
+         ((c[4 * stride] + c[5 * stride]) + (c[6 * stride] + c[7 * stride]));
+}
+
 template <class T>
 inline T dot_lanes(const T* a, const T* b, index_t K) {
   T acc[kLanes] = {};
@@ -351,7 +358,7 @@ inline T dot_lanes(const T* a, const T* b, index_t K) {
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) acc[l] += a[k + l] * b[k + l];
   for (int l = 0; k + l < K; ++l) acc[l] += a[k + l] * b[k + l];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  return sum_lanes(acc);
 }
 
 // dot_lanes for R rows of A at once (row r at a + r*lda) against one b: the same
@@ -368,8 +375,7 @@ inline void dot_lanes_rows(const T* a, index_t lda, const T* b, index_t K, T* ou
       for (int l = 0; l < kLanes; ++l) acc[r][l] += a[r * lda + k + l] * b[k + l];
   for (int r = 0; r < R; ++r) {
     for (int l = 0; k + l < K; ++l) acc[r][l] += a[r * lda + k + l] * b[k + l];
-    const T* c = acc[r];
-    out[r] = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
+    out[r] = sum_lanes(acc[r]);
   }
 }
 
@@ -410,9 +416,7 @@ inline void dot_lanes_cols(const T* A, index_t lda, index_t i0, int width, const
     }
   }
 #pragma omp simd
-  for (int i = 0; i < W; ++i)
-    out[i] = ((acc[0][i] + acc[1][i]) + (acc[2][i] + acc[3][i])) +
-             ((acc[4][i] + acc[5][i]) + (acc[6][i] + acc[7][i]));
+  for (int i = 0; i < W; ++i) out[i] = sum_lanes(&acc[0][i], W);
 }
 
 // dot_lanes_rows for the R = 1..kDotRows rows left at the end of M.

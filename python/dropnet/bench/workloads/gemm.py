@@ -80,24 +80,17 @@ class GemmWorkload(Workload):
 
     def measure(self, fw: ModuleType, threads: int, params: dict[str, Any]) -> Records:
         fw.setup(threads)
-        records = []
-        for n in params["sizes"]:
-            seconds, iters = time_per_call(fw.matmul(*operands(n)), float(params["min_time"]))
-            records.append(
-                {
-                    "case": f"n={n}",
-                    "n": n,
-                    "seconds": seconds,
-                    "iters": iters,
-                    "gflops": 2.0 * n**3 / seconds / 1e9,
-                }
-            )
+        # (case prefix, the call computing an n x n product) per kind timed
+        kinds: list[tuple[str, Any]] = [("", lambda n: fw.matmul(*operands(n)))]
         if fw.NAME == "dropnet":
+            kinds.append((DENSE, lambda n: _dense_predict(fw, n)))
+        records = []
+        for prefix, call in kinds:
             for n in params["sizes"]:
-                seconds, iters = time_per_call(_dense_predict(fw, n), float(params["min_time"]))
+                seconds, iters = time_per_call(call(n), float(params["min_time"]))
                 records.append(
                     {
-                        "case": f"{DENSE}n={n}",
+                        "case": f"{prefix}n={n}",
                         "n": n,
                         "seconds": seconds,
                         "iters": iters,
